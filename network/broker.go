@@ -1,0 +1,95 @@
+// Package network is the broker side of msgflo-runtime: the Broker interface
+// every transport implements (embedded, MQTT, AMQP), participant discovery
+// messages, and the registry of discovered participants.
+//
+// Naming follows msgflo: an inport is a queue (AMQP) or topic (MQTT) named
+// ROLE.PORT that a participant consumes; an outport is an exchange (AMQP) or
+// topic (MQTT) of the same form that a participant publishes to. An edge of
+// the graph is a binding from a source outport to a target inport.
+package network
+
+import (
+	"context"
+	"errors"
+)
+
+// DiscoveryQueue is the queue (AMQP) or topic (MQTT) on which participants
+// announce themselves.
+const DiscoveryQueue = "fbp"
+
+// ErrClosed is returned by operations on a Broker or Subscription after Close.
+var ErrClosed = errors.New("broker connection closed")
+
+// QueueOptions are the per-port options a participant declares.
+type QueueOptions struct {
+	// Persistent false makes the queue/exchange non-durable and auto-deleted
+	// (AMQP). The zero value means durable, as msgflo's default.
+	NonPersistent bool
+}
+
+// Delivery is one message taken from an inport queue. Exactly one of Ack or
+// Nack must be called for every delivery; the broker holds back further
+// deliveries beyond the consumer's prefetch until it does.
+type Delivery interface {
+	// Queue is the inport queue the message was taken from.
+	Queue() string
+	// Data is the message body, normally JSON.
+	Data() []byte
+	// Ack marks the message processed.
+	Ack() error
+	// Nack marks the message failed; it is not requeued (AMQP dead-letters it).
+	Nack() error
+}
+
+// Handler processes deliveries of a consumer. Handlers of one consumer are
+// called one at a time, in delivery order.
+type Handler func(d Delivery)
+
+// DataHandler receives copies of messages observed on an outport (edge taps)
+// or on the discovery queue. The slice must not be retained after return
+// unless copied.
+type DataHandler func(queue string, data []byte)
+
+// Subscription is a consumer or tap. Close stops deliveries; it is safe to
+// call more than once.
+type Subscription interface {
+	Close() error
+}
+
+// Broker is a connection to a message broker, shared by every user in the
+// process. All methods are safe for concurrent use. Declarations, bindings,
+// consumers and taps survive reconnects: an implementation that reconnects
+// re-creates them from its own state.
+type Broker interface {
+	// DeclareInport makes sure the inport queue exists. Idempotent.
+	DeclareInport(ctx context.Context, queue string, opts QueueOptions) error
+	// DeclareOutport makes sure the outport exchange exists. Idempotent.
+	DeclareOutport(ctx context.Context, queue string, opts QueueOptions) error
+	// Bind routes every message later published on outport src to inport
+	// tgt, once, however many times Bind is called for the same pair.
+	Bind(ctx context.Context, src, tgt string) error
+	// Unbind removes a binding made by Bind. Unbinding a pair that is not
+	// bound is not an error.
+	Unbind(ctx context.Context, src, tgt string) error
+	// Send delivers data directly to inport queue (IIPs, runtime:packet,
+	// msgflo-send).
+	Send(ctx context.Context, queue string, data []byte) error
+	// Publish sends data on outport queue: every inport bound to it gets a copy.
+	Publish(ctx context.Context, queue string, data []byte) error
+	// Consume takes messages from inport queue and hands them to handler.
+	// prefetch bounds the unacknowledged deliveries (0 = implementation default).
+	Consume(ctx context.Context, queue string, prefetch int, handler Handler) (Subscription, error)
+	// Tap observes a copy of every message published on outport queue from
+	// now on, without taking messages from consumers.
+	Tap(ctx context.Context, queue string, handler DataHandler) (Subscription, error)
+	// Announce publishes a discovery message (already encoded, see
+	// EncodeDiscovery) on the discovery queue.
+	Announce(ctx context.Context, msg []byte) error
+	// SubscribeDiscovery hands every discovery message to handler.
+	SubscribeDiscovery(ctx context.Context, handler DataHandler) (Subscription, error)
+	// URL is the address other processes use to reach this broker
+	// (credentials included as given).
+	URL() string
+	// Close releases the connection and every subscription.
+	Close() error
+}
