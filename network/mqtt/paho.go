@@ -1,0 +1,161 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+)
+
+// Options configure Dial.
+type Options struct {
+	// ClientID defaults to a random one (the broker must not see two
+	// connections with one id).
+	ClientID string
+	// ConnectTimeout bounds the first connection (default 10 s).
+	ConnectTimeout time.Duration
+	Logger         zerolog.Logger
+}
+
+// pahoConn is a Conn over a paho client. It re-subscribes every topic in
+// use after a reconnect (clean sessions keep nothing at the broker).
+type pahoConn struct {
+	client paho.Client
+	log    zerolog.Logger
+
+	mu       sync.Mutex // guards handlers
+	handlers map[string]func(string, []byte)
+}
+
+// Dial connects to an MQTT broker: mqtt://[user:password@]host[:port]
+// (also tcp://). It reconnects on its own when the connection drops.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("broker URL %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "mqtt", "tcp":
+	default:
+		return nil, fmt.Errorf("broker URL %q: scheme %q is not MQTT (use mqtt://)", rawURL, u.Scheme)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host += ":1883"
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "msgflo-" + uuid.New()[:18]
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}}
+	var b *Broker
+	po := paho.NewClientOptions().
+		AddBroker("tcp://" + host).
+		SetClientID(opts.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetConnectTimeout(opts.ConnectTimeout).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) }).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			opts.Logger.Warn().Err(err).Str("broker", host).Msg("MQTT connection lost; reconnecting")
+		}).
+		SetOnConnectHandler(func(_ paho.Client) {
+			if b != nil {
+				c.resubscribe(b.topicsToResubscribe())
+			}
+		})
+	if u.User != nil {
+		po.SetUsername(u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			po.SetPassword(p)
+		}
+	}
+	c.client = paho.NewClient(po)
+	b = NewBroker(c, rawURL, opts.Logger)
+	tok := c.client.Connect()
+	if err := wait(ctx, tok, opts.ConnectTimeout); err != nil {
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s: %w", host, err)
+	}
+	return b, nil
+}
+
+// wait waits for a paho token, the context or the timeout.
+func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return errors.New("timed out")
+	}
+}
+
+const operationTimeout = 30 * time.Second
+
+func (c *pahoConn) route(topic string, payload []byte) {
+	c.mu.Lock()
+	h := c.handlers[topic]
+	c.mu.Unlock()
+	if h != nil {
+		h(topic, payload)
+	}
+}
+
+func (c *pahoConn) Publish(ctx context.Context, topic string, payload []byte) error {
+	return wait(ctx, c.client.Publish(topic, 1, false, payload), operationTimeout)
+}
+
+func (c *pahoConn) Subscribe(ctx context.Context, topic string, deliver func(string, []byte)) error {
+	c.mu.Lock()
+	c.handlers[topic] = deliver
+	c.mu.Unlock()
+	tok := c.client.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) })
+	if err := wait(ctx, tok, operationTimeout); err != nil {
+		c.mu.Lock()
+		delete(c.handlers, topic)
+		c.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (c *pahoConn) Unsubscribe(ctx context.Context, topic string) error {
+	c.mu.Lock()
+	delete(c.handlers, topic)
+	c.mu.Unlock()
+	return wait(ctx, c.client.Unsubscribe(topic), operationTimeout)
+}
+
+// resubscribe runs after every (re)connection.
+func (c *pahoConn) resubscribe(topics []string) {
+	for _, t := range topics {
+		tok := c.client.Subscribe(t, 1, func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) })
+		if err := wait(context.Background(), tok, operationTimeout); err != nil {
+			c.log.Error().Err(err).Str("queue", t).Msg("re-subscribe after reconnect failed")
+		}
+	}
+	if len(topics) > 0 {
+		c.log.Info().Int("topics", len(topics)).Msg("MQTT connection (re)established; subscriptions restored")
+	}
+}
+
+func (c *pahoConn) Close() error {
+	c.client.Disconnect(250)
+	return nil
+}
