@@ -1,0 +1,297 @@
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+)
+
+// Timeout bounds every wait in the suite. It is a deadline for declaring a
+// failure, never a synchronisation sleep.
+const Timeout = 30 * time.Second
+
+// Run is the conformance suite: every network.Broker must pass it. open
+// returns a fresh connection; the suite closes what it opens. Queue names
+// are unique per run, so the suite can share a broker with other tests.
+func Run(t *testing.T, open func(t *testing.T) network.Broker) {
+	t.Run("SendConsume", func(t *testing.T) { sendConsume(t, open(t)) })
+	t.Run("BindPublish", func(t *testing.T) { bindPublish(t, open(t)) })
+	t.Run("BindTwiceDeliversOnce", func(t *testing.T) { bindTwice(t, open(t)) })
+	t.Run("Unbind", func(t *testing.T) { unbind(t, open(t)) })
+	t.Run("FanOutAndFanIn", func(t *testing.T) { fanOutIn(t, open(t)) })
+	t.Run("NackDoesNotStall", func(t *testing.T) { nack(t, open(t)) })
+	t.Run("Tap", func(t *testing.T) { tap(t, open(t)) })
+	t.Run("Discovery", func(t *testing.T) { discovery(t, open(t)) })
+	t.Run("TwoConnections", func(t *testing.T) { twoConnections(t, open) })
+	t.Run("ClosedBroker", func(t *testing.T) { closed(t, open(t)) })
+}
+
+// Role returns a role name unique to this test run.
+func Role(name string) string { return "bt" + uuid.New()[:8] + name }
+
+// Inbox collects data handed to it, in order.
+type Inbox struct {
+	ch chan string
+}
+
+// NewInbox makes an Inbox with room for n messages.
+func NewInbox(n int) *Inbox { return &Inbox{ch: make(chan string, n)} }
+
+// Data is a network.DataHandler.
+func (in *Inbox) Data(_ string, data []byte) { in.ch <- string(data) }
+
+// Ack is a network.Handler that acknowledges and records.
+func (in *Inbox) Ack(d network.Delivery) {
+	in.ch <- string(d.Data())
+	_ = d.Ack()
+}
+
+// Next waits for the next message.
+func (in *Inbox) Next(t testing.TB) string {
+	t.Helper()
+	select {
+	case s := <-in.ch:
+		return s
+	case <-time.After(Timeout):
+		t.Fatalf("no message within %s", Timeout)
+		return ""
+	}
+}
+
+// Expect requires the next messages to be want, in order.
+func (in *Inbox) Expect(t testing.TB, want ...string) {
+	t.Helper()
+	for i, w := range want {
+		if got := in.Next(t); got != w {
+			t.Fatalf("message %d: got %s, want %s", i, got, w)
+		}
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), Timeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inport declares queue and consumes it into a new inbox.
+func inport(t *testing.T, b network.Broker, queue string) *Inbox {
+	t.Helper()
+	must(t, b.DeclareInport(ctx(t), queue, network.QueueOptions{}))
+	in := NewInbox(100)
+	sub, err := b.Consume(ctx(t), queue, 0, in.Ack)
+	must(t, err)
+	t.Cleanup(func() { sub.Close() })
+	return in
+}
+
+func outport(t *testing.T, b network.Broker, queue string) {
+	t.Helper()
+	must(t, b.DeclareOutport(ctx(t), queue, network.QueueOptions{}))
+}
+
+func sendConsume(t *testing.T, b network.Broker) {
+	defer b.Close()
+	q := Role("a") + ".IN"
+	in := inport(t, b, q)
+	for i := range 5 {
+		must(t, b.Send(ctx(t), q, fmt.Appendf(nil, `{"n":%d}`, i)))
+	}
+	in.Expect(t, `{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`, `{"n":4}`)
+}
+
+func bindPublish(t *testing.T, b network.Broker) {
+	defer b.Close()
+	src, tgt := Role("a")+".OUT", Role("b")+".IN"
+	outport(t, b, src)
+	in := inport(t, b, tgt)
+	must(t, b.Bind(ctx(t), src, tgt))
+	must(t, b.Publish(ctx(t), src, []byte(`"hello"`)))
+	must(t, b.Publish(ctx(t), src, []byte(`[1,2]`)))
+	in.Expect(t, `"hello"`, `[1,2]`)
+}
+
+// marker proves what an inbox did not get: after a message has gone through
+// a sibling binding, a marker sent straight to the inport must be the next
+// thing the inbox sees.
+func noMore(t *testing.T, b network.Broker, queue string, in *Inbox) {
+	t.Helper()
+	must(t, b.Send(ctx(t), queue, []byte(`"marker"`)))
+	if got := in.Next(t); got != `"marker"` {
+		t.Fatalf("got %s before the marker; expected nothing", got)
+	}
+}
+
+func bindTwice(t *testing.T, b network.Broker) {
+	defer b.Close()
+	src, tgt, side := Role("a")+".OUT", Role("b")+".IN", Role("c")+".IN"
+	outport(t, b, src)
+	in := inport(t, b, tgt)
+	sideIn := inport(t, b, side)
+	must(t, b.Bind(ctx(t), src, tgt))
+	must(t, b.Bind(ctx(t), src, tgt))
+	must(t, b.Bind(ctx(t), src, side))
+	must(t, b.Publish(ctx(t), src, []byte(`1`)))
+	sideIn.Expect(t, `1`)
+	in.Expect(t, `1`)
+	noMore(t, b, tgt, in)
+}
+
+func unbind(t *testing.T, b network.Broker) {
+	defer b.Close()
+	src, tgt, side := Role("a")+".OUT", Role("b")+".IN", Role("c")+".IN"
+	outport(t, b, src)
+	in := inport(t, b, tgt)
+	sideIn := inport(t, b, side)
+	must(t, b.Bind(ctx(t), src, tgt))
+	must(t, b.Bind(ctx(t), src, side))
+	must(t, b.Publish(ctx(t), src, []byte(`"before"`)))
+	in.Expect(t, `"before"`)
+	sideIn.Expect(t, `"before"`)
+	must(t, b.Unbind(ctx(t), src, tgt))
+	must(t, b.Unbind(ctx(t), src, tgt)) // not bound: no error
+	must(t, b.Publish(ctx(t), src, []byte(`"after"`)))
+	sideIn.Expect(t, `"after"`)
+	noMore(t, b, tgt, in)
+	// Binding again works after an unbind.
+	must(t, b.Bind(ctx(t), src, tgt))
+	must(t, b.Publish(ctx(t), src, []byte(`"again"`)))
+	in.Expect(t, `"again"`)
+}
+
+func fanOutIn(t *testing.T, b network.Broker) {
+	defer b.Close()
+	a, c := Role("a")+".OUT", Role("c")+".OUT"
+	b1, b2 := Role("b1")+".IN", Role("b2")+".IN"
+	outport(t, b, a)
+	outport(t, b, c)
+	in1 := inport(t, b, b1)
+	in2 := inport(t, b, b2)
+	must(t, b.Bind(ctx(t), a, b1))
+	must(t, b.Bind(ctx(t), a, b2))
+	must(t, b.Bind(ctx(t), c, b1))
+	must(t, b.Publish(ctx(t), a, []byte(`"a"`)))
+	in1.Expect(t, `"a"`)
+	in2.Expect(t, `"a"`)
+	must(t, b.Publish(ctx(t), c, []byte(`"c"`)))
+	in1.Expect(t, `"c"`)
+	noMore(t, b, b1, in1)
+	noMore(t, b, b2, in2)
+}
+
+func nack(t *testing.T, b network.Broker) {
+	defer b.Close()
+	q := Role("a") + ".IN"
+	must(t, b.DeclareInport(ctx(t), q, network.QueueOptions{}))
+	in := NewInbox(10)
+	sub, err := b.Consume(ctx(t), q, 1, func(d network.Delivery) {
+		in.ch <- string(d.Data())
+		if string(d.Data()) == `"bad"` {
+			_ = d.Nack()
+			return
+		}
+		_ = d.Ack()
+	})
+	must(t, err)
+	defer sub.Close()
+	must(t, b.Send(ctx(t), q, []byte(`"bad"`)))
+	must(t, b.Send(ctx(t), q, []byte(`"good"`)))
+	in.Expect(t, `"bad"`, `"good"`)
+	noMore(t, b, q, in) // a nacked message is not redelivered
+}
+
+func tap(t *testing.T, b network.Broker) {
+	defer b.Close()
+	src, tgt := Role("a")+".OUT", Role("b")+".IN"
+	outport(t, b, src)
+	in := inport(t, b, tgt)
+	must(t, b.Bind(ctx(t), src, tgt))
+	seen := NewInbox(10)
+	sub, err := b.Tap(ctx(t), src, seen.Data)
+	must(t, err)
+	must(t, b.Publish(ctx(t), src, []byte(`{"x":1}`)))
+	seen.Expect(t, `{"x":1}`)
+	in.Expect(t, `{"x":1}`) // the tap took a copy, not the message
+	must(t, sub.Close())
+	must(t, sub.Close())
+	must(t, b.Publish(ctx(t), src, []byte(`{"x":2}`)))
+	in.Expect(t, `{"x":2}`)
+	select {
+	case got := <-seen.ch:
+		t.Fatalf("closed tap still got %s", got)
+	default:
+	}
+}
+
+func discovery(t *testing.T, b network.Broker) {
+	defer b.Close()
+	seen := NewInbox(100)
+	sub, err := b.SubscribeDiscovery(ctx(t), seen.Data)
+	must(t, err)
+	defer sub.Close()
+	role := Role("p")
+	def := network.Definition{
+		ID: role + "-1", Role: role, Component: "test/Thing",
+		Inports:  []network.Port{{ID: "in", Type: "any", Queue: role + ".IN"}},
+		Outports: []network.Port{{ID: "out", Type: "any", Queue: role + ".OUT"}},
+	}
+	msg, err := network.EncodeDiscovery(def)
+	must(t, err)
+	must(t, b.Announce(ctx(t), msg))
+	for {
+		// Other tests' participants may announce on the same broker.
+		got, err := network.DecodeDiscovery([]byte(seen.Next(t)))
+		if err == nil && got.Role == role {
+			if got.ID != def.ID || got.Component != def.Component || len(got.Inports) != 1 || got.Inports[0].Queue != role+".IN" {
+				t.Fatalf("discovery round trip: got %+v", got)
+			}
+			return
+		}
+	}
+}
+
+// twoConnections: what one connection publishes, a consumer on another gets,
+// and a binding made on a third holds for both (bindings live in the broker
+// for AMQP; for MQTT, the connection that made the binding forwards).
+func twoConnections(t *testing.T, open func(t *testing.T) network.Broker) {
+	pub, sub, binder := open(t), open(t), open(t)
+	defer pub.Close()
+	defer sub.Close()
+	defer binder.Close()
+	src, tgt := Role("a")+".OUT", Role("b")+".IN"
+	outport(t, pub, src)
+	in := inport(t, sub, tgt)
+	must(t, binder.Bind(ctx(t), src, tgt))
+	must(t, pub.Publish(ctx(t), src, []byte(`"across"`)))
+	in.Expect(t, `"across"`)
+}
+
+func closed(t *testing.T, b network.Broker) {
+	q := Role("a") + ".IN"
+	must(t, b.DeclareInport(ctx(t), q, network.QueueOptions{}))
+	var once sync.Once
+	done := make(chan struct{})
+	_, err := b.Consume(ctx(t), q, 0, func(network.Delivery) { once.Do(func() { close(done) }) })
+	must(t, err)
+	must(t, b.Close())
+	if err := b.Send(ctx(t), q, []byte(`1`)); !errors.Is(err, network.ErrClosed) {
+		t.Fatalf("Send after Close: got %v, want ErrClosed", err)
+	}
+	if _, err := b.Consume(ctx(t), q, 0, func(network.Delivery) {}); !errors.Is(err, network.ErrClosed) {
+		t.Fatalf("Consume after Close: got %v, want ErrClosed", err)
+	}
+	_ = b.Close() // twice is fine
+}

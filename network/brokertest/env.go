@@ -1,0 +1,70 @@
+// Package brokertest holds what tests need to talk to real brokers: finding
+// them (and skipping, or failing in CI, when they are not there) and the
+// conformance suite every network.Broker implementation must pass.
+package brokertest
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+)
+
+// Environment variables read by the helpers.
+const (
+	// EnvRequire set to 1 turns a missing broker into a test failure
+	// (.ci/run sets it).
+	EnvRequire = "MSGFLO_TEST_REQUIRE_BROKERS"
+	// EnvSkipLog names a file to which skipped broker tests are appended,
+	// so `make test` can list them at the end.
+	EnvSkipLog = "MSGFLO_TEST_SKIPLOG"
+	// EnvMQTT and EnvAMQP override the brokers' URLs.
+	EnvMQTT = "MSGFLO_TEST_MQTT_URL"
+	EnvAMQP = "MSGFLO_TEST_AMQP_URL"
+)
+
+// MosquittoURL returns the URL of the MQTT broker tests use, or skips (or
+// fails, under EnvRequire) the test when it does not answer.
+func MosquittoURL(t testing.TB) string {
+	t.Helper()
+	return require(t, "Mosquitto", EnvMQTT, "mqtt://127.0.0.1:1883", "1883")
+}
+
+// RabbitMQURL is MosquittoURL for RabbitMQ.
+func RabbitMQURL(t testing.TB) string {
+	t.Helper()
+	return require(t, "RabbitMQ", EnvAMQP, "amqp://guest:guest@127.0.0.1:5672/", "5672")
+}
+
+func require(t testing.TB, name, env, def, defPort string) string {
+	t.Helper()
+	raw := os.Getenv(env)
+	if raw == "" {
+		raw = def
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("%s: bad URL %q: %v", env, raw, err)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), defPort)
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err == nil {
+		conn.Close()
+		return raw
+	}
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf("%s is required (%s=1) but does not answer at %s: %v", name, EnvRequire, addr, err)
+	}
+	if path := os.Getenv(EnvSkipLog); path != "" {
+		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
+			_, _ = f.WriteString(t.Name() + ": " + name + " not reachable at " + addr + "\n")
+			f.Close()
+		}
+	}
+	t.Skipf("%s not reachable at %s (%v); set %s=1 to make this a failure", name, addr, err, EnvRequire)
+	return ""
+}

@@ -1,0 +1,221 @@
+// Package embedded runs an MQTT broker inside the runtime process, so the
+// runtime works with no broker installed. In-process participants reach it
+// without a socket; other processes connect to the TCP address URL returns,
+// exactly as they would to Mosquitto.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/network/mqtt"
+)
+
+// Options configure Start.
+type Options struct {
+	// Host to listen on for other processes; default 127.0.0.1.
+	Host string
+	// Port to listen on; 0 picks a free one.
+	Port   int
+	Logger zerolog.Logger
+}
+
+// Server is a running embedded broker.
+type Server struct {
+	srv    *mochi.Server
+	ln     net.Listener
+	url    string
+	log    zerolog.Logger
+	nextID atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start listens and serves until Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	srv := mochi.New(&mochi.Options{
+		InlineClient: true,
+		Logger:       slog.New(&slogBridge{log: opts.Logger}),
+	})
+	if err := srv.AddHook(new(allowAll), nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := opts.Host
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return &Server{
+		srv: srv,
+		ln:  ln,
+		url: "mqtt://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)),
+		log: opts.Logger,
+	}, nil
+}
+
+// URL is the address other processes use to connect.
+func (s *Server) URL() string { return s.url }
+
+// Broker returns a new in-process connection to the embedded broker.
+func (s *Server) Broker() *mqtt.Broker {
+	return mqtt.NewBroker(&inlineConn{s: s, ids: map[string]int{}}, s.url, s.log)
+}
+
+// Close stops the broker and disconnects every client.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.srv.Close() })
+	return s.closeErr
+}
+
+// inlineConn is an mqtt.Conn that talks to the broker through its inline
+// client: publishing and subscribing are function calls.
+type inlineConn struct {
+	s *Server
+
+	mu     sync.Mutex
+	ids    map[string]int // topic -> inline subscription id
+	closed bool
+}
+
+var errConnClosed = errors.New("embedded broker connection closed")
+
+func (c *inlineConn) Publish(_ context.Context, topic string, payload []byte) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return errConnClosed
+	}
+	return c.s.srv.Publish(topic, payload, false, 1)
+}
+
+func (c *inlineConn) Subscribe(_ context.Context, topic string, deliver func(string, []byte)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errConnClosed
+	}
+	if _, ok := c.ids[topic]; ok {
+		return fmt.Errorf("topic %q is already subscribed", topic)
+	}
+	id := int(c.s.nextID.Add(1))
+	err := c.s.srv.Subscribe(topic, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		deliver(pk.TopicName, pk.Payload)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %q: %w", topic, err)
+	}
+	c.ids[topic] = id
+	return nil
+}
+
+func (c *inlineConn) Unsubscribe(_ context.Context, topic string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.ids[topic]
+	if !ok {
+		return nil
+	}
+	delete(c.ids, topic)
+	return c.s.srv.Unsubscribe(topic, id)
+}
+
+func (c *inlineConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	for topic, id := range c.ids {
+		errs = append(errs, c.s.srv.Unsubscribe(topic, id))
+	}
+	c.ids = nil
+	return errors.Join(errs...)
+}
+
+// allowAll lets every client connect and use every topic, as Mosquitto's
+// default configuration does for local clients.
+type allowAll struct{ mochi.HookBase }
+
+func (*allowAll) ID() string { return "allow-all" }
+
+func (*allowAll) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (*allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+
+func (*allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// slogBridge sends the broker's own log lines to zerolog, one level down
+// (the broker is an implementation detail; its info is our debug).
+type slogBridge struct {
+	log   zerolog.Logger
+	attrs []slog.Attr
+}
+
+func (b *slogBridge) Enabled(_ context.Context, l slog.Level) bool {
+	return b.level(l) >= b.log.GetLevel() && b.level(l) >= zerolog.GlobalLevel()
+}
+
+func (b *slogBridge) level(l slog.Level) zerolog.Level {
+	switch {
+	case l >= slog.LevelError:
+		return zerolog.WarnLevel
+	case l >= slog.LevelWarn:
+		return zerolog.InfoLevel
+	default:
+		return zerolog.DebugLevel
+	}
+}
+
+func (b *slogBridge) Handle(_ context.Context, r slog.Record) error {
+	ev := b.log.WithLevel(b.level(r.Level)).Str("component", "embedded-broker")
+	add := func(a slog.Attr) bool {
+		ev = ev.Str(a.Key, a.Value.String())
+		return true
+	}
+	for _, a := range b.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	ev.Msg(r.Message)
+	return nil
+}
+
+func (b *slogBridge) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &slogBridge{log: b.log, attrs: append(append([]slog.Attr{}, b.attrs...), attrs...)}
+}
+
+func (b *slogBridge) WithGroup(string) slog.Handler { return b }
