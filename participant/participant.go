@@ -1,0 +1,361 @@
+// Package participant is the Go SDK for msgflo participants: a component
+// definition, a process function, and an instance of it with a role that
+// consumes its inport queues, publishes on its outports and announces itself
+// on the discovery queue, as msgflo-nodejs participants do.
+package participant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+)
+
+// Port is an inport or outport of a component.
+type Port struct {
+	ID          string
+	Type        string // "any", "string", "object", ...
+	Description string
+	// Hidden ports are announced but not shown in editors.
+	Hidden bool
+	// NonPersistent makes the queue non-durable and auto-deleted (msgflo's
+	// persistent: false).
+	NonPersistent bool
+	// Queue overrides the queue name (default ROLE.PORT upper-cased).
+	Queue string
+}
+
+// Input is one message taken from an inport.
+type Input struct {
+	Port string
+	Data json.RawMessage
+}
+
+// Output sends data on the participant's outports.
+type Output interface {
+	Send(port string, data json.RawMessage) error
+}
+
+// ProcessFunc handles one message. zerolog.Ctx(ctx) is the participant's
+// logger. Returning an error (or panicking) nacks
+// the message; returning nil acknowledges it.
+type ProcessFunc func(ctx context.Context, in Input, out Output) error
+
+// Component is what a participant is: its name as it appears in the
+// component library, its ports and what it does with a message.
+type Component struct {
+	Name        string
+	Label       string
+	Icon        string
+	Description string
+	Inports     []Port
+	Outports    []Port
+	Process     ProcessFunc
+}
+
+// DefaultDiscoveryPeriod is msgflo's: participants re-announce every
+// period/2.2 so that a coordinator expiring them after one period keeps them.
+const DefaultDiscoveryPeriod = 60 * time.Second
+
+// DiscoveryPeriodFromEnv reads MSGFLO_DISCOVERY_PERIOD (seconds), as
+// msgflo-nodejs does; 0 when unset or invalid.
+func DiscoveryPeriodFromEnv() time.Duration {
+	v := os.Getenv("MSGFLO_DISCOVERY_PERIOD")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v + "s")
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
+}
+
+// Options configure a participant instance.
+type Options struct {
+	// ID defaults to ROLE-UUID.
+	ID string
+	// DiscoveryPeriod defaults to MSGFLO_DISCOVERY_PERIOD or 60 s.
+	DiscoveryPeriod time.Duration
+	// Prefetch bounds unacknowledged messages per inport (default 10).
+	Prefetch int
+	Logger   zerolog.Logger
+}
+
+// Participant is a running instance of a component under a role.
+type Participant struct {
+	broker network.Broker
+	comp   Component
+	role   string
+	opts   Options
+	def    network.Definition
+	log    zerolog.Logger
+
+	mu      sync.Mutex
+	started bool
+	subs    []network.Subscription
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// New checks the component and makes an instance of it; Start runs it.
+func New(b network.Broker, c Component, role string, opts Options) (*Participant, error) {
+	if b == nil {
+		return nil, errors.New("participant: no broker")
+	}
+	if c.Name == "" {
+		return nil, errors.New("participant: component has no name")
+	}
+	if err := checkRole(role); err != nil {
+		return nil, err
+	}
+	if len(c.Inports) > 0 && c.Process == nil {
+		return nil, fmt.Errorf("participant %s: component %s has inports but no process function", role, c.Name)
+	}
+	if opts.ID == "" {
+		opts.ID = role + "-" + uuid.New()
+	}
+	if opts.DiscoveryPeriod <= 0 {
+		opts.DiscoveryPeriod = DiscoveryPeriodFromEnv()
+	}
+	if opts.DiscoveryPeriod <= 0 {
+		opts.DiscoveryPeriod = DefaultDiscoveryPeriod
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = 10
+	}
+	p := &Participant{broker: b, comp: c, role: role, opts: opts, log: opts.Logger}
+	def := network.Definition{
+		ID: opts.ID, Role: role, Component: c.Name, Label: c.Label, Icon: c.Icon,
+		Inports: []network.Port{}, Outports: []network.Port{},
+	}
+	if def.Label == "" {
+		def.Label = c.Description
+	}
+	seen := map[string]bool{}
+	conv := func(ports []Port, kind string) ([]network.Port, error) {
+		out := make([]network.Port, 0, len(ports))
+		for _, port := range ports {
+			if port.ID == "" {
+				return nil, fmt.Errorf("participant %s: %s with an empty id", role, kind)
+			}
+			key := kind + ":" + strings.ToLower(port.ID)
+			if seen[key] {
+				return nil, fmt.Errorf("participant %s: two %ss named %s", role, kind, port.ID)
+			}
+			seen[key] = true
+			q := port.Queue
+			if q == "" {
+				q = network.QueueName(role, port.ID)
+			}
+			typ := port.Type
+			if typ == "" {
+				typ = "any"
+			}
+			out = append(out, network.Port{ID: port.ID, Queue: q, Type: typ, Description: port.Description, Hidden: port.Hidden})
+		}
+		return out, nil
+	}
+	var err error
+	if def.Inports, err = conv(c.Inports, "inport"); err != nil {
+		return nil, err
+	}
+	if def.Outports, err = conv(c.Outports, "outport"); err != nil {
+		return nil, err
+	}
+	p.def = def
+	return p, nil
+}
+
+func checkRole(role string) error {
+	if role == "" {
+		return errors.New("participant: empty role")
+	}
+	if strings.ContainsAny(role, "#+/ \t\r\n\x00") {
+		return fmt.Errorf("participant: role %q may not contain spaces, '/', '+' or '#'", role)
+	}
+	return nil
+}
+
+// Definition is what the participant announces.
+func (p *Participant) Definition() network.Definition {
+	d := p.def
+	d.Inports = append([]network.Port(nil), p.def.Inports...)
+	d.Outports = append([]network.Port(nil), p.def.Outports...)
+	return d
+}
+
+// Role is the participant's role.
+func (p *Participant) Role() string { return p.role }
+
+// Start declares the ports, consumes the inports and announces the
+// participant, then keeps announcing it every DiscoveryPeriod/2.2.
+func (p *Participant) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return fmt.Errorf("participant %s already started", p.role)
+	}
+	persist := map[string]bool{}
+	for _, port := range p.comp.Outports {
+		persist[port.ID] = !port.NonPersistent
+	}
+	for _, port := range p.def.Outports {
+		if err := p.broker.DeclareOutport(ctx, port.Queue, network.QueueOptions{NonPersistent: !persist[port.ID]}); err != nil {
+			return fmt.Errorf("participant %s: declare outport %s: %w", p.role, port.ID, err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(p.log.WithContext(context.WithoutCancel(ctx)))
+	var subs []network.Subscription
+	fail := func(err error) error {
+		cancel()
+		for _, s := range subs {
+			_ = s.Close()
+		}
+		return err
+	}
+	for i, port := range p.def.Inports {
+		opts := network.QueueOptions{NonPersistent: p.comp.Inports[i].NonPersistent}
+		if err := p.broker.DeclareInport(ctx, port.Queue, opts); err != nil {
+			return fail(fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err))
+		}
+		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID))
+		if err != nil {
+			return fail(fmt.Errorf("participant %s: consume inport %s: %w", p.role, port.ID, err))
+		}
+		subs = append(subs, sub)
+	}
+	msg, err := network.EncodeDiscovery(p.def)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.broker.Announce(ctx, msg); err != nil {
+		return fail(fmt.Errorf("participant %s: announce: %w", p.role, err))
+	}
+	p.subs, p.cancel, p.started = subs, cancel, true
+	p.done = make(chan struct{})
+	go p.heartbeat(runCtx, msg, p.done)
+	return nil
+}
+
+func (p *Participant) heartbeat(ctx context.Context, msg []byte, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Duration(float64(p.opts.DiscoveryPeriod) / 2.2))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := p.broker.Announce(ctx, msg); err != nil && ctx.Err() == nil {
+				p.log.Warn().Err(err).Str("role", p.role).Msg("discovery announcement failed")
+			}
+		}
+	}
+}
+
+// Stop stops consuming (waiting for messages in process to finish) and
+// announcing. It does not close the broker.
+func (p *Participant) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.started {
+		p.mu.Unlock()
+		return nil
+	}
+	subs, cancel, done := p.subs, p.cancel, p.done
+	p.subs, p.started = nil, false
+	p.mu.Unlock()
+	var errs []error
+	stopped := make(chan struct{})
+	go func() {
+		for _, s := range subs {
+			errs = append(errs, s.Close())
+		}
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		cancel()
+		return fmt.Errorf("participant %s: stop: %w", p.role, ctx.Err())
+	}
+	cancel()
+	<-done
+	return errors.Join(errs...)
+}
+
+// Run starts the participant and stops it when ctx ends.
+func (p *Participant) Run(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.Stop(sctx)
+}
+
+// Send puts data on one of the participant's own inports, as if it came
+// from an edge.
+func (p *Participant) Send(ctx context.Context, inport string, data json.RawMessage) error {
+	port, ok := p.def.Inport(inport)
+	if !ok {
+		return fmt.Errorf("participant %s has no inport %s", p.role, inport)
+	}
+	return p.broker.Send(ctx, port.Queue, data)
+}
+
+type output struct {
+	p   *Participant
+	ctx context.Context
+}
+
+func (o output) Send(port string, data json.RawMessage) error {
+	out, ok := o.p.def.Outport(port)
+	if !ok {
+		return fmt.Errorf("participant %s has no outport %s", o.p.role, port)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("participant %s: data for outport %s is not JSON", o.p.role, port)
+	}
+	return o.p.broker.Publish(o.ctx, out.Queue, data)
+}
+
+func (p *Participant) handler(ctx context.Context, port string) network.Handler {
+	out := output{p: p, ctx: ctx}
+	return func(d network.Delivery) {
+		data := d.Data()
+		if !json.Valid(data) {
+			p.log.Warn().Str("role", p.role).Str("port", port).Int("bytes", len(data)).Msg("dropped a message that is not JSON")
+			_ = d.Nack()
+			return
+		}
+		in := Input{Port: port, Data: append(json.RawMessage(nil), data...)}
+		if err := p.process(ctx, in, out); err != nil {
+			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")
+			_ = d.Nack()
+			return
+		}
+		if err := d.Ack(); err != nil {
+			p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
+		}
+	}
+}
+
+func (p *Participant) process(ctx context.Context, in Input, out Output) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v", p.comp.Name, r)
+		}
+	}()
+	return p.comp.Process(ctx, in, out)
+}
