@@ -1,0 +1,405 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/participant"
+)
+
+// The reconciler brings the broker in line with the graphs, in four steps:
+// in-process participants, bindings, taps, deliveries. Each step plans under
+// the lock and acts without it; the result is recorded under the lock again.
+// It runs on the Run goroutine only, which owns taps.
+
+// stopTimeout bounds how long stopping an in-process participant may take.
+const stopTimeout = 10 * time.Second
+
+func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
+	if r.reconcileParticipants(ctx) {
+		failed = true
+	}
+	if r.reconcileBindings(ctx) {
+		failed = true
+	}
+	if r.reconcileTaps(ctx) {
+		failed = true
+	}
+	if r.deliver(ctx) {
+		failed = true
+	}
+	return failed
+}
+
+type localStart struct {
+	role string
+	comp *participant.Component
+}
+
+func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	want := map[string]*participant.Component{}
+	for _, gs := range r.sortedGraphsLocked() {
+		for _, n := range gs.g.Nodes {
+			c, ok := r.components[n.Component]
+			if !ok || c.builtin == nil {
+				continue
+			}
+			if other, taken := want[n.ID]; taken && other.Name != c.builtin.Name {
+				r.networkErrorLocked("role:"+gs.g.ID+":"+n.ID, gs.g.ID,
+					fmt.Sprintf("Node %s (%s) shares its role with a node of component %s in another graph; it is served by that participant", n.ID, n.Component, other.Name))
+				continue
+			}
+			want[n.ID] = c.builtin
+		}
+	}
+	var stop []string
+	for role, lp := range r.local {
+		if c, ok := want[role]; !ok || c.Name != lp.component {
+			stop = append(stop, role)
+		}
+	}
+	var start []localStart
+	for role, c := range want {
+		if _, running := r.local[role]; !running {
+			start = append(start, localStart{role: role, comp: c})
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(stop)
+	sort.Slice(start, func(i, j int) bool { return start[i].role < start[j].role })
+
+	for _, role := range stop {
+		r.mu.Lock()
+		lp := r.local[role]
+		delete(r.local, role)
+		id := lp.p.Definition().ID
+		r.registry.Remove(id)
+		r.retired[id] = r.now()
+		r.mu.Unlock()
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		if err := lp.p.Stop(sctx); err != nil {
+			r.log.Warn().Err(err).Str("role", role).Msg("stop in-process participant")
+		}
+		cancel()
+		r.log.Info().Str("role", role).Str("component", lp.component).Msg("stopped in-process participant")
+	}
+	for _, s := range start {
+		p, err := participant.New(r.broker, *s.comp, s.role, participant.Options{
+			DiscoveryPeriod: r.opts.DiscoveryPeriod,
+			Logger:          r.log.With().Str("role", s.role).Logger(),
+		})
+		if err == nil {
+			err = p.Start(ctx)
+		}
+		r.mu.Lock()
+		key := "start:" + s.role
+		if err != nil {
+			failed = true
+			for _, gs := range r.graphsWithNodeLocked(s.role) {
+				r.networkErrorLocked(key+":"+gs.g.ID, gs.g.ID, fmt.Sprintf("Could not start participant %s (%s): %v", s.role, s.comp.Name, err))
+			}
+			r.mu.Unlock()
+			continue
+		}
+		for _, gs := range r.graphsWithNodeLocked(s.role) {
+			r.clearErrorLocked(key + ":" + gs.g.ID)
+		}
+		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p}
+		r.addParticipantLocked(p.Definition())
+		r.mu.Unlock()
+		r.log.Info().Str("role", s.role).Str("component", s.comp.Name).Msg("started in-process participant")
+	}
+	return failed
+}
+
+func (r *Runtime) graphsWithNodeLocked(node string) []*graphState {
+	var out []*graphState
+	for _, gs := range r.sortedGraphsLocked() {
+		if gs.g.Node(node) != nil {
+			out = append(out, gs)
+		}
+	}
+	return out
+}
+
+// queueOfLocked resolves a node's port to its queue through the participant
+// serving the node's role. ok is false while no participant is known; err
+// says the participant has no such port.
+func (r *Runtime) queueOfLocked(ep graph.Endpoint, out bool) (queue string, ok bool, err error) {
+	def, found := r.resolveLocked(ep.Node)
+	if !found {
+		return "", false, nil
+	}
+	var p network.Port
+	var has bool
+	kind := "inport"
+	if out {
+		p, has = def.Outport(ep.Port)
+		kind = "outport"
+	} else {
+		p, has = def.Inport(ep.Port)
+	}
+	if !has || p.Queue == "" {
+		return "", false, fmt.Errorf("Participant %s (role %s) has no %s %s", def.ID, def.Role, kind, ep.Port)
+	}
+	return p.Queue, true, nil
+}
+
+// wantedBindingsLocked lists the bindings the started graphs need, with the
+// graphs that need each (for error reports).
+func (r *Runtime) wantedBindingsLocked() map[binding][]string {
+	want := map[binding][]string{}
+	for _, gs := range r.sortedGraphsLocked() {
+		if !gs.started {
+			continue
+		}
+		for _, e := range gs.g.Edges {
+			src, okSrc, errSrc := r.queueOfLocked(e.Src, true)
+			tgt, okTgt, errTgt := r.queueOfLocked(e.Tgt, false)
+			key := "edge:" + gs.g.ID + ":" + e.ID()
+			if errSrc != nil || errTgt != nil {
+				err := errSrc
+				if err == nil {
+					err = errTgt
+				}
+				r.networkErrorLocked(key, gs.g.ID, fmt.Sprintf("Cannot connect %s: %v", e.ID(), err))
+				continue
+			}
+			r.clearErrorLocked(key)
+			if okSrc && okTgt {
+				b := binding{src: src, tgt: tgt}
+				want[b] = append(want[b], gs.g.ID)
+			}
+		}
+	}
+	return want
+}
+
+func (r *Runtime) reconcileBindings(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	want := r.wantedBindingsLocked()
+	var unbind, bind []binding
+	for b := range r.bound {
+		if _, ok := want[b]; !ok {
+			unbind = append(unbind, b)
+		}
+	}
+	for b := range want {
+		if !r.bound[b] {
+			bind = append(bind, b)
+		}
+	}
+	r.mu.Unlock()
+	sortBindings(unbind)
+	sortBindings(bind)
+
+	for _, b := range unbind {
+		err := r.broker.Unbind(ctx, b.src, b.tgt)
+		r.mu.Lock()
+		if err != nil {
+			failed = true
+			r.networkErrorLocked("unbind:"+b.src+"->"+b.tgt, "", fmt.Sprintf("Could not unbind %s -> %s: %v", b.src, b.tgt, err))
+		} else {
+			delete(r.bound, b)
+			r.clearErrorLocked("unbind:" + b.src + "->" + b.tgt)
+			r.log.Debug().Str("src", b.src).Str("tgt", b.tgt).Msg("unbound")
+		}
+		r.mu.Unlock()
+	}
+	for _, b := range bind {
+		err := r.broker.Bind(ctx, b.src, b.tgt)
+		r.mu.Lock()
+		key := "bind:" + b.src + "->" + b.tgt
+		if err != nil {
+			failed = true
+			for _, g := range want[b] {
+				r.networkErrorLocked(key+":"+g, g, fmt.Sprintf("Could not bind %s -> %s: %v", b.src, b.tgt, err))
+			}
+		} else {
+			r.bound[b] = true
+			for _, g := range want[b] {
+				r.clearErrorLocked(key + ":" + g)
+			}
+			r.log.Debug().Str("src", b.src).Str("tgt", b.tgt).Msg("bound")
+		}
+		r.mu.Unlock()
+	}
+	return failed
+}
+
+func sortBindings(bs []binding) {
+	sort.Slice(bs, func(i, j int) bool {
+		if bs[i].src != bs[j].src {
+			return bs[i].src < bs[j].src
+		}
+		return bs[i].tgt < bs[j].tgt
+	})
+}
+
+// wantedTapsLocked lists the outport queues whose data some client should
+// see: watched, bound edges of started graphs and exported outports of
+// started graphs. Nothing is tapped while no client is connected.
+func (r *Runtime) wantedTapsLocked() map[string]bool {
+	want := map[string]bool{}
+	if len(r.watchers) == 0 {
+		return want
+	}
+	for _, gs := range r.sortedGraphsLocked() {
+		if !gs.started {
+			continue
+		}
+		for _, e := range gs.g.Edges {
+			src, ok, _ := r.queueOfLocked(e.Src, true)
+			if !ok {
+				continue
+			}
+			k := keyOf(e.Src, e.Tgt)
+			if len(r.watchersOfLocked(gs.g.ID, &k)) > 0 {
+				want[src] = true
+			}
+		}
+		for _, x := range gs.g.Outports {
+			if q, ok, _ := r.queueOfLocked(graph.Endpoint{Node: x.Node, Port: x.Port}, true); ok {
+				want[q] = true
+			}
+		}
+	}
+	return want
+}
+
+func (r *Runtime) reconcileTaps(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	want := r.wantedTapsLocked()
+	r.mu.Unlock()
+	for q, sub := range r.taps {
+		if !want[q] {
+			if err := sub.Close(); err != nil {
+				r.log.Warn().Err(err).Str("queue", q).Msg("close edge tap")
+			}
+			delete(r.taps, q)
+		}
+	}
+	queues := make([]string, 0, len(want))
+	for q := range want {
+		if _, ok := r.taps[q]; !ok {
+			queues = append(queues, q)
+		}
+	}
+	sort.Strings(queues)
+	for _, q := range queues {
+		sub, err := r.broker.Tap(ctx, q, r.onTap)
+		r.mu.Lock()
+		if err != nil {
+			failed = true
+			r.networkErrorLocked("tap:"+q, "", fmt.Sprintf("Could not watch data on %s: %v", q, err))
+		} else {
+			r.clearErrorLocked("tap:" + q)
+			r.taps[q] = sub
+		}
+		r.mu.Unlock()
+	}
+	return failed
+}
+
+// onTap reports data seen on an outport queue: network:data for each
+// watched, bound edge from it and runtime:packet for each exported outport
+// on it.
+func (r *Runtime) onTap(queue string, data []byte) {
+	var value any
+	decoded := false
+	val := func() any {
+		if !decoded {
+			value, decoded = decodeData(data), true
+		}
+		return value
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, gs := range r.sortedGraphsLocked() {
+		if !gs.started {
+			continue
+		}
+		for _, e := range gs.g.Edges {
+			src, ok, _ := r.queueOfLocked(e.Src, true)
+			if !ok || src != queue {
+				continue
+			}
+			tgt, ok, _ := r.queueOfLocked(e.Tgt, false)
+			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
+				continue
+			}
+			k := keyOf(e.Src, e.Tgt)
+			to := r.watchersOfLocked(gs.g.ID, &k)
+			if len(to) == 0 {
+				continue
+			}
+			s := portRef(e.Src)
+			r.emitTo(to, "network", "data", DataPayload{ID: e.ID(), Src: &s, Tgt: portRef(e.Tgt), Graph: gs.g.ID, Data: val()})
+		}
+		for _, x := range gs.g.Outports {
+			q, ok, _ := r.queueOfLocked(graph.Endpoint{Node: x.Node, Port: x.Port}, true)
+			if !ok || q != queue {
+				continue
+			}
+			r.emit("runtime", "packet", PacketPayload{Port: x.Public, Event: "data", Payload: val(), Graph: gs.g.ID})
+		}
+	}
+}
+
+type readyDelivery struct {
+	graph string
+	queue string
+	d     *delivery
+}
+
+func (r *Runtime) deliver(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	var ready []readyDelivery
+	for _, gs := range r.sortedGraphsLocked() {
+		kept := gs.outbox[:0]
+		for _, d := range gs.outbox {
+			q, ok, err := r.queueOfLocked(d.tgt, false)
+			if err != nil {
+				r.networkErrorLocked("deliver:"+gs.g.ID+":"+d.tgt.String(), gs.g.ID, fmt.Sprintf("Cannot deliver to %s: %v", d.tgt, err))
+				continue
+			}
+			if !ok {
+				kept = append(kept, d)
+				continue
+			}
+			ready = append(ready, readyDelivery{graph: gs.g.ID, queue: q, d: d})
+			if d.iip != nil {
+				if to := r.watchersOfLocked(gs.g.ID, nil); len(to) > 0 {
+					r.emitTo(to, "network", "data", DataPayload{ID: d.iip.ID(), Tgt: portRef(d.iip.Tgt), Graph: gs.g.ID, Data: d.iip.Data})
+				}
+			}
+		}
+		gs.outbox = kept
+	}
+	r.mu.Unlock()
+
+	for i, rd := range ready {
+		if err := r.broker.Send(ctx, rd.queue, rd.d.data); err != nil {
+			failed = true
+			r.mu.Lock()
+			// Put this and the rest back, in order, ahead of newer ones.
+			for j := len(ready) - 1; j >= i; j-- {
+				if gs, ok := r.graphs[ready[j].graph]; ok {
+					gs.outbox = append([]*delivery{ready[j].d}, gs.outbox...)
+				}
+			}
+			r.networkErrorLocked("send:"+rd.queue, rd.graph, fmt.Sprintf("Could not send to %s: %v", rd.queue, err))
+			r.mu.Unlock()
+			return failed
+		}
+		r.mu.Lock()
+		r.clearErrorLocked("send:" + rd.queue)
+		r.mu.Unlock()
+	}
+	return failed
+}

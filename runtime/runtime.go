@@ -1,0 +1,363 @@
+// Package runtime is the coordinator: it keeps the graphs clients edit (the
+// desired state), the component library and the participants discovered on
+// the broker, and reconciles the broker with the graphs: it starts in-process
+// participants, binds edges, sends initial packets and taps edges that
+// clients watch. It answers every edit at once from its own state; the
+// broker side catches up asynchronously and reports what it cannot do as
+// network:error events.
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/participant"
+)
+
+// ProtocolVersion is the FBP protocol version the runtime speaks.
+const ProtocolVersion = "0.8"
+
+// RuntimeType is reported as the runtime's type (Flowhub matches graphs'
+// environment.type against it).
+const RuntimeType = "msgflo"
+
+// Errors with texts clients match on.
+var (
+	ErrGraphNotFound   = errors.New("Requested graph not found")
+	ErrNoGraph         = errors.New("No graph specified")
+	ErrComponentMissed = errors.New("component not found")
+)
+
+// Options configure a Runtime.
+type Options struct {
+	// ID is the runtime's UUID; Label a human-readable name.
+	ID, Label string
+	// Namespace and Repository describe the project, when a library gives them.
+	Namespace, Repository string
+	// Broker is the connection every broker operation goes through.
+	Broker network.Broker
+	// Components are the components the runtime can run in-process
+	// (addnode with one of them starts a participant under the node's role).
+	Components []participant.Component
+	// HeartbeatExpiry removes participants not heard from for this long
+	// (default network.DefaultHeartbeatExpiry).
+	HeartbeatExpiry time.Duration
+	// DiscoveryPeriod is given to in-process participants.
+	DiscoveryPeriod time.Duration
+	// RetryDelay is the first delay before a failed broker operation is
+	// tried again (doubling up to a minute). Default 500 ms.
+	RetryDelay time.Duration
+	Logger     zerolog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Runtime is the coordinator. Create it with New, give it a Sink, then Run it.
+type Runtime struct {
+	opts   Options
+	log    zerolog.Logger
+	broker network.Broker
+	now    func() time.Time
+	wake   chan struct{}
+	ready  chan struct{} // closed once Run listens for discovery
+	// taps are the edge taps made in the broker, by queue; only the Run
+	// goroutine (the reconciler) touches them.
+	taps map[string]network.Subscription
+
+	// mu guards everything below. Broker operations never run under it.
+	mu         sync.Mutex
+	sink       Sink
+	graphs     map[string]*graphState
+	mainGraph  string
+	components map[string]*component
+	registry   *network.ParticipantRegistry
+	// local are the in-process participants, by role (written by the reconciler).
+	local map[string]*localParticipant
+	// retired are ids of in-process participants the runtime stopped, with
+	// when; late announcements from them are ignored until they expire.
+	retired map[string]time.Time
+	// bound are the bindings currently made in the broker.
+	bound map[binding]bool
+	// watchers are the connected clients and the edges each selected.
+	watchers map[ClientID]map[string]map[edgeKey]bool
+	// reported remembers network errors already sent, so retries don't repeat them.
+	reported map[string]bool
+}
+
+type graphState struct {
+	g         *graph.Graph
+	started   bool
+	startedAt time.Time
+	debug     bool
+	// outbox holds initial packets and runtime:packet data waiting for
+	// their target participant, in order.
+	outbox []*delivery
+}
+
+type delivery struct {
+	tgt  graph.Endpoint
+	data []byte
+	iip  *graph.IIP // set for initial packets: reported as network:data when sent
+}
+
+type binding struct{ src, tgt string }
+
+type edgeKey struct{ src, tgt string }
+
+func keyOf(src, tgt graph.Endpoint) edgeKey {
+	return edgeKey{src: src.Node + "\x00" + lower(src.Port), tgt: tgt.Node + "\x00" + lower(tgt.Port)}
+}
+
+type localParticipant struct {
+	component string
+	p         *participant.Participant
+}
+
+// New creates a runtime. Its broker must be connected.
+func New(opts Options) (*Runtime, error) {
+	if opts.Broker == nil {
+		return nil, errors.New("runtime: no broker")
+	}
+	if opts.HeartbeatExpiry <= 0 {
+		opts.HeartbeatExpiry = network.DefaultHeartbeatExpiry
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 500 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Runtime{
+		opts:       opts,
+		log:        opts.Logger,
+		broker:     opts.Broker,
+		now:        opts.Now,
+		wake:       make(chan struct{}, 1),
+		ready:      make(chan struct{}),
+		graphs:     map[string]*graphState{},
+		components: map[string]*component{},
+		registry:   network.NewParticipantRegistry(),
+		local:      map[string]*localParticipant{},
+		retired:    map[string]time.Time{},
+		taps:       map[string]network.Subscription{},
+		bound:      map[binding]bool{},
+		watchers:   map[ClientID]map[string]map[edgeKey]bool{},
+		reported:   map[string]bool{},
+		sink:       discard{},
+	}
+	for _, c := range opts.Components {
+		comp := c
+		r.components[c.Name] = componentFromSDK(&comp)
+	}
+	return r, nil
+}
+
+type discard struct{}
+
+func (discard) Broadcast(Event) {}
+
+// SetSink sets where events go. Call before Run.
+func (r *Runtime) SetSink(s Sink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sink = s
+}
+
+func (r *Runtime) emit(protocol, command string, payload any) {
+	r.sink.Broadcast(Event{Protocol: protocol, Command: command, Payload: payload})
+}
+
+func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
+	r.sink.Broadcast(Event{Protocol: protocol, Command: command, Payload: payload, To: to})
+}
+
+// networkError reports a broker-side problem once per key until it is cleared.
+func (r *Runtime) networkErrorLocked(key, graphID, msg string) {
+	if r.reported[key] {
+		return
+	}
+	r.reported[key] = true
+	r.log.Warn().Str("graph", graphID).Msg(msg)
+	r.emit("network", "error", NetworkErrorPayload{Message: msg, Graph: graphID})
+}
+
+func (r *Runtime) clearErrorLocked(key string) { delete(r.reported, key) }
+
+func (r *Runtime) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run subscribes to discovery and keeps the broker reconciled with the
+// graphs until ctx is done; then it stops the in-process participants.
+func (r *Runtime) Run(ctx context.Context) error {
+	sub, err := r.broker.SubscribeDiscovery(ctx, r.onDiscovery)
+	if err != nil {
+		return fmt.Errorf("subscribe to discovery: %w", err)
+	}
+	defer sub.Close()
+	close(r.ready)
+
+	expiry := time.NewTicker(expiryCheckInterval(r.opts.HeartbeatExpiry))
+	defer expiry.Stop()
+	var retry <-chan time.Time
+	delay := r.opts.RetryDelay
+	r.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return nil
+		case <-expiry.C:
+			r.expireParticipants()
+		case <-r.wake:
+		case <-retry:
+		}
+		if failed := r.reconcile(ctx); failed {
+			retry = time.After(delay)
+			delay = min(delay*2, time.Minute)
+		} else {
+			retry = nil
+			delay = r.opts.RetryDelay
+		}
+	}
+}
+
+// Ready is closed once Run is listening for participants' announcements.
+func (r *Runtime) Ready() <-chan struct{} { return r.ready }
+
+func expiryCheckInterval(expiry time.Duration) time.Duration {
+	return max(min(expiry/10, 30*time.Second), 10*time.Millisecond)
+}
+
+func (r *Runtime) shutdown() {
+	for q, sub := range r.taps {
+		if err := sub.Close(); err != nil {
+			r.log.Debug().Err(err).Str("queue", q).Msg("close edge tap")
+		}
+	}
+	r.taps = map[string]network.Subscription{}
+	r.mu.Lock()
+	local := r.local
+	r.local = map[string]*localParticipant{}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for role, lp := range local {
+		if err := lp.p.Stop(ctx); err != nil {
+			r.log.Warn().Err(err).Str("role", role).Msg("stop participant")
+		}
+	}
+}
+
+func (r *Runtime) onDiscovery(_ string, data []byte) {
+	def, err := network.DecodeDiscovery(data)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("dropped discovery message")
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, gone := r.retired[def.ID]; gone {
+		return
+	}
+	r.addParticipantLocked(def)
+}
+
+// addParticipantLocked records a participant's announcement, updates the
+// component library and tells clients about a new or changed component.
+func (r *Runtime) addParticipantLocked(def network.Definition) {
+	change := r.registry.Upsert(def, r.now())
+	if change == network.Refreshed {
+		return
+	}
+	r.log.Info().Str("role", def.Role).Str("component", def.Component).Str("id", def.ID).Msg("participant discovered")
+	if r.updateComponentLocked(def) {
+		r.emit("component", "component", r.components[def.Component].payload())
+	}
+	r.poke()
+}
+
+func (r *Runtime) expireParticipants() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for id, at := range r.retired {
+		if now.Sub(at) > r.opts.HeartbeatExpiry {
+			delete(r.retired, id)
+		}
+	}
+	gone := r.registry.Expire(now, r.opts.HeartbeatExpiry)
+	for _, def := range gone {
+		r.log.Warn().Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
+		for _, gs := range r.sortedGraphsLocked() {
+			if gs.g.Node(def.Role) == nil {
+				continue
+			}
+			r.emit("network", "processerror", ProcessErrorPayload{
+				ID:    def.Role,
+				Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, r.opts.HeartbeatExpiry),
+				Graph: gs.g.ID,
+			})
+		}
+	}
+	if len(gone) > 0 {
+		r.poke()
+	}
+}
+
+// resolveLocked finds the participant serving a role: the one heard from last.
+func (r *Runtime) resolveLocked(role string) (network.Definition, bool) {
+	entries := r.registry.ByRole(role)
+	if len(entries) == 0 {
+		return network.Definition{}, false
+	}
+	best := entries[0]
+	for _, e := range entries[1:] {
+		if e.LastSeen.After(best.LastSeen) {
+			best = e
+		}
+	}
+	return best.Definition, true
+}
+
+func (r *Runtime) sortedGraphsLocked() []*graphState {
+	out := make([]*graphState, 0, len(r.graphs))
+	for _, gs := range r.graphs {
+		out = append(out, gs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].g.ID < out[j].g.ID })
+	return out
+}
+
+func (r *Runtime) graphLocked(id string) (*graphState, error) {
+	if id == "" {
+		return nil, ErrNoGraph
+	}
+	gs, ok := r.graphs[id]
+	if !ok {
+		return nil, ErrGraphNotFound
+	}
+	return gs, nil
+}
+
+// decodeData turns message bytes into a value for clients: JSON when it
+// parses, the text otherwise.
+func decodeData(data []byte) any {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return string(data)
+	}
+	return v
+}

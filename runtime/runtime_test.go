@@ -1,0 +1,283 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/embedded"
+	"github.com/msgflo/msgflo-runtime/participant"
+)
+
+const waitLimit = 10 * time.Second
+
+// recorder is a Sink that hands events to the test.
+type recorder struct{ ch chan Event }
+
+func (r *recorder) Broadcast(ev Event) {
+	select {
+	case r.ch <- ev:
+	default:
+		panic("test sink full")
+	}
+}
+
+type fixture struct {
+	t      *testing.T
+	rt     *Runtime
+	events *recorder
+	emb    *embedded.Server
+	broker network.Broker
+}
+
+func newFixture(t *testing.T, mod func(*Options)) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	emb, err := embedded.Start(ctx, embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{
+		ID:         "rt",
+		Broker:     emb.Broker(),
+		Components: participant.CoreComponents(),
+		RetryDelay: 10 * time.Millisecond,
+		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	rt, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{ch: make(chan Event, 10000)}
+	rt.SetSink(rec)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
+	<-rt.Ready()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = emb.Close()
+	})
+	return &fixture{t: t, rt: rt, events: rec, emb: emb, broker: emb.Broker()}
+}
+
+// waitEvent skips events until one matches.
+func (f *fixture) waitEvent(protocol, command string, match func(Event) bool) Event {
+	f.t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case ev := <-f.events.ch:
+			if ev.Protocol == protocol && ev.Command == command && (match == nil || match(ev)) {
+				return ev
+			}
+		case <-deadline:
+			f.t.Fatalf("no %s:%s event within %s", protocol, command, waitLimit)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ref(node, port string) PortRef { return PortRef{Node: node, Port: port} }
+
+// collect consumes an inport queue on its own connection (another process,
+// as far as the runtime can tell) and hands the data to the test.
+func (f *fixture) collect(queue string) <-chan string {
+	f.t.Helper()
+	out := make(chan string, 1000)
+	sub, err := f.broker.Consume(context.Background(), queue, 0, func(d network.Delivery) {
+		out <- string(d.Data())
+		_ = d.Ack()
+	})
+	must(f.t, err)
+	f.t.Cleanup(func() { _ = sub.Close() })
+	return out
+}
+
+func receive(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(waitLimit):
+		t.Fatal("nothing received")
+	}
+	return ""
+}
+
+func TestInProcessParticipantsFollowTheGraph(t *testing.T) {
+	f := newFixture(t, nil)
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "rep", Component: "core/Repeat", Graph: "g"}))
+	f.waitEvent("graph", "addnode", nil)
+	// Its participant announces itself like any other.
+	disc := make(chan network.Definition, 100)
+	sub, err := f.broker.SubscribeDiscovery(context.Background(), func(_ string, data []byte) {
+		if def, err := network.DecodeDiscovery(data); err == nil {
+			disc <- def
+		}
+	})
+	must(t, err)
+	defer sub.Close()
+	must(t, f.rt.RenameNode(RenamePayload{From: "rep", To: "rep2", Graph: "g"}))
+	for {
+		select {
+		case def := <-disc:
+			if def.Role != "rep2" {
+				continue
+			}
+			if def.Component != "core/Repeat" || def.Inports[0].Queue != "rep2.IN" || def.Outports[0].Queue != "rep2.OUT" {
+				t.Fatalf("announced %+v", def)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("renamed node's participant never announced itself")
+		}
+		break
+	}
+	f.rt.mu.Lock()
+	_, old := f.rt.local["rep"]
+	f.rt.mu.Unlock()
+	if old {
+		t.Fatal("participant of the old role still runs")
+	}
+}
+
+func TestStartedGraphIsWiredAndStoppedIsNot(t *testing.T) {
+	f := newFixture(t, nil)
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "a", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "b", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddEdge(EdgePayload{Src: ref("a", "out"), Tgt: ref("b", "in"), Graph: "g"}))
+	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "a", Port: "in", Graph: "g"}))
+	// Observe b's output on the broker: bind it to a queue of our own.
+	out := f.collect("test.OUT_OF_B")
+	must(t, f.broker.Bind(context.Background(), "b.OUT", "test.OUT_OF_B"))
+
+	must(t, f.rt.Start("g"))
+	for i := range 3 {
+		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: i, Graph: "g"})
+		must(t, err)
+		if got := receive(t, out); got != fmt.Sprint(i) {
+			t.Fatalf("got %q, want %d", got, i)
+		}
+	}
+	must(t, f.rt.Stop("g"))
+	// Once the runtime reports the binding gone, data stops at a.
+	waitUnbound(t, f, "a.OUT", "b.IN")
+	aOut := f.collect("test.OUT_OF_A")
+	must(t, f.broker.Bind(context.Background(), "a.OUT", "test.OUT_OF_A"))
+	_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: "after stop", Graph: "g"})
+	must(t, err)
+	if got := receive(t, aOut); got != `"after stop"` {
+		t.Fatalf("a got %q", got)
+	}
+	select {
+	case got := <-out:
+		t.Fatalf("stopped graph still delivered %q to b", got)
+	default:
+	}
+}
+
+// waitUnbound waits until the runtime has removed a binding.
+func waitUnbound(t *testing.T, f *fixture, src, tgt string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		f.rt.mu.Lock()
+		bound := f.rt.bound[binding{src: src, tgt: tgt}]
+		f.rt.mu.Unlock()
+		if !bound {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s -> %s still bound", src, tgt)
+		}
+		f.rt.poke()
+		time.Sleep(time.Millisecond) // polling reconciler state; no event exists for it
+	}
+}
+
+func TestIIPWaitsForItsParticipant(t *testing.T) {
+	f := newFixture(t, nil)
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "late", Component: "ext/Late", Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: map[string]any{"x": 1.0}}, Tgt: ref("late", "in"), Graph: "g"}))
+	must(t, f.rt.Start("g"))
+	st, err := f.rt.Status("g")
+	must(t, err)
+	if !st.Running || !st.Started {
+		t.Fatalf("status while an IIP waits: %+v", st)
+	}
+	// The participant shows up later, from another connection.
+	got := make(chan string, 1)
+	comp := participant.Component{
+		Name:    "ext/Late",
+		Inports: []participant.Port{{ID: "in", Type: "object"}},
+		Process: func(_ context.Context, in participant.Input, _ participant.Output) error {
+			got <- string(in.Data)
+			return nil
+		},
+	}
+	p, err := participant.New(f.broker, comp, "late", participant.Options{})
+	must(t, err)
+	must(t, p.Start(context.Background()))
+	defer p.Stop(context.Background())
+	select {
+	case data := <-got:
+		var v map[string]any
+		if json.Unmarshal([]byte(data), &v) != nil || v["x"] != 1.0 {
+			t.Fatalf("participant got %q", data)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("IIP never delivered")
+	}
+	ev := f.waitEvent("component", "component", func(ev Event) bool { return ev.Payload.(ComponentPayload).Name == "ext/Late" })
+	_ = ev
+}
+
+func TestSilentParticipantExpires(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.HeartbeatExpiry = 50 * time.Millisecond })
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "ghost", Component: "ext/Ghost", Graph: "g"}))
+	def := network.Definition{ID: "ghost-1", Role: "ghost", Component: "ext/Ghost", Inports: []network.Port{{ID: "in", Queue: "ghost.IN"}}, Outports: []network.Port{}}
+	msg, err := network.EncodeDiscovery(def)
+	must(t, err)
+	must(t, f.broker.Announce(context.Background(), msg))
+	f.waitEvent("component", "component", nil)
+	ev := f.waitEvent("network", "processerror", nil)
+	p := ev.Payload.(ProcessErrorPayload)
+	if p.ID != "ghost" || p.Graph != "g" {
+		t.Fatalf("processerror %+v", p)
+	}
+}
+
+func TestMalformedDiscoveryIsDropped(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, bad := range []string{`{`, `[]`, `{"protocol":"discovery","command":"participant","payload":{"id":"x"}}`, `{"protocol":"other"}`} {
+		must(t, f.broker.Announce(context.Background(), []byte(bad)))
+	}
+	good, err := network.EncodeDiscovery(network.Definition{ID: "ok-1", Role: "ok", Component: "ext/OK", Inports: []network.Port{}, Outports: []network.Port{}})
+	must(t, err)
+	must(t, f.broker.Announce(context.Background(), good))
+	ev := f.waitEvent("component", "component", nil)
+	if ev.Payload.(ComponentPayload).Name != "ext/OK" {
+		t.Fatalf("got %+v", ev.Payload)
+	}
+}
