@@ -1,0 +1,96 @@
+package protocol
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/runtime"
+)
+
+const (
+	// writeWait is how long one message may take to write.
+	writeWait = 10 * time.Second
+	// pongWait is how long the peer may stay silent (pongs included).
+	pongWait = 60 * time.Second
+	// pingPeriod must be shorter than pongWait.
+	pingPeriod = pongWait * 9 / 10
+	// sendQueueSize bounds the messages waiting for a slow client; when it
+	// is full the client is disconnected.
+	sendQueueSize = 1024
+	// DefaultReadLimit is the largest message a client may send; a larger
+	// frame closes that connection (status 1009).
+	DefaultReadLimit = 8 << 20
+)
+
+// client is one WebSocket connection: a reader goroutine handling requests
+// in order and a writer goroutine draining the bounded send queue.
+type client struct {
+	id   runtime.ClientID
+	conn *websocket.Conn
+	log  zerolog.Logger
+	send chan []byte
+	// caps is the capability set of the client's latest message; broadcasts
+	// are filtered with it.
+	caps atomic.Pointer[capabilitySet]
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the client is going away
+}
+
+// queue hands a message to the writer without blocking; a client that
+// cannot keep up is disconnected.
+func (c *client) queue(msg []byte) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.send <- msg:
+	default:
+		c.log.Warn().Msg("client too slow: send queue full, disconnecting")
+		c.close()
+	}
+}
+
+func (c *client) close() {
+	c.closeOnce.Do(func() { close(c.done) })
+}
+
+func (c *client) mayReceive(protocol, command string) bool {
+	caps := c.caps.Load()
+	return caps.allowsOutput(protocol, command)
+}
+
+// writePump writes queued messages and pings until the client goes away.
+func (c *client) writePump() {
+	ticker := time.NewTicker(pingPeriod)
+	defer func() {
+		ticker.Stop()
+		_ = c.conn.Close()
+	}()
+	for {
+		select {
+		case msg := <-c.send:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				c.log.Debug().Err(err).Msg("write failed")
+				c.close()
+				return
+			}
+		case <-ticker.C:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				c.close()
+				return
+			}
+		case <-c.done:
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(writeWait))
+			return
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/runtime"
+)
+
+// A handler carries out one command. It replies to the sender through rc;
+// a returned error becomes <protocol>:error to the sender only.
+type handler func(s *Server, rc *request) error
+
+// request is one decoded message being handled.
+type request struct {
+	c        *client
+	protocol string
+	command  string
+	raw      []byte
+}
+
+func (rc *request) reply(s *Server, command string, payload any) {
+	rc.replyOn(s, rc.protocol, command, payload)
+}
+
+func (rc *request) replyOn(s *Server, protocol, command string, payload any) {
+	msg, err := s.enc.encode(protocol, command, payload)
+	if err != nil {
+		s.log.Error().Err(err).Str("protocol", protocol).Str("command", command).Msg("cannot encode reply")
+		return
+	}
+	rc.c.queue(msg)
+}
+
+// payload decodes the request's payload into v.
+func (rc *request) payload(v any) error {
+	env := struct {
+		Payload any `json:"payload"`
+	}{Payload: v}
+	if err := json.Unmarshal(rc.raw, &env); err != nil {
+		return fmt.Errorf("%s:%s: invalid payload: %v", rc.protocol, rc.command, err)
+	}
+	return nil
+}
+
+var knownProtocols = map[string]bool{"runtime": true, "graph": true, "component": true, "network": true, "trace": true}
+
+// needsGraph lists the commands whose payload must name an existing graph;
+// the check comes before schema validation so clients get the exact texts
+// they match on.
+func needsGraph(protocol, command string) bool {
+	switch protocol {
+	case "graph":
+		return command != "clear"
+	case "network":
+		return command != "persist"
+	case "runtime":
+		return command == "packet"
+	}
+	return false
+}
+
+// handle processes one message from a client. Every path ends in a reply,
+// an error to the sender, or (for edits) the runtime's broadcast.
+func (s *Server) handle(c *client, data []byte) {
+	var msg map[string]any
+	if err := json.Unmarshal(data, &msg); err != nil {
+		s.fail(c, "runtime", fmt.Sprintf("Invalid message: not a JSON object: %v", err))
+		return
+	}
+	protocol, _ := msg["protocol"].(string)
+	command, _ := msg["command"].(string)
+	if protocol == "" || command == "" {
+		s.fail(c, "runtime", "Invalid message: protocol and command must be non-empty strings")
+		return
+	}
+	if !knownProtocols[protocol] {
+		s.fail(c, "runtime", fmt.Sprintf("Unknown protocol %q", protocol))
+		return
+	}
+	payload, hasPayload := msg["payload"].(map[string]any)
+	if _, present := msg["payload"]; present && !hasPayload {
+		s.fail(c, protocol, fmt.Sprintf("%s:%s: payload must be an object", protocol, command))
+		return
+	}
+	if !hasPayload {
+		payload = map[string]any{}
+		msg["payload"] = payload
+	}
+	caps := s.capabilitiesFor(secretOf(msg, payload))
+	c.caps.Store(caps)
+
+	h, known := s.handlers[protocol+":"+command]
+	if !known || !s.validator.KnownInput(protocol, command) {
+		s.fail(c, protocol, fmt.Sprintf("Unknown command %q for protocol %q", command, protocol))
+		return
+	}
+	if !caps.allowsInput(protocol, command) {
+		s.fail(c, protocol, fmt.Sprintf("%s:%s is not permitted", protocol, command))
+		return
+	}
+	if needsGraph(protocol, command) {
+		if g, _ := payload["graph"].(string); g == "" {
+			s.fail(c, protocol, runtime.ErrNoGraph.Error())
+			return
+		}
+	}
+	if err := s.validator.ValidateInput(protocol, command, msg); err != nil {
+		s.fail(c, protocol, err.Error())
+		return
+	}
+	rc := &request{c: c, protocol: protocol, command: command, raw: data}
+	if err := h(s, rc); err != nil {
+		s.fail(c, protocol, err.Error())
+	}
+}
+
+// fail sends <protocol>:error to one client and logs it.
+func (s *Server) fail(c *client, protocol, message string) {
+	c.log.Info().Str("protocol", protocol).Str("error", message).Msg("request refused")
+	msg, err := s.enc.encode(protocol, "error", runtime.ErrorPayload{Message: message})
+	if err != nil {
+		s.log.Error().Err(err).Msg("cannot encode error")
+		return
+	}
+	c.queue(msg)
+}
+
+// secretOf reads the secret from the top level (protocol 0.8) or the
+// payload (older clients). An empty string means none.
+func secretOf(msg, payload map[string]any) string {
+	if s, _ := msg["secret"].(string); s != "" {
+		return s
+	}
+	s, _ := payload["secret"].(string)
+	return s
+}
+
+func (s *Server) capabilitiesFor(secret string) *capabilitySet {
+	if s.opts.Secret == "" || secret == s.opts.Secret {
+		return s.all
+	}
+	return s.anonymous
+}
+
+// edit adapts a runtime edit to a handler: decode the payload, apply it.
+func edit[T any](apply func(*runtime.Runtime, T) error) handler {
+	return func(s *Server, rc *request) error {
+		var p T
+		if err := rc.payload(&p); err != nil {
+			return err
+		}
+		return apply(s.rt, p)
+	}
+}
+
+// query adapts a runtime question answered to the sender only.
+func query[T, R any](replyCommand string, ask func(*Server, *request, T) (R, error)) handler {
+	return func(s *Server, rc *request) error {
+		var p T
+		if err := rc.payload(&p); err != nil {
+			return err
+		}
+		out, err := ask(s, rc, p)
+		if err != nil {
+			return err
+		}
+		rc.reply(s, replyCommand, out)
+		return nil
+	}
+}
+
+type graphRef struct {
+	Graph string `json:"graph"`
+}
+
+func handlerTable() map[string]handler {
+	return map[string]handler{
+		"runtime:getruntime": getRuntime,
+		"runtime:packet": query("packetsent", func(s *Server, _ *request, p runtime.PacketPayload) (runtime.PacketPayload, error) {
+			return s.rt.SendPacket(p)
+		}),
+
+		"graph:clear":         edit((*runtime.Runtime).Clear),
+		"graph:addnode":       edit((*runtime.Runtime).AddNode),
+		"graph:removenode":    edit((*runtime.Runtime).RemoveNode),
+		"graph:renamenode":    edit((*runtime.Runtime).RenameNode),
+		"graph:changenode":    edit((*runtime.Runtime).ChangeNode),
+		"graph:addedge":       edit((*runtime.Runtime).AddEdge),
+		"graph:removeedge":    edit((*runtime.Runtime).RemoveEdge),
+		"graph:changeedge":    edit((*runtime.Runtime).ChangeEdge),
+		"graph:addinitial":    edit((*runtime.Runtime).AddInitial),
+		"graph:removeinitial": edit((*runtime.Runtime).RemoveInitial),
+		"graph:addinport":     edit(exported(graph.In, (*runtime.Runtime).AddExported)),
+		"graph:addoutport":    edit(exported(graph.Out, (*runtime.Runtime).AddExported)),
+		"graph:removeinport":  edit(exported(graph.In, (*runtime.Runtime).RemoveExported)),
+		"graph:removeoutport": edit(exported(graph.Out, (*runtime.Runtime).RemoveExported)),
+		"graph:renameinport":  edit(exported(graph.In, (*runtime.Runtime).RenameExported)),
+		"graph:renameoutport": edit(exported(graph.Out, (*runtime.Runtime).RenameExported)),
+		"graph:addgroup":      edit((*runtime.Runtime).AddGroup),
+		"graph:removegroup":   edit((*runtime.Runtime).RemoveGroup),
+		"graph:renamegroup":   edit((*runtime.Runtime).RenameGroup),
+		"graph:changegroup":   edit((*runtime.Runtime).ChangeGroup),
+
+		"component:list": listComponents,
+		"component:getsource": query("source", func(s *Server, _ *request, p struct{ Name string }) (runtime.SourcePayload, error) {
+			return s.rt.Source(p.Name)
+		}),
+
+		"network:start": edit(func(rt *runtime.Runtime, p graphRef) error { return rt.Start(p.Graph) }),
+		"network:stop":  edit(func(rt *runtime.Runtime, p graphRef) error { return rt.Stop(p.Graph) }),
+		"network:getstatus": query("status", func(s *Server, _ *request, p graphRef) (runtime.StatusPayload, error) {
+			return s.rt.Status(p.Graph)
+		}),
+		"network:debug": query("debug", func(s *Server, _ *request, p runtime.DebugPayload) (runtime.DebugPayload, error) {
+			return s.rt.SetDebug(p.Graph, p.Enable)
+		}),
+		"network:edges": query("edges", func(s *Server, rc *request, p runtime.EdgesPayload) (runtime.EdgesPayload, error) {
+			return s.rt.WatchEdges(rc.c.id, p)
+		}),
+		"network:persist": func(*Server, *request) error {
+			return errors.New("network:persist needs a graph file (--graph); none is configured")
+		},
+
+		"trace:start": noTracing, "trace:stop": noTracing, "trace:dump": noTracing, "trace:clear": noTracing,
+		"component:source": func(*Server, *request) error {
+			return errors.New("component:source is not supported by this runtime yet")
+		},
+	}
+}
+
+func noTracing(*Server, *request) error {
+	return errors.New("Tracing is not supported by this runtime")
+}
+
+func exported[T any](k graph.PortKind, fn func(*runtime.Runtime, graph.PortKind, T) error) func(*runtime.Runtime, T) error {
+	return func(rt *runtime.Runtime, p T) error { return fn(rt, k, p) }
+}
+
+func getRuntime(s *Server, rc *request) error {
+	info := s.rt.Info()
+	caps := rc.c.caps.Load()
+	rc.reply(s, "runtime", runtime.RuntimePayload{
+		ID:              info.ID,
+		Label:           info.Label,
+		Version:         runtime.ProtocolVersion,
+		AllCapabilities: s.allNames,
+		Capabilities:    nonNil(caps.names),
+		Graph:           info.MainGraph,
+		Type:            runtime.RuntimeType,
+		Namespace:       info.Namespace,
+		Repository:      info.Repository,
+	})
+	if info.MainGraph != "" && caps.allowsOutput("runtime", "ports") {
+		if ports, err := s.rt.Ports(info.MainGraph); err == nil {
+			rc.reply(s, "ports", ports)
+		}
+	}
+	return nil
+}
+
+func listComponents(s *Server, rc *request) error {
+	list := s.rt.Components()
+	for _, c := range list {
+		rc.reply(s, "component", c)
+	}
+	rc.reply(s, "componentsready", len(list))
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,266 @@
+// Package protocol serves the FBP network protocol over WebSocket: it
+// decodes and validates every message against the embedded JSON schemas,
+// checks the client's capabilities, calls the runtime and turns the
+// runtime's answers and events into messages.
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/runtime"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Secret, when set, is required for full access; clients without it get
+	// AnonymousCapabilities.
+	Secret                string
+	AnonymousCapabilities []string
+	// ExtraCapabilities are offered on top of the defaults (for example
+	// network:persist when a graph file is configured).
+	ExtraCapabilities []string
+	// AllowedOrigins restricts the Origin of WebSocket upgrades; empty
+	// accepts any (Flowhub is served from another origin).
+	AllowedOrigins []string
+	// ReadLimit is the largest message accepted (default DefaultReadLimit).
+	ReadLimit int64
+	// IDE is the Flowhub base URL for the landing page's live link.
+	IDE string
+	// Address is the ws:// address clients use, for the landing page.
+	Address string
+	Logger  zerolog.Logger
+	// CheckOutput, when set, validates every outgoing message against the
+	// output schemas and reports the result (tests use it).
+	CheckOutput func(protocol, command string, msg []byte, err error)
+}
+
+// Server is the FBP protocol endpoint.
+type Server struct {
+	rt        *runtime.Runtime
+	opts      Options
+	log       zerolog.Logger
+	validator *Validator
+	enc       *encoder
+	hub       *hub
+	upgrader  websocket.Upgrader
+	all       *capabilitySet
+	anonymous *capabilitySet
+	allNames  []string
+	nextID    atomic.Uint64
+	handlers  map[string]handler
+
+	wg sync.WaitGroup // connections
+}
+
+// New creates a server for a runtime and makes itself the runtime's sink.
+func New(rt *runtime.Runtime, opts Options) (*Server, error) {
+	v, err := NewValidator()
+	if err != nil {
+		return nil, fmt.Errorf("load protocol schemas: %w", err)
+	}
+	if opts.ReadLimit <= 0 {
+		opts.ReadLimit = DefaultReadLimit
+	}
+	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
+	s.enc = &encoder{validator: v, check: opts.CheckOutput}
+	s.hub = newHub(s.log, s.enc)
+	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
+	s.all = newCapabilitySet(v, s.allNames)
+	anon := s.allNames
+	if opts.Secret != "" {
+		anon = nil
+		for _, c := range opts.AnonymousCapabilities {
+			if slices.Contains(s.allNames, c) {
+				anon = append(anon, c)
+			}
+		}
+	}
+	s.anonymous = newCapabilitySet(v, anon)
+	s.upgrader = websocket.Upgrader{
+		Subprotocols:    []string{"noflo"},
+		CheckOrigin:     s.checkOrigin,
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+	}
+	s.handlers = handlerTable()
+	rt.SetSink(s.hub)
+	return s, nil
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(s.opts.AllowedOrigins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	for _, o := range s.opts.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP upgrades WebSocket requests and shows a landing page otherwise.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.landingPage(w, r)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Info().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		return
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	s.serveConn(conn, r.RemoteAddr)
+}
+
+func (s *Server) serveConn(conn *websocket.Conn, remote string) {
+	id := runtime.ClientID(s.nextID.Add(1))
+	c := &client{
+		id:   id,
+		conn: conn,
+		log:  s.log.With().Uint64("client", uint64(id)).Str("remote", remote).Logger(),
+		send: make(chan []byte, sendQueueSize),
+		done: make(chan struct{}),
+	}
+	c.caps.Store(s.anonymous)
+	s.hub.add(c)
+	s.rt.ClientConnected(id)
+	c.log.Info().Str("subprotocol", conn.Subprotocol()).Msg("client connected")
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writePump()
+	}()
+	s.readPump(c)
+
+	c.close()
+	s.hub.remove(c)
+	s.rt.ClientGone(id)
+	<-writerDone
+	c.log.Info().Msg("client disconnected")
+}
+
+func (s *Server) readPump(c *client) {
+	c.conn.SetReadLimit(s.opts.ReadLimit)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		kind, data, err := c.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.log.Warn().Int64("limit", s.opts.ReadLimit).Msg("message too large: closing connection")
+			} else if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+				c.log.Debug().Err(err).Msg("read failed")
+			}
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if kind != websocket.TextMessage && kind != websocket.BinaryMessage {
+			continue
+		}
+		s.handle(c, data)
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+	}
+}
+
+// Serve accepts connections on ln until ctx is done, then closes every
+// connection and waits for their goroutines.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx) // hijacked WebSocket connections are closed below
+	s.closeAll()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) closeAll() {
+	s.hub.mu.Lock()
+	clients := make([]*client, 0, len(s.hub.clients))
+	for _, c := range s.hub.clients {
+		clients = append(clients, c)
+	}
+	s.hub.mu.Unlock()
+	for _, c := range clients {
+		c.close()
+		_ = c.conn.Close()
+	}
+}
+
+// Clients returns the number of connected clients.
+func (s *Server) Clients() int { return s.hub.count() }
+
+// LiveURL is the Flowhub address that opens this runtime in live mode.
+func LiveURL(ide, address, runtimeID, secret string) string {
+	q := url.Values{}
+	q.Set("protocol", "websocket")
+	q.Set("address", address)
+	q.Set("id", runtimeID)
+	if secret != "" {
+		q.Set("secret", secret)
+	}
+	return strings.TrimRight(ide, "/") + "/#runtime/endpoint?" + q.Encode()
+}
+
+var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>msgflo-runtime</title></head>
+<body>
+<h1>msgflo-runtime</h1>
+<p>This is an FBP runtime (type msgflo, protocol {{.Version}}) at <code>{{.Address}}</code>, id <code>{{.ID}}</code>.</p>
+<p><a href="{{.Live}}">Open in Flowhub</a></p>
+</body></html>
+`))
+
+func (s *Server) landingPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	info := s.rt.Info()
+	ide := s.opts.IDE
+	if ide == "" {
+		ide = "https://app.flowhub.io"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = landing.Execute(w, map[string]string{
+		"Version": runtime.ProtocolVersion,
+		"Address": s.opts.Address,
+		"ID":      info.ID,
+		"Live":    LiveURL(ide, s.opts.Address, info.ID, ""),
+	})
+}
