@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+)
+
+// config is everything the command line and environment decide.
+type config struct {
+	host          string
+	port          int
+	broker        string
+	embeddedHost  string
+	embeddedPort  int
+	secret        string
+	anonymousCaps string
+	runtimeID     string
+	label         string
+	ide           string
+	allowOrigins  string
+	logLevel      zerolog.Level
+	logJSON       bool
+	heartbeat     time.Duration
+	discovery     time.Duration
+}
+
+// parseConfig reads flags (msgflo's names) with environment fallbacks.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("msgflo-runtime", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprintf(usage, "Usage: msgflo-runtime [flags]\n\nAn FBP runtime (msgflo) serving the FBP protocol over WebSocket.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	envOr := func(def string, keys ...string) string {
+		for _, k := range keys {
+			if v := getenv(k); v != "" {
+				return v
+			}
+		}
+		return def
+	}
+	fs.StringVar(&c.host, "host", "localhost", "host name or address to serve the FBP protocol on")
+	fs.IntVar(&c.port, "port", 3569, "port to serve the FBP protocol on (0 picks a free one)")
+	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL, mqtt://host:port (amqp:// comes later); empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
+	fs.IntVar(&c.embeddedPort, "embedded-port", 0, "port of the embedded broker's MQTT listener (0 picks a free one, so it never collides with a system broker on 1883)")
+	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); empty allows everyone everything")
+	fs.StringVar(&c.anonymousCaps, "anonymous-capabilities", "", "comma-separated capabilities for clients without the secret (only with --secret), e.g. protocol:runtime,graph:readonly")
+	fs.StringVar(&c.runtimeID, "runtime-id", envOr("", "MSGFLO_RUNTIME_ID"), "runtime UUID reported to clients (env MSGFLO_RUNTIME_ID; default a fresh random UUID)")
+	fs.StringVar(&c.label, "label", "msgflo-runtime", "human-readable runtime label reported to clients")
+	fs.StringVar(&c.ide, "ide", "https://app.flowhub.io", "Flowhub URL; the live-mode link to this runtime is printed at start")
+	fs.StringVar(&c.allowOrigins, "allow-origin", "", "comma-separated Origins allowed to open WebSocket connections; empty allows any")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default info; DEBUG=msgflo* selects debug)")
+	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines instead of text")
+	heartbeat := fs.String("heartbeat-expiry", envOr("600", "MSGFLO_HEARTBEAT_EXPIRY"), "seconds without an announcement after which a participant is considered gone (env MSGFLO_HEARTBEAT_EXPIRY)")
+	discovery := fs.String("discovery-period", envOr("60", "MSGFLO_DISCOVERY_PERIOD"), "discovery period in seconds of in-process participants; they announce every period/2.2 (env MSGFLO_DISCOVERY_PERIOD)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.port < 0 || c.port > 65535 || c.embeddedPort < 0 || c.embeddedPort > 65535 {
+		return config{}, errors.New("ports must be between 0 and 65535")
+	}
+	var err error
+	if c.logLevel, err = logLevelFrom(*logLevel, getenv("DEBUG")); err != nil {
+		return config{}, err
+	}
+	if c.heartbeat, err = seconds("heartbeat-expiry", *heartbeat); err != nil {
+		return config{}, err
+	}
+	if c.discovery, err = seconds("discovery-period", *discovery); err != nil {
+		return config{}, err
+	}
+	if c.runtimeID == "" {
+		c.runtimeID = uuid.New()
+	}
+	if c.anonymousCaps != "" && c.secret == "" {
+		return config{}, errors.New("--anonymous-capabilities needs --secret")
+	}
+	return c, nil
+}
+
+func seconds(name, v string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("--%s: %q is not a positive number of seconds", name, v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// logLevelFrom picks the log level: the flag wins; otherwise DEBUG as msgflo
+// users know it (DEBUG=msgflo* or DEBUG=* means debug).
+func logLevelFrom(flagValue, debugEnv string) (zerolog.Level, error) {
+	if flagValue != "" {
+		lvl, err := zerolog.ParseLevel(strings.ToLower(flagValue))
+		if err != nil || lvl == zerolog.NoLevel {
+			return zerolog.InfoLevel, fmt.Errorf("--log-level: unknown level %q (use debug, info, warn or error)", flagValue)
+		}
+		return lvl, nil
+	}
+	for _, pattern := range strings.FieldsFunc(debugEnv, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if pattern == "*" || strings.HasPrefix(pattern, "msgflo") {
+			return zerolog.DebugLevel, nil
+		}
+	}
+	return zerolog.InfoLevel, nil
+}

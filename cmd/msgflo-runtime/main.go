@@ -1,0 +1,151 @@
+// Command msgflo-runtime is an FBP runtime in the msgflo family: it serves
+// the FBP protocol over WebSocket and wires participants through a broker.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/dial"
+	"github.com/msgflo/msgflo-runtime/network/embedded"
+	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol"
+	"github.com/msgflo/msgflo-runtime/runtime"
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(cfg, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
+	var w io.Writer = stderr
+	if !cfg.logJSON {
+		w = zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(cfg.logLevel).With().Timestamp().Logger()
+}
+
+// serve wires the broker, the runtime and the protocol server and runs them
+// until a signal arrives or one of them fails.
+func serve(cfg config, log zerolog.Logger, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var g run.Group
+	var broker network.Broker
+	brokerNote := ""
+	if cfg.broker == "" {
+		srv, err := embedded.Start(ctx, embedded.Options{Host: cfg.embeddedHost, Port: cfg.embeddedPort, Logger: log.With().Str("component", "embedded-broker").Logger()})
+		if err != nil {
+			return fmt.Errorf("start embedded broker: %w", err)
+		}
+		defer srv.Close()
+		broker = srv.Broker()
+		brokerNote = fmt.Sprintf(" (embedded broker %s)", srv.URL())
+	} else {
+		b, err := dial.Open(ctx, cfg.broker, dial.Options{Logger: log.With().Str("component", "broker").Logger()})
+		if err != nil {
+			return fmt.Errorf("connect to broker: %w", err)
+		}
+		broker = b
+		brokerNote = fmt.Sprintf(" (broker %s)", redact(cfg.broker))
+	}
+	defer broker.Close()
+
+	rt, err := runtime.New(runtime.Options{
+		ID:              cfg.runtimeID,
+		Label:           cfg.label,
+		Broker:          broker,
+		Components:      participant.CoreComponents(),
+		HeartbeatExpiry: cfg.heartbeat,
+		DiscoveryPeriod: cfg.discovery,
+		Logger:          log.With().Str("component", "runtime").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return fmt.Errorf("listen for FBP protocol: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	address := fmt.Sprintf("ws://%s", net.JoinHostPort(cfg.host, strconv.Itoa(port)))
+
+	srv, err := protocol.New(rt, protocol.Options{
+		Secret:                cfg.secret,
+		AnonymousCapabilities: splitList(cfg.anonymousCaps),
+		AllowedOrigins:        splitList(cfg.allowOrigins),
+		IDE:                   cfg.ide,
+		Address:               address,
+		Logger:                log.With().Str("component", "protocol").Logger(),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	{
+		runCtx, stop := context.WithCancel(ctx)
+		g.Add(func() error { return rt.Run(runCtx) }, func(error) { stop() })
+	}
+	{
+		serveCtx, stop := context.WithCancel(ctx)
+		g.Add(func() error { return srv.Serve(serveCtx, ln) }, func(error) { stop() })
+	}
+	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+
+	{
+		// Announce readiness once the runtime listens for participants.
+		readyCtx, stop := context.WithCancel(ctx)
+		g.Add(func() error {
+			select {
+			case <-rt.Ready():
+			case <-readyCtx.Done():
+				return nil
+			}
+			fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
+			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, ""))
+			log.Info().Str("address", address).Str("runtime", cfg.runtimeID).Msg("runtime ready")
+			<-readyCtx.Done()
+			return nil
+		}, func(error) { stop() })
+	}
+
+	err = g.Run()
+	var sig run.SignalError
+	if errors.As(err, &sig) {
+		log.Info().Str("signal", sig.Signal.String()).Msg("shutting down")
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+// Command session is the README's example session: it connects to a
+// running msgflo-runtime, builds a two-node graph, starts it and prints
+// every message the runtime sends back until the data has flowed.
+//
+//	go run ./examples/session [ws://localhost:3569]
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// script is the session: one FBP protocol message per line.
+var script = []string{
+	`{"protocol":"runtime","command":"getruntime","payload":{}}`,
+	`{"protocol":"graph","command":"clear","payload":{"id":"hello","main":true}}`,
+	`{"protocol":"graph","command":"addnode","payload":{"id":"repeat","component":"core/Repeat","graph":"hello"}}`,
+	`{"protocol":"graph","command":"addnode","payload":{"id":"show","component":"core/Output","graph":"hello"}}`,
+	`{"protocol":"graph","command":"addedge","payload":{"src":{"node":"repeat","port":"out"},"tgt":{"node":"show","port":"in"},"graph":"hello"}}`,
+	`{"protocol":"graph","command":"addinitial","payload":{"src":{"data":"Hello, world!"},"tgt":{"node":"repeat","port":"in"},"graph":"hello"}}`,
+	`{"protocol":"network","command":"start","payload":{"graph":"hello"}}`,
+}
+
+// done is the last message the session waits for: the data on the edge.
+const doneID = "repeat() OUT -> IN show()"
+
+func main() {
+	addr := "ws://localhost:3569"
+	if len(os.Args) > 1 {
+		addr = os.Args[1]
+	}
+	if err := run(addr); err != nil {
+		fmt.Fprintln(os.Stderr, "session:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr string) error {
+	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial(addr, nil)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	for _, line := range script {
+		fmt.Println(">", line)
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
+			return err
+		}
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		fmt.Println("<", string(data))
+		var m struct {
+			Protocol, Command string
+			Payload           struct {
+				ID string `json:"id"`
+			}
+		}
+		if json.Unmarshal(data, &m) == nil && m.Protocol == "network" && m.Command == "data" && m.Payload.ID == doneID {
+			return nil
+		}
+	}
+}
