@@ -142,7 +142,7 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer) error {
 	}
 
 	err = g.Run()
-	var sig run.SignalError
+	var sig *run.SignalError
 	if errors.As(err, &sig) {
 		log.Info().Str("signal", sig.Signal.String()).Msg("shutting down")
 		return nil
