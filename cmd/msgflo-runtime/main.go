@@ -135,7 +135,7 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
 			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, ""))
-			log.Info().Str("address", address).Str("runtime", cfg.runtimeID).Msg("runtime ready")
+			log.Debug().Str("address", address).Str("runtime", cfg.runtimeID).Msg("runtime ready")
 			<-readyCtx.Done()
 			return nil
 		}, func(error) { stop() })

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Runs the project's fbp-spec suites (spec/*.yaml) with the pinned fbp-spec
+# CLI against the runtime binary given as $1.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+VERSION=0.8.0
+PORT=${FBP_SPEC_PORT:-3572}
+CACHE=${MSGFLO_CACHE_DIR:-$HOME/.cache/msgflo-runtime}
+DIR=$CACHE/fbp-spec-$VERSION
+
+if [ ! -x "$DIR/node_modules/.bin/fbp-spec" ]; then
+	echo "fbp-spec: installing fbp-spec@$VERSION into $DIR"
+	mkdir -p "$DIR"
+	(cd "$DIR" && [ -f package.json ] || echo '{"name":"msgflo-runtime-fbp-spec","private":true}' > package.json)
+	(cd "$DIR" && npm install --no-audit --no-fund --loglevel=error "fbp-spec@$VERSION" >/dev/null)
+fi
+
+WORK=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Start the runtime as fbp-spec's --command would, but keep hold of it: the
+# suite must end with the runtime shutting down cleanly.
+"$BIN" --port "$PORT" --host localhost >"$WORK/stdout" 2>"$WORK/stderr" &
+pid=$!
+tries=0
+until grep -q "ready on ws://" "$WORK/stdout"; do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "fbp-spec: runtime exited before it was ready:" >&2
+		cat "$WORK/stderr" >&2
+		exit 1
+	fi
+	tries=$((tries + 1))
+	[ $tries -gt 300 ] && { echo "fbp-spec: runtime not ready after 30 s" >&2; exit 1; }
+	sleep 0.1
+done
+if [ -s "$WORK/stderr" ]; then
+	echo "fbp-spec: runtime wrote on stderr while starting (fbp-spec treats that as a failed start):" >&2
+	cat "$WORK/stderr" >&2
+	exit 1
+fi
+
+status=0
+# All suites in one run, one graph per suite.
+if ! timeout 300 "$DIR/node_modules/.bin/fbp-spec" --address "ws://localhost:$PORT" "$ROOT/spec"; then
+	echo "fbp-spec: FAILED" >&2
+	status=1
+fi
+
+kill -TERM "$pid"
+if ! wait "$pid"; then
+	echo "fbp-spec: runtime did not exit cleanly on SIGTERM" >&2
+	status=1
+fi
+pid=
+if [ $status -ne 0 ]; then
+	echo "== runtime log" >&2
+	cat "$WORK/stderr" >&2
+	exit 1
+fi
+echo "fbp-spec: all suites pass${MSGFLO_BROKER:+ on $MSGFLO_BROKER}"
