@@ -97,7 +97,7 @@ func TestExportedPortsCarryPackets(t *testing.T) {
 		out := c.waitFor("runtime", "packet", nil)
 		want := `{"port":"out","event":"data","payload":` + v + `,"graph":"fixture.x"}`
 		if v == "null" {
-			want = `{"port":"out","event":"data","graph":"fixture.x"}`
+			want = `{"port":"out","event":"data","payload":null,"graph":"fixture.x"}`
 		}
 		wantPayload(t, out, want)
 	}

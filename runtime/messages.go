@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"encoding/json"
+
 	"github.com/msgflo/msgflo-runtime/graph"
 )
 
@@ -264,4 +266,18 @@ type DebugPayload struct {
 // ErrorPayload is <protocol>:error.
 type ErrorPayload struct {
 	Message string `json:"message"`
+}
+
+// MarshalJSON keeps "payload": null for data events carrying JSON null
+// (omitting it would turn the packet into undefined for JavaScript clients);
+// other events carry no payload unless they have one.
+func (p PacketPayload) MarshalJSON() ([]byte, error) {
+	type plain PacketPayload
+	if p.Event != "data" || p.Payload != nil {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		Payload any `json:"payload"`
+	}{plain: plain(p)})
 }

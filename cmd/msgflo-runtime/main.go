@@ -38,8 +38,11 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
-	if err := serve(cfg, log, stdout); err != nil {
+	gate := &gatedWriter{out: stderr}
+	log := newLogger(cfg, gate)
+	err = serve(cfg, log, stdout, gate.Open)
+	gate.Open()
+	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
 		return 1
 	}
@@ -56,7 +59,7 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 
 // serve wires the broker, the runtime and the protocol server and runs them
 // until a signal arrives or one of them fails.
-func serve(cfg config, log zerolog.Logger, stdout io.Writer) error {
+func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -135,6 +138,7 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
 			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, ""))
+			ready()
 			log.Debug().Str("address", address).Str("runtime", cfg.runtimeID).Msg("runtime ready")
 			<-readyCtx.Done()
 			return nil

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "msgflo-runtime-cmd")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "msgflo-runtime")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running msgflo-runtime.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan error
+}
+
+type lockedWriter struct{ p *proc }
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.stderr.Write(b)
+}
+
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	cmd.Stderr = lockedWriter{p}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdout = bufio.NewReader(out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+var readyLine = regexp.MustCompile(`^msgflo-runtime ready on (ws://\S+) \((embedded broker|broker) (\S+)\)\n$`)
+
+// ready reads the first stdout line and returns the WebSocket address and
+// the broker URL it names.
+func (p *proc) ready(t *testing.T) (ws, broker string) {
+	t.Helper()
+	line, err := p.stdout.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no ready line: %v; stderr: %s", err, p.stderrText())
+	}
+	m := readyLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("ready line %q does not match %s", line, readyLine)
+	}
+	if s := p.stderrText(); s != "" {
+		t.Fatalf("wrote on stderr before it was ready: %q", s)
+	}
+	return m[1], m[3]
+}
+
+func getruntime(t *testing.T, ws string) map[string]any {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
+	conn, _, err := d.Dial(ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Command string         `json:"command"`
+		Payload map[string]any `json:"payload"`
+	}
+	if err := conn.ReadJSON(&m); err != nil || m.Command != "runtime" {
+		t.Fatalf("getruntime: %v %+v", err, m)
+	}
+	return m.Payload
+}
+
+func (p *proc) signalAndWait(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // for Cleanup
+		if err != nil {
+			t.Fatalf("exit after %s: %v; stderr: %s", sig, err, p.stderrText())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after %s", sig)
+	}
+}
+
+func TestStartsOnTheEmbeddedBrokerAndStopsOnSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := start(t, []string{"MSGFLO_BROKER=", "CLOUDAMQP_URL=", "MSGFLO_RUNTIME_ID=", "DEBUG="}, "--port", "0")
+			ws, broker := p.ready(t)
+			if !strings.HasPrefix(broker, "mqtt://127.0.0.1:") {
+				t.Fatalf("embedded broker URL %q", broker)
+			}
+			second, err := p.stdout.ReadString('\n')
+			if err != nil || !strings.HasPrefix(second, "Open in Flowhub: https://app.flowhub.io/#runtime/endpoint?") {
+				t.Fatalf("second line %q, %v", second, err)
+			}
+			rt := getruntime(t, ws)
+			if rt["type"] != "msgflo" || rt["version"] != "0.8" || len(rt["id"].(string)) != 36 {
+				t.Fatalf("runtime %v", rt)
+			}
+			p.signalAndWait(t, sig)
+		})
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	id := "4b3a1f34-6f05-4a5e-8f0b-1d3c3e9d2a10"
+	p := start(t, []string{"MSGFLO_RUNTIME_ID=" + id, "DEBUG=msgflo*", "MSGFLO_BROKER="}, "--port", "0", "--label", "Test runtime", "--ide", "https://ide.example")
+	ws, _ := p.ready(t)
+	second, _ := p.stdout.ReadString('\n')
+	if !strings.HasPrefix(second, "Open in Flowhub: https://ide.example/#runtime/endpoint?") || !strings.Contains(second, "id="+id) {
+		t.Fatalf("live URL line %q", second)
+	}
+	rt := getruntime(t, ws)
+	if rt["id"] != id || rt["label"] != "Test runtime" {
+		t.Fatalf("runtime %v", rt)
+	}
+	p.signalAndWait(t, syscall.SIGTERM)
+	if !strings.Contains(p.stderrText(), "DBG") {
+		t.Fatalf("DEBUG=msgflo* logged no debug lines: %s", p.stderrText())
+	}
+}
+
+func TestMosquittoBroker(t *testing.T) {
+	url := brokertest.MosquittoURL(t)
+	p := start(t, []string{"MSGFLO_BROKER=" + url}, "--port", "0")
+	ws, broker := p.ready(t)
+	if broker != url {
+		t.Fatalf("ready line names broker %q, want %q", broker, url)
+	}
+	getruntime(t, ws)
+	p.signalAndWait(t, syscall.SIGTERM)
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  []string
+		args []string
+		want string
+	}{
+		"unknown flag":     {nil, []string{"--nope"}, "flag provided but not defined"},
+		"bad port":         {nil, []string{"--port", "70000"}, "ports must be between"},
+		"stray argument":   {nil, []string{"graph.fbp"}, "unexpected argument"},
+		"bad log level":    {nil, []string{"--log-level", "loud"}, "--log-level"},
+		"bad heartbeat":    {[]string{"MSGFLO_HEARTBEAT_EXPIRY=soon"}, nil, "heartbeat-expiry"},
+		"caps sans secret": {nil, []string{"--anonymous-capabilities", "protocol:runtime"}, "needs --secret"},
+		"amqp not yet":     {nil, []string{"--broker", "amqp://guest:secretpw@127.0.0.1/"}, "AMQP support is not built yet"},
+		"unknown scheme":   {[]string{"MSGFLO_BROKER=redis://x"}, nil, "unknown scheme"},
+		"broker down":      {nil, []string{"--broker", "mqtt://127.0.0.1:1"}, "connect to broker"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, append([]string{"--port", "0"}, tc.args...)...)
+			cmd.Env = append(os.Environ(), tc.env...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if err == nil {
+				t.Fatalf("exited 0; stdout %q", stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stderr %q does not say %q", stderr.String(), tc.want)
+			}
+			if strings.Contains(stderr.String(), "secretpw") {
+				t.Fatalf("password printed: %q", stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("stdout %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"-host", "-port", "-broker", "-secret", "-runtime-id", "-ide", "-log-level", "MSGFLO_BROKER", "CLOUDAMQP_URL", "MSGFLO_SECRET", "MSGFLO_RUNTIME_ID"} {
+		if !bytes.Contains(out, []byte(flag)) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+}
+
+func TestLogLevelFrom(t *testing.T) {
+	for _, tc := range []struct {
+		flag, env string
+		want      zerolog.Level
+	}{
+		{"", "", zerolog.InfoLevel},
+		{"", "msgflo*", zerolog.DebugLevel},
+		{"", "express,msgflo:runtime", zerolog.DebugLevel},
+		{"", "*", zerolog.DebugLevel},
+		{"", "noflo*", zerolog.InfoLevel},
+		{"warn", "msgflo*", zerolog.WarnLevel},
+		{"ERROR", "", zerolog.ErrorLevel},
+	} {
+		got, err := logLevelFrom(tc.flag, tc.env)
+		if err != nil || got != tc.want {
+			t.Errorf("logLevelFrom(%q, %q) = %v, %v; want %v", tc.flag, tc.env, got, err, tc.want)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	env := map[string]string{"MSGFLO_BROKER": "mqtt://a", "CLOUDAMQP_URL": "amqp://b", "MSGFLO_SECRET": "s"}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil || c.broker != "mqtt://a" || c.secret != "s" || c.port != 3569 || c.host != "localhost" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	delete(env, "MSGFLO_BROKER")
+	c, _ = parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if c.broker != "amqp://b" {
+		t.Fatalf("CLOUDAMQP_URL fallback: %q", c.broker)
+	}
+	c, _ = parseConfig([]string{"--broker", "mqtt://flag"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if c.broker != "mqtt://flag" {
+		t.Fatalf("flag should win: %q", c.broker)
+	}
+}
