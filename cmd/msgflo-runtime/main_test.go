@@ -278,3 +278,28 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Fatalf("flag should win: %q", c.broker)
 	}
 }
+
+// The README's example session, run as written against the binary.
+func TestReadmeSession(t *testing.T) {
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0")
+	ws, _ := p.ready(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "run", "../../examples/session", ws).CombinedOutput()
+	if err != nil {
+		t.Fatalf("session: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`< {"protocol":"network","command":"started"`,
+		`"id":"DATA -> IN repeat()"`,
+		`"id":"repeat() OUT -> IN show()","src":{"node":"repeat","port":"out"},"tgt":{"node":"show","port":"in"},"graph":"hello","data":"Hello, world!"`,
+	} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("session output lacks %s:\n%s", want, out)
+		}
+	}
+	p.signalAndWait(t, syscall.SIGTERM)
+	if !strings.Contains(p.stderrText(), `output component=runtime data="Hello, world!" role=show`) {
+		t.Errorf("core/Output did not log the data:\n%s", p.stderrText())
+	}
+}
