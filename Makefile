@@ -2,6 +2,7 @@
 # `make test` runs every test, including the FBP compliance suite and the
 # fbp-spec suites against the built binary.
 
+SHELL    := /bin/bash
 GO       ?= go
 BIN      := bin/msgflo-runtime
 PORT     ?= 3569
@@ -34,8 +35,14 @@ test-compliance: build
 test-spec: build
 	./scripts/fbp-spec.sh $(BIN)
 
+# Figures, never pass/fail: the binary as clients use it (embedded broker,
+# then Mosquitto when it runs), then the in-process Go benchmarks.
 bench: build
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN)
+	@if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then \
+		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker mqtt://127.0.0.1:1883; \
+	else echo "Mosquitto not running: skipped its figures"; fi
+	$(GO) test -run '^$$' -bench . -benchmem ./protocol
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

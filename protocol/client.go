@@ -28,11 +28,23 @@ const (
 
 // client is one WebSocket connection: a reader goroutine handling requests
 // in order and a writer goroutine draining the bounded send queue.
+//
+// Every message goes through the queue, in order. The reader flushes the
+// queue itself after each request, so a reply leaves without a hand-over to
+// another goroutine (and thread); the writer flushes what other goroutines
+// queue (broadcasts, data events) and sends pings. wmu makes one of them
+// the writer at a time, holding it while it takes messages off the queue,
+// so order is kept.
 type client struct {
 	id   runtime.ClientID
 	conn *websocket.Conn
 	log  zerolog.Logger
 	send chan []byte
+	wake chan struct{} // tells the writer the queue has something
+	wmu  sync.Mutex
+	// handling is set while the reader handles a request; it will flush
+	// afterwards, so the writer need not be woken.
+	handling atomic.Bool
 	// caps is the capability set of the client's latest message; broadcasts
 	// are filtered with it.
 	caps atomic.Pointer[capabilitySet]
@@ -54,6 +66,30 @@ func (c *client) queue(msg []byte) {
 	default:
 		c.log.Warn().Msg("client too slow: send queue full, disconnecting")
 		c.close()
+		return
+	}
+	if !c.handling.Load() {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flush writes every queued message.
+func (c *client) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		select {
+		case msg := <-c.send:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
 	}
 }
 
@@ -75,20 +111,24 @@ func (c *client) writePump() {
 	}()
 	for {
 		select {
-		case msg := <-c.send:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		case <-c.wake:
+			if err := c.flush(); err != nil {
 				c.log.Debug().Err(err).Msg("write failed")
 				c.close()
 				return
 			}
 		case <-ticker.C:
+			c.wmu.Lock()
 			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+			err := c.conn.WriteMessage(websocket.PingMessage, nil)
+			c.wmu.Unlock()
+			if err != nil {
 				c.close()
 				return
 			}
 		case <-c.done:
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
 			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(writeWait))
 			return
 		}

@@ -18,11 +18,11 @@ func TestGraphCommandsAcknowledgeFromState(t *testing.T) {
 	c := h.connect()
 
 	cases := []struct {
-		name            string
-		command         string
-		payload         string
-		replies         []string // protocol:command of each reply, in order
-		want            []string // payload of each reply
+		name    string
+		command string
+		payload string
+		replies []string // protocol:command of each reply, in order
+		want    []string // payload of each reply
 	}{
 		{"clear drops unknown keys", "clear", `{"id":"foo","main":true,"name":"Foo graph","baseDir":"/x","secret":""}`,
 			[]string{"graph:clear"}, []string{`{"id":"foo","main":true,"name":"Foo graph"}`}},

@@ -331,4 +331,3 @@ func obj(text string) map[string]any {
 	}
 	return m
 }
-

@@ -29,7 +29,7 @@ type capabilityMessages struct {
 }
 
 type sharedFile struct {
-	Definitions  map[string]json.RawMessage   `json:"definitions"`
+	Definitions  map[string]json.RawMessage    `json:"definitions"`
 	Capabilities map[string]capabilityMessages `json:"capabilities"`
 }
 

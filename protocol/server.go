@@ -140,6 +140,7 @@ func (s *Server) serveConn(conn *websocket.Conn, remote string) {
 		conn: conn,
 		log:  s.log.With().Uint64("client", uint64(id)).Str("remote", remote).Logger(),
 		send: make(chan []byte, sendQueueSize),
+		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	c.caps.Store(s.anonymous)
@@ -181,7 +182,13 @@ func (s *Server) readPump(c *client) {
 		if kind != websocket.TextMessage && kind != websocket.BinaryMessage {
 			continue
 		}
+		c.handling.Store(true)
 		s.handle(c, data)
+		c.handling.Store(false)
+		if err := c.flush(); err != nil {
+			c.log.Debug().Err(err).Msg("write failed")
+			return
+		}
 		select {
 		case <-c.done:
 			return

@@ -222,6 +222,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		case <-expiry.C:
 			r.expireParticipants()
 		case <-r.wake:
+			r.settle(ctx)
 		case <-retry:
 		}
 		if failed := r.reconcile(ctx); failed {
@@ -230,6 +231,34 @@ func (r *Runtime) Run(ctx context.Context) error {
 		} else {
 			retry = nil
 			delay = r.opts.RetryDelay
+		}
+	}
+}
+
+// Edits often come in bursts (a client uploading a graph sends hundreds,
+// each waiting for its reply). The reconciler lets a burst settle before it
+// acts, so that it wires the result once instead of racing every edit for
+// the lock and the CPU.
+const (
+	settleQuiet = 300 * time.Microsecond // act once no edit came for this long
+	settleMax   = 5 * time.Millisecond   // but never wait longer than this
+)
+
+func (r *Runtime) settle(ctx context.Context) {
+	quiet := time.NewTimer(settleQuiet)
+	defer quiet.Stop()
+	limit := time.NewTimer(settleMax)
+	defer limit.Stop()
+	for {
+		select {
+		case <-r.wake:
+			quiet.Reset(settleQuiet)
+		case <-quiet.C:
+			return
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }
