@@ -9,7 +9,7 @@ PORT     ?= 3569
 # Where the pinned npm tools are installed (never into the repository).
 export MSGFLO_CACHE_DIR ?= $(HOME)/.cache/msgflo-runtime
 
-.PHONY: all build run test test-go test-compliance test-spec bench lint clean
+.PHONY: all build run test test-go test-fuzz test-compliance test-spec bench lint clean
 
 all: build
 
@@ -21,13 +21,19 @@ run: build
 
 # Broker tests skip (and are listed at the end) when RabbitMQ or Mosquitto
 # is not running, unless MSGFLO_TEST_REQUIRE_BROKERS=1 (as .ci/run sets).
-test: lint test-go test-compliance test-spec
+test: lint test-go test-fuzz test-compliance test-spec
 
 test-go:
 	@skiplog=$$(mktemp); \
 	MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 ./...; rc=$$?; \
 	if [ -s $$skiplog ]; then echo "== broker tests skipped:"; sort $$skiplog; fi; \
 	rm -f $$skiplog; exit $$rc
+
+# A short, bounded fuzzing run of the protocol handler (its seeds also run
+# in test-go); FUZZTIME=5m for a longer one.
+FUZZTIME ?= 10s
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./protocol
 
 test-compliance: build
 	./scripts/compliance.sh $(BIN)
