@@ -35,11 +35,13 @@ FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./protocol
 
+# The compliance suite and the fbp-spec suites run on the embedded broker,
+# RabbitMQ and Mosquitto.
 test-compliance: build
-	./scripts/compliance.sh $(BIN)
+	./scripts/each-broker.sh ./scripts/compliance.sh $(BIN)
 
 test-spec: build
-	./scripts/fbp-spec.sh $(BIN)
+	./scripts/each-broker.sh ./scripts/fbp-spec.sh $(BIN)
 
 # Figures, never pass/fail: the binary as clients use it (embedded broker,
 # then Mosquitto when it runs), then the in-process Go benchmarks.

@@ -43,4 +43,4 @@ if [ "$rc" -ne 0 ] || [ "${passing:-0}" -ne "$EXPECT" ] || [ -n "$failing" ]; th
 	echo "compliance: FAILED (exit $rc, ${passing:-0} passing, ${failing:-0} failing; want $EXPECT passing)" >&2
 	exit 1
 fi
-echo "compliance: all $EXPECT tests pass${MSGFLO_BROKER:+ on $MSGFLO_BROKER}"
+echo "compliance: all $EXPECT tests pass${MSGFLO_BROKER:+ on ${MSGFLO_BROKER%%://*}}"

@@ -63,4 +63,4 @@ if [ $status -ne 0 ]; then
 	cat "$WORK/stderr" >&2
 	exit 1
 fi
-echo "fbp-spec: all suites pass${MSGFLO_BROKER:+ on $MSGFLO_BROKER}"
+echo "fbp-spec: all suites pass${MSGFLO_BROKER:+ on ${MSGFLO_BROKER%%://*}}"

@@ -52,7 +52,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	fs.StringVar(&c.host, "host", "localhost", "host name or address to serve the FBP protocol on")
 	fs.IntVar(&c.port, "port", 3569, "port to serve the FBP protocol on (0 picks a free one)")
-	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL, mqtt://host:port (amqp:// comes later); empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port; empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
 	fs.IntVar(&c.embeddedPort, "embedded-port", 0, "port of the embedded broker's MQTT listener (0 picks a free one, so it never collides with a system broker on 1883)")
 	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); empty allows everyone everything")

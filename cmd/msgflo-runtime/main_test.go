@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,17 @@ func TestMosquittoBroker(t *testing.T) {
 	p.signalAndWait(t, syscall.SIGTERM)
 }
 
+func TestRabbitMQBroker(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	p := start(t, []string{"MSGFLO_BROKER=" + url}, "--port", "0")
+	ws, broker := p.ready(t)
+	if u, _ := neturl.Parse(url); u != nil && u.User != nil && !strings.Contains(broker, "xxxxx") {
+		t.Fatalf("ready line names broker %q; the password must be hidden", broker)
+	}
+	getruntime(t, ws)
+	p.signalAndWait(t, syscall.SIGTERM)
+}
+
 func TestBadCommandLines(t *testing.T) {
 	for name, tc := range map[string]struct {
 		env  []string
@@ -202,7 +214,7 @@ func TestBadCommandLines(t *testing.T) {
 		"bad log level":    {nil, []string{"--log-level", "loud"}, "--log-level"},
 		"bad heartbeat":    {[]string{"MSGFLO_HEARTBEAT_EXPIRY=soon"}, nil, "heartbeat-expiry"},
 		"caps sans secret": {nil, []string{"--anonymous-capabilities", "protocol:runtime"}, "needs --secret"},
-		"amqp not yet":     {nil, []string{"--broker", "amqp://guest:secretpw@127.0.0.1/"}, "AMQP support is not built yet"},
+		"amqp down":        {nil, []string{"--broker", "amqp://guest:secretpw@127.0.0.1:1/"}, "connect to broker"},
 		"unknown scheme":   {[]string{"MSGFLO_BROKER=redis://x"}, nil, "unknown scheme"},
 		"broker down":      {nil, []string{"--broker", "mqtt://127.0.0.1:1"}, "connect to broker"},
 	} {

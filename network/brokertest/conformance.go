@@ -32,8 +32,27 @@ func Run(t *testing.T, open func(t *testing.T) network.Broker) {
 	t.Run("ClosedBroker", func(t *testing.T) { closed(t, open(t)) })
 }
 
+var (
+	rolesMu sync.Mutex
+	roles   []string
+)
+
 // Role returns a role name unique to this test run.
-func Role(name string) string { return "bt" + uuid.New()[:8] + name }
+func Role(name string) string {
+	r := "bt" + uuid.New()[:8] + name
+	rolesMu.Lock()
+	roles = append(roles, r)
+	rolesMu.Unlock()
+	return r
+}
+
+// Roles lists every role Role made, so that tests on a persistent broker
+// can delete what they declared.
+func Roles() []string {
+	rolesMu.Lock()
+	defer rolesMu.Unlock()
+	return append([]string(nil), roles...)
+}
 
 // Inbox collects data handed to it, in order.
 type Inbox struct {
@@ -61,6 +80,24 @@ func (in *Inbox) Next(t testing.TB) string {
 	case <-time.After(Timeout):
 		t.Fatalf("no message within %s", Timeout)
 		return ""
+	}
+}
+
+// TryNext reports whether a message arrives within d (and drops it).
+func (in *Inbox) TryNext(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-in.ch:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case <-in.ch:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

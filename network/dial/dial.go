@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
 	"github.com/msgflo/msgflo-runtime/network/mqtt"
 )
 
@@ -19,7 +20,8 @@ type Options struct {
 	Logger   zerolog.Logger
 }
 
-// Open connects to the broker at rawURL: mqtt:// or tcp:// for MQTT.
+// Open connects to the broker at rawURL: amqp:// or amqps:// for RabbitMQ,
+// mqtt:// or tcp:// for MQTT.
 func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -29,9 +31,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, err
 	case "mqtt", "tcp":
 		return mqtt.Dial(ctx, rawURL, mqtt.Options{ClientID: opts.ClientID, Logger: opts.Logger})
 	case "amqp", "amqps":
-		return nil, fmt.Errorf("broker URL %q: AMQP support is not built yet; use mqtt:// or the embedded broker", redact(rawURL))
+		return amqp.Dial(ctx, rawURL, amqp.Options{Logger: opts.Logger})
 	default:
-		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want mqtt://)", redact(rawURL), u.Scheme)
+		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want amqp://, amqps:// or mqtt://)", redact(rawURL), u.Scheme)
 	}
 }
 

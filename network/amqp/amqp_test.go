@@ -1,0 +1,403 @@
+package amqp_test
+
+import (
+	"context"
+	"fmt"
+	neturl "net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+	msgamqp "github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+)
+
+// discoveryQueue is this test binary's own: go test runs packages in
+// parallel against the same RabbitMQ, and consumers of one queue share its
+// messages.
+var discoveryQueue = "fbp-test-" + uuid.New()[:8]
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// cleanup deletes the durable queues and exchanges the tests declared.
+func cleanup() {
+	url := os.Getenv(brokertest.EnvAMQP)
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	names := []string{discoveryQueue}
+	for _, r := range brokertest.Roles() {
+		names = append(names, r+".IN", r+".OUT", "dead-"+r+".IN")
+	}
+	for _, n := range names {
+		for _, del := range []func(ch *amqp.Channel) error{
+			func(ch *amqp.Channel) error { _, err := ch.QueueDelete(n, false, false, false); return err },
+			func(ch *amqp.Channel) error { return ch.ExchangeDelete(n, false, false) },
+		} {
+			ch, err := conn.Channel()
+			if err != nil {
+				return
+			}
+			_ = del(ch)
+			_ = ch.Close()
+		}
+	}
+}
+
+func dial(t *testing.T, url string) *msgamqp.Broker {
+	t.Helper()
+	b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: discoveryQueue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformanceRabbitMQ(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	brokertest.Run(t, func(t *testing.T) network.Broker { return dial(t, url) })
+}
+
+func dialVia(t *testing.T, url string) *msgamqp.Broker {
+	t.Helper()
+	b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel), DiscoveryQueue: discoveryQueue,
+		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proxied returns a URL that reaches RabbitMQ through a fault proxy.
+func proxied(t *testing.T) (direct, through string, proxy *brokertest.Proxy) {
+	direct = brokertest.RabbitMQURL(t)
+	u, err := neturl.Parse(direct)
+	must(t, err)
+	host := u.Host
+	if u.Port() == "" {
+		host += ":5672"
+	}
+	proxy = brokertest.NewProxy(t, host)
+	v := *u
+	v.Host = proxy.Addr()
+	return direct, v.String(), proxy
+}
+
+// connectionEvents reports the broker's connection going down and up.
+func connectionEvents(b *msgamqp.Broker) chan bool {
+	ch := make(chan bool, 100)
+	b.OnConnection(func(up bool) { ch <- up })
+	return ch
+}
+
+func waitConnection(t *testing.T, events chan bool, want bool) {
+	t.Helper()
+	for {
+		select {
+		case got := <-events:
+			if got == want {
+				return
+			}
+		case <-time.After(brokertest.Timeout):
+			t.Fatalf("connection never became %v", want)
+		}
+	}
+}
+
+// collectSet reads from in until every one of want has arrived (duplicates
+// are allowed: delivery is at-least-once).
+func collectSet(t *testing.T, in *brokertest.Inbox, want []string) {
+	t.Helper()
+	missing := map[string]bool{}
+	for _, w := range want {
+		missing[w] = true
+	}
+	for len(missing) > 0 {
+		got := in.Next(t)
+		delete(missing, got)
+	}
+}
+
+// Nothing published before or during an outage is lost: publishes made
+// while the connection is down wait for the next one, messages sent by
+// others meanwhile wait in the durable queue, and unacknowledged deliveries
+// come back.
+func TestReconnectLosesNothing(t *testing.T) {
+	direct, through, proxy := proxied(t)
+	b := dialVia(t, through)
+	other := dialVia(t, direct)
+	events := connectionEvents(b)
+	ctx := context.Background()
+	src, tgt := brokertest.Role("a")+".OUT", brokertest.Role("b")+".IN"
+	must(t, b.DeclareOutport(ctx, src, network.QueueOptions{}))
+	must(t, b.DeclareInport(ctx, tgt, network.QueueOptions{}))
+	must(t, b.Bind(ctx, src, tgt))
+	in := brokertest.NewInbox(1000)
+	sub, err := b.Consume(ctx, tgt, 5, in.Ack)
+	must(t, err)
+	defer sub.Close()
+
+	var want []string
+	for i := range 10 {
+		v := fmt.Sprintf(`{"before":%d}`, i)
+		want = append(want, v)
+		must(t, b.Publish(ctx, src, []byte(v)))
+	}
+	proxy.Block()
+	proxy.Cut()
+	waitConnection(t, events, false)
+
+	done := make(chan error, 1)
+	go func() {
+		for i := range 10 {
+			if err := b.Publish(ctx, src, fmt.Appendf(nil, `{"during":%d}`, i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range 10 {
+		want = append(want, fmt.Sprintf(`{"during":%d}`, i))
+		v := fmt.Sprintf(`{"others":%d}`, i)
+		want = append(want, v)
+		must(t, other.Publish(ctx, src, []byte(v)))
+	}
+	proxy.Unblock()
+	waitConnection(t, events, true)
+	must(t, <-done)
+	for i := range 10 {
+		v := fmt.Sprintf(`{"after":%d}`, i)
+		want = append(want, v)
+		must(t, b.Publish(ctx, src, []byte(v)))
+	}
+	collectSet(t, in, want)
+	if proxy.Accepted() < 2 {
+		t.Fatalf("the broker never reconnected through the proxy (%d connections)", proxy.Accepted())
+	}
+}
+
+// Non-persistent queues go away with the connection; the broker declares
+// them again, binds them again and restarts its consumers and taps.
+func TestReconnectRestoresTopology(t *testing.T) {
+	_, through, proxy := proxied(t)
+	b := dialVia(t, through)
+	events := connectionEvents(b)
+	ctx := context.Background()
+	src, tgt := brokertest.Role("a")+".OUT", brokertest.Role("b")+".IN"
+	np := network.QueueOptions{NonPersistent: true}
+	must(t, b.DeclareOutport(ctx, src, np))
+	must(t, b.DeclareInport(ctx, tgt, np))
+	must(t, b.Bind(ctx, src, tgt))
+	in := brokertest.NewInbox(100)
+	sub, err := b.Consume(ctx, tgt, 0, in.Ack)
+	must(t, err)
+	defer sub.Close()
+	seen := brokertest.NewInbox(100)
+	tap, err := b.Tap(ctx, src, seen.Data)
+	must(t, err)
+	defer tap.Close()
+	discovered := brokertest.NewInbox(100)
+	disc, err := b.SubscribeDiscovery(ctx, discovered.Data)
+	must(t, err)
+	defer disc.Close()
+
+	must(t, b.Publish(ctx, src, []byte(`1`)))
+	in.Expect(t, `1`)
+	seen.Expect(t, `1`)
+
+	for round := range 3 {
+		proxy.Cut()
+		waitConnection(t, events, false)
+		waitConnection(t, events, true)
+		// The consumer and the tap re-attach in the background after the
+		// connection is back, and a non-persistent queue takes what is
+		// published only once it is there again: probe until a message
+		// comes through, then check that everything flows.
+		probe(t, b, src, in, seen)
+		v := []byte(strconv.Itoa(100 + round))
+		must(t, b.Publish(ctx, src, v))
+		expectAfterProbes(t, in, string(v))
+		expectAfterProbes(t, seen, string(v))
+		must(t, b.Announce(ctx, []byte(`{"round":`+string(v)+`}`)))
+		discovered.Expect(t, `{"round":`+string(v)+`}`)
+	}
+}
+
+// A nacked message goes to the queue's dead-letter exchange, dead-QUEUE,
+// as msgflo arranges it.
+func TestNackDeadLetters(t *testing.T) {
+	b := dialVia(t, brokertest.RabbitMQURL(t))
+	ctx := context.Background()
+	q := brokertest.Role("d") + ".IN"
+	dead := brokertest.Role("deadletters") + ".IN"
+	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
+	must(t, b.DeclareInport(ctx, dead, network.QueueOptions{}))
+	must(t, b.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
+	must(t, b.Bind(ctx, "dead-"+q, dead))
+	deadIn := brokertest.NewInbox(10)
+	ds, err := b.Consume(ctx, dead, 0, deadIn.Ack)
+	must(t, err)
+	defer ds.Close()
+	s, err := b.Consume(ctx, q, 0, func(d network.Delivery) {
+		if string(d.Data()) == `"bad"` {
+			_ = d.Nack()
+			return
+		}
+		_ = d.Ack()
+	})
+	must(t, err)
+	defer s.Close()
+	must(t, b.Send(ctx, q, []byte(`"bad"`)))
+	deadIn.Expect(t, `"bad"`)
+}
+
+// Several participants of one role share the inport queue: each message
+// goes to one of them.
+func TestSameRoleSharesTheQueue(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	b1, b2 := dialVia(t, url), dialVia(t, url)
+	ctx := context.Background()
+	q := brokertest.Role("shared") + ".IN"
+	must(t, b1.DeclareInport(ctx, q, network.QueueOptions{}))
+	must(t, b2.DeclareInport(ctx, q, network.QueueOptions{}))
+	all := brokertest.NewInbox(100)
+	var n1, n2 atomic.Int32
+	s1, err := b1.Consume(ctx, q, 1, func(d network.Delivery) { n1.Add(1); all.Ack(d) })
+	must(t, err)
+	defer s1.Close()
+	s2, err := b2.Consume(ctx, q, 1, func(d network.Delivery) { n2.Add(1); all.Ack(d) })
+	must(t, err)
+	defer s2.Close()
+	var want []string
+	for i := range 20 {
+		v := strconv.Itoa(i)
+		want = append(want, v)
+		must(t, b1.Send(ctx, q, []byte(v)))
+	}
+	got := map[string]int{}
+	for range want {
+		got[all.Next(t)]++
+	}
+	for _, w := range want {
+		if got[w] != 1 {
+			t.Fatalf("message %s delivered %d times", w, got[w])
+		}
+	}
+	if n1.Load() == 0 || n2.Load() == 0 {
+		t.Fatalf("one consumer got everything: %d and %d", n1.Load(), n2.Load())
+	}
+}
+
+// The queues and exchanges are declared exactly as msgflo-nodejs declares
+// them, so either side may declare first: redeclaring with its arguments
+// must not fail (RabbitMQ refuses a declaration whose arguments differ).
+func TestTopologyMatchesMsgfloNodejs(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	b := dialVia(t, url)
+	ctx := context.Background()
+	role := brokertest.Role("compat")
+	must(t, b.DeclareInport(ctx, role+".IN", network.QueueOptions{}))
+	must(t, b.DeclareOutport(ctx, role+".OUT", network.QueueOptions{}))
+	conn, err := amqp.Dial(url)
+	must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	must(t, err)
+	defer ch.Close()
+	// What msgflo-nodejs's createQueue('inqueue' / 'outqueue') declares.
+	_, err = ch.QueueDeclare(role+".IN", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "dead-" + role + ".IN"})
+	must(t, err)
+	must(t, ch.ExchangeDeclare(role+".IN", "fanout", true, false, false, false, nil))
+	must(t, ch.ExchangeDeclare(role+".OUT", "fanout", true, false, false, false, nil))
+	_, err = ch.QueueDeclare(discoveryQueue, true, false, false, false, nil)
+	must(t, err)
+	// And publishing to the inport's exchange reaches its queue.
+	in := brokertest.NewInbox(1)
+	s, err := b.Consume(ctx, role+".IN", 0, in.Ack)
+	must(t, err)
+	defer s.Close()
+	must(t, b.Publish(ctx, role+".IN", []byte(`"via exchange"`)))
+	in.Expect(t, `"via exchange"`)
+}
+
+func TestDialErrors(t *testing.T) {
+	for _, u := range []string{"mqtt://localhost", "::bad", "amqp://guest:guest@127.0.0.1:1/"} {
+		if b, err := msgamqp.Dial(context.Background(), u, msgamqp.Options{ConnectTimeout: time.Second}); err == nil {
+			b.Close()
+			t.Errorf("Dial(%q) succeeded", u)
+		}
+	}
+}
+
+// probe publishes on src until something has arrived in each inbox.
+func probe(t *testing.T, b *msgamqp.Broker, src string, inboxes ...*brokertest.Inbox) {
+	t.Helper()
+	deadline := time.Now().Add(brokertest.Timeout)
+	got := make([]bool, len(inboxes))
+	for i := 0; ; i++ {
+		must(t, b.Publish(context.Background(), src, fmt.Appendf(nil, `"probe %d"`, i)))
+		all := true
+		for j, in := range inboxes {
+			got[j] = got[j] || in.TryNext(50*time.Millisecond)
+			all = all && got[j]
+		}
+		if all {
+			for _, in := range inboxes {
+				drain(in)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing arrives on %s after the reconnect", src)
+		}
+	}
+}
+
+// expectAfterProbes requires want to be the next message that is not a
+// late probe.
+func expectAfterProbes(t *testing.T, in *brokertest.Inbox, want string) {
+	t.Helper()
+	for {
+		got := in.Next(t)
+		if strings.HasPrefix(got, `"probe `) {
+			continue
+		}
+		if got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+		return
+	}
+}
+
+func drain(in *brokertest.Inbox) {
+	for in.TryNext(0) {
+	}
+}

@@ -1,0 +1,526 @@
+// Package amqp is the RabbitMQ transport, with msgflo-nodejs's topology:
+// an inport is a durable queue ROLE.PORT with dead-letter exchange
+// dead-ROLE.PORT, plus a fanout exchange of the same name bound to it; an
+// outport is a durable fanout exchange ROLE.PORT; an edge binds the target
+// queue to the source exchange. Participants announce themselves on the
+// durable queue "fbp".
+//
+// The connection heals itself: when it drops, Broker reconnects with backoff
+// and re-declares what it declared, re-binds what it bound and restarts its
+// consumers and taps. Messages are published persistent and confirmed, so a
+// publish that returned nil is in the broker.
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/network"
+)
+
+// Options configure Dial.
+type Options struct {
+	// ConnectTimeout bounds the first connection (default 10 s).
+	ConnectTimeout time.Duration
+	// DiscoveryQueue defaults to network.DiscoveryQueue ("fbp"); tests
+	// sharing a broker use their own.
+	DiscoveryQueue string
+	// Prefetch is the default prefetch of consumers (default 10).
+	Prefetch int
+	// Backoff bounds the delay between reconnection attempts (default
+	// 100 ms doubling up to 5 s).
+	BackoffMin, BackoffMax time.Duration
+	Logger                 zerolog.Logger
+}
+
+// Broker is a self-healing connection to RabbitMQ implementing
+// network.Broker.
+type Broker struct {
+	url  string
+	opts Options
+	log  zerolog.Logger
+
+	mu        sync.Mutex
+	conn      *amqp.Connection
+	up        chan struct{} // closed while conn is usable
+	down      chan struct{} // closed once conn is lost
+	closed    bool
+	inports   map[string]network.QueueOptions
+	outports  map[string]network.QueueOptions
+	bindings  map[[2]string]bool
+	listeners []func(connected bool)
+
+	topoMu sync.Mutex // serialises use of topo
+	topo   *amqp.Channel
+	pubMu  sync.Mutex // guards pub
+	pub    *amqp.Channel
+
+	done chan struct{}
+	wg   sync.WaitGroup
+	seq  atomic.Uint64
+}
+
+var _ network.Broker = (*Broker)(nil)
+
+// Dial connects to amqp:// or amqps:// rawURL. The first connection must
+// succeed; later drops are healed in the background.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
+		return nil, fmt.Errorf("broker URL %q is not amqp:// or amqps://", redact(rawURL))
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.DiscoveryQueue == "" {
+		opts.DiscoveryQueue = network.DiscoveryQueue
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = 10
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 100 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 5 * time.Second
+	}
+	b := &Broker{
+		url: rawURL, opts: opts, log: opts.Logger,
+		up:       make(chan struct{}),
+		inports:  map[string]network.QueueOptions{},
+		outports: map[string]network.QueueOptions{},
+		bindings: map[[2]string]bool{},
+		done:     make(chan struct{}),
+	}
+	conn, err := b.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.setConn(conn)
+	b.wg.Add(1)
+	go b.supervise(conn)
+	return b, nil
+}
+
+func (b *Broker) dial(ctx context.Context) (*amqp.Connection, error) {
+	timeout := b.opts.ConnectTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	conn, err := amqp.DialConfig(b.url, amqp.Config{
+		Heartbeat: 10 * time.Second,
+		Locale:    "en_US",
+		Dial:      amqp.DefaultDial(timeout),
+		Properties: amqp.Table{
+			"connection_name": "msgflo-runtime",
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redact(b.url), err)
+	}
+	return conn, nil
+}
+
+func (b *Broker) setConn(conn *amqp.Connection) {
+	b.mu.Lock()
+	b.conn = conn
+	b.down = make(chan struct{})
+	close(b.up)
+	listeners := append([]func(bool){}, b.listeners...)
+	b.mu.Unlock()
+	for _, l := range listeners {
+		l(true)
+	}
+}
+
+// OnConnection registers f to be told when the connection goes down
+// (false) and comes back (true).
+func (b *Broker) OnConnection(f func(connected bool)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.listeners = append(b.listeners, f)
+}
+
+// supervise waits for the connection to drop, then reconnects and restores
+// what this Broker had set up, until Close.
+func (b *Broker) supervise(conn *amqp.Connection) {
+	defer b.wg.Done()
+	for {
+		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
+		select {
+		case <-b.done:
+			return
+		case err := <-lost:
+			b.mu.Lock()
+			if b.closed {
+				b.mu.Unlock()
+				return
+			}
+			b.conn = nil
+			b.up = make(chan struct{})
+			close(b.down)
+			listeners := append([]func(bool){}, b.listeners...)
+			b.mu.Unlock()
+			b.log.Warn().Str("broker", redact(b.url)).Str("error", fmt.Sprint(err)).Msg("broker connection lost; reconnecting")
+			for _, l := range listeners {
+				l(false)
+			}
+		}
+		b.resetChannels()
+		delay := b.opts.BackoffMin
+		for {
+			select {
+			case <-b.done:
+				return
+			case <-time.After(delay):
+			}
+			next, err := b.dial(context.Background())
+			if err == nil {
+				if err = b.restore(next); err != nil {
+					_ = next.Close()
+				}
+			}
+			if err == nil {
+				conn = next
+				break
+			}
+			b.log.Debug().Err(err).Dur("retry_in", delay).Msg("reconnect failed")
+			delay = min(delay*2, b.opts.BackoffMax)
+		}
+		b.setConn(conn)
+		b.log.Info().Str("broker", redact(b.url)).Msg("broker connection restored")
+	}
+}
+
+// restore re-declares queues and exchanges and re-binds, on conn.
+func (b *Broker) restore(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	b.mu.Lock()
+	inports := cloneMap(b.inports)
+	outports := cloneMap(b.outports)
+	bindings := make([][2]string, 0, len(b.bindings))
+	for k := range b.bindings {
+		bindings = append(bindings, k)
+	}
+	b.mu.Unlock()
+	for q, o := range outports {
+		if err := declareOutport(ch, q, o); err != nil {
+			return err
+		}
+	}
+	for q, o := range inports {
+		if err := declareInport(ch, q, o); err != nil {
+			return err
+		}
+	}
+	for _, bd := range bindings {
+		if err := ch.QueueBind(bd[1], "", bd[0], false, nil); err != nil {
+			return fmt.Errorf("restore binding %s -> %s: %w", bd[0], bd[1], err)
+		}
+	}
+	return nil
+}
+
+func cloneMap(m map[string]network.QueueOptions) map[string]network.QueueOptions {
+	out := make(map[string]network.QueueOptions, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (b *Broker) resetChannels() {
+	b.topoMu.Lock()
+	b.topo = nil
+	b.topoMu.Unlock()
+	b.pubMu.Lock()
+	b.pub = nil
+	b.pubMu.Unlock()
+}
+
+// connection waits until the broker is connected; down is closed when that
+// connection is lost.
+func (b *Broker) connection(ctx context.Context) (conn *amqp.Connection, down chan struct{}, err error) {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, nil, network.ErrClosed
+		}
+		conn, up, down := b.conn, b.up, b.down
+		b.mu.Unlock()
+		if conn != nil {
+			return conn, down, nil
+		}
+		select {
+		case <-up:
+		case <-b.done:
+			return nil, nil, network.ErrClosed
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("waiting for the broker connection: %w", ctx.Err())
+		}
+	}
+}
+
+// retry runs op until it succeeds, fails for a reason other than a lost
+// connection, or ctx ends. A lost connection is waited out: the operation
+// runs again on the next one.
+func (b *Broker) retry(ctx context.Context, op func(conn *amqp.Connection) error) error {
+	for attempt := 0; ; attempt++ {
+		conn, down, err := b.connection(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(conn)
+		if err == nil || !connectionLost(err) {
+			return err
+		}
+		if !conn.IsClosed() {
+			// Only a channel died (the next attempt opens a new one).
+			if attempt < 3 {
+				continue
+			}
+			return err
+		}
+		select {
+		case <-down:
+		case <-ctx.Done():
+			return err
+		case <-b.done:
+			return network.ErrClosed
+		}
+	}
+}
+
+func connectionLost(err error) bool {
+	if errors.Is(err, amqp.ErrClosed) {
+		return true
+	}
+	var ae *amqp.Error
+	if errors.As(err, &ae) {
+		return !ae.Server || ae.Code == amqp.ConnectionForced
+	}
+	return false
+}
+
+// withTopo runs op on the topology channel, reopening it when a previous
+// error closed it.
+func (b *Broker) withTopo(ctx context.Context, op func(ch *amqp.Channel) error) error {
+	return b.retry(ctx, func(conn *amqp.Connection) error {
+		b.topoMu.Lock()
+		defer b.topoMu.Unlock()
+		if b.topo == nil || b.topo.IsClosed() {
+			ch, err := conn.Channel()
+			if err != nil {
+				return err
+			}
+			b.topo = ch
+		}
+		return op(b.topo)
+	})
+}
+
+func queueArgs(queue string) amqp.Table {
+	return amqp.Table{"x-dead-letter-exchange": "dead-" + queue}
+}
+
+func declareInport(ch *amqp.Channel, queue string, o network.QueueOptions) error {
+	durable, autoDelete := !o.NonPersistent, o.NonPersistent
+	if _, err := ch.QueueDeclare(queue, durable, autoDelete, false, false, queueArgs(queue)); err != nil {
+		return fmt.Errorf("declare queue %s: %w", queue, err)
+	}
+	// As msgflo-nodejs: an exchange of the same name, so that an inport
+	// can also be published to as if it were an outport.
+	if err := ch.ExchangeDeclare(queue, "fanout", durable, autoDelete, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", queue, err)
+	}
+	if err := ch.QueueBind(queue, "", queue, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s to its exchange: %w", queue, err)
+	}
+	return nil
+}
+
+func declareOutport(ch *amqp.Channel, exchange string, o network.QueueOptions) error {
+	if err := ch.ExchangeDeclare(exchange, "fanout", !o.NonPersistent, o.NonPersistent, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", exchange, err)
+	}
+	return nil
+}
+
+// URL implements network.Broker.
+func (b *Broker) URL() string { return b.url }
+
+// DeclareInport implements network.Broker.
+func (b *Broker) DeclareInport(ctx context.Context, queue string, o network.QueueOptions) error {
+	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return declareInport(ch, queue, o) }); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.inports[queue] = o
+	b.mu.Unlock()
+	return nil
+}
+
+// DeclareOutport implements network.Broker.
+func (b *Broker) DeclareOutport(ctx context.Context, exchange string, o network.QueueOptions) error {
+	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return declareOutport(ch, exchange, o) }); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.outports[exchange] = o
+	b.mu.Unlock()
+	return nil
+}
+
+// Bind implements network.Broker: the target queue is bound to the source
+// exchange (AMQP makes a repeated binding a no-op).
+func (b *Broker) Bind(ctx context.Context, src, tgt string) error {
+	err := b.withTopo(ctx, func(ch *amqp.Channel) error {
+		if err := ch.QueueBind(tgt, "", src, false, nil); err != nil {
+			return fmt.Errorf("bind %s -> %s: %w", src, tgt, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.bindings[[2]string{src, tgt}] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// Unbind implements network.Broker.
+func (b *Broker) Unbind(ctx context.Context, src, tgt string) error {
+	b.mu.Lock()
+	delete(b.bindings, [2]string{src, tgt})
+	b.mu.Unlock()
+	return b.withTopo(ctx, func(ch *amqp.Channel) error {
+		if err := ch.QueueUnbind(tgt, "", src, nil); err != nil {
+			var ae *amqp.Error
+			if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+				return nil // nothing to unbind
+			}
+			return fmt.Errorf("unbind %s -> %s: %w", src, tgt, err)
+		}
+		return nil
+	})
+}
+
+// Send implements network.Broker: straight to the queue through the
+// default exchange.
+func (b *Broker) Send(ctx context.Context, queue string, data []byte) error {
+	return b.publish(ctx, "", queue, data)
+}
+
+// Publish implements network.Broker: to the outport's fanout exchange.
+func (b *Broker) Publish(ctx context.Context, exchange string, data []byte) error {
+	return b.publish(ctx, exchange, "", data)
+}
+
+// Announce implements network.Broker.
+func (b *Broker) Announce(ctx context.Context, msg []byte) error {
+	if err := b.withTopo(ctx, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(b.opts.DiscoveryQueue, true, false, false, false, nil)
+		return err
+	}); err != nil {
+		return fmt.Errorf("declare discovery queue: %w", err)
+	}
+	return b.publish(ctx, "", b.opts.DiscoveryQueue, msg)
+}
+
+func (b *Broker) publish(ctx context.Context, exchange, key string, data []byte) error {
+	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data}
+	return b.retry(ctx, func(conn *amqp.Connection) error {
+		ch, err := b.pubChannel(conn)
+		if err != nil {
+			return err
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-dc.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.done:
+			return network.ErrClosed
+		}
+		if !dc.Acked() {
+			if ch.IsClosed() {
+				return amqp.ErrClosed // lost with the connection: publish again
+			}
+			return fmt.Errorf("broker refused message to %s%s", exchange, key)
+		}
+		return nil
+	})
+}
+
+func (b *Broker) pubChannel(conn *amqp.Connection) (*amqp.Channel, error) {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if b.pub != nil && !b.pub.IsClosed() {
+		return b.pub, nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.Confirm(false); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	b.pub = ch
+	return ch, nil
+}
+
+// Close implements network.Broker.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	conn := b.conn
+	close(b.done)
+	b.mu.Unlock()
+	var err error
+	if conn != nil {
+		err = conn.Close()
+		if errors.Is(err, amqp.ErrClosed) {
+			err = nil
+		}
+	}
+	b.wg.Wait()
+	return err
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func (b *Broker) tag(kind string) string {
+	return "msgflo-" + kind + "-" + strconv.FormatUint(b.seq.Add(1), 10)
+}

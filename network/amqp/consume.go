@@ -1,0 +1,241 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/msgflo/msgflo-runtime/network"
+)
+
+// consumer is a consumer on its own channel that re-opens itself on the
+// next connection when its channel or connection is lost.
+type consumer struct {
+	b        *Broker
+	name     string // for logs
+	prefetch int
+	autoAck  bool
+	// prepare declares what the consumer needs on ch and returns the queue
+	// to consume (taps get a new server-named queue each time).
+	prepare func(ch *amqp.Channel) (string, error)
+	handle  func(queue string, d amqp.Delivery)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	ch  *amqp.Channel
+	tag string
+}
+
+func (b *Broker) startConsumer(ctx context.Context, c *consumer) (*consumer, error) {
+	c.b = b
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = make(chan struct{})
+	var (
+		queue      string
+		deliveries <-chan amqp.Delivery
+	)
+	err := b.retry(ctx, func(conn *amqp.Connection) error {
+		var err error
+		queue, deliveries, err = c.open(conn)
+		return err
+	})
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	go c.run(queue, deliveries)
+	return c, nil
+}
+
+func (c *consumer) open(conn *amqp.Connection) (string, <-chan amqp.Delivery, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return "", nil, err
+	}
+	fail := func(err error) (string, <-chan amqp.Delivery, error) {
+		_ = ch.Close()
+		return "", nil, err
+	}
+	if !c.autoAck {
+		if err := ch.Qos(c.prefetch, 0, false); err != nil {
+			return fail(err)
+		}
+	}
+	queue, err := c.prepare(ch)
+	if err != nil {
+		return fail(err)
+	}
+	tag := c.b.tag("consumer")
+	deliveries, err := ch.Consume(queue, tag, c.autoAck, false, false, false, nil)
+	if err != nil {
+		return fail(fmt.Errorf("consume %s: %w", queue, err))
+	}
+	c.mu.Lock()
+	c.ch, c.tag = ch, tag
+	c.mu.Unlock()
+	return queue, deliveries, nil
+}
+
+func (c *consumer) run(queue string, deliveries <-chan amqp.Delivery) {
+	defer close(c.done)
+	for {
+		for d := range deliveries {
+			c.handle(queue, d)
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.b.log.Debug().Str("consumer", c.name).Msg("consumer channel lost; re-opening")
+		delay := c.b.opts.BackoffMin
+		for {
+			err := c.b.retry(c.ctx, func(conn *amqp.Connection) error {
+				var err error
+				queue, deliveries, err = c.open(conn)
+				return err
+			})
+			if err == nil {
+				break
+			}
+			if c.ctx.Err() != nil || errors.Is(err, network.ErrClosed) {
+				return
+			}
+			c.b.log.Warn().Err(err).Str("consumer", c.name).Dur("retry_in", delay).Msg("cannot restart consumer")
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, c.b.opts.BackoffMax)
+		}
+	}
+}
+
+// Close stops the consumer and waits for the message being handled.
+// Messages prefetched but not handled go back to the queue.
+func (c *consumer) Close() error {
+	c.cancel()
+	c.mu.Lock()
+	ch, tag := c.ch, c.tag
+	c.mu.Unlock()
+	if ch != nil {
+		_ = ch.Cancel(tag, false)
+	}
+	<-c.done
+	if ch != nil {
+		_ = ch.Close()
+	}
+	return nil
+}
+
+// delivery is a network.Delivery.
+type delivery struct {
+	queue string
+	d     amqp.Delivery
+}
+
+func (d *delivery) Queue() string { return d.queue }
+func (d *delivery) Data() []byte  { return d.d.Body }
+func (d *delivery) Ack() error    { return d.d.Ack(false) }
+
+// Nack refuses the message without requeueing: it goes to the queue's
+// dead-letter exchange (dead-QUEUE) when there is one, else it is dropped.
+func (d *delivery) Nack() error { return d.d.Nack(false, false) }
+
+// Consume implements network.Broker.
+func (b *Broker) Consume(ctx context.Context, queue string, prefetch int, handler network.Handler) (network.Subscription, error) {
+	if prefetch <= 0 {
+		prefetch = b.opts.Prefetch
+	}
+	return b.startConsumer(ctx, &consumer{
+		name:     queue,
+		prefetch: prefetch,
+		prepare: func(ch *amqp.Channel) (string, error) {
+			// After a reconnect a non-persistent queue may be gone (or go
+			// once the broker has noticed the old connection is), and its
+			// bindings with it: declare and bind again before consuming.
+			b.mu.Lock()
+			o, declared := b.inports[queue]
+			var sources []string
+			srcOpts := map[string]network.QueueOptions{}
+			for bd := range b.bindings {
+				if bd[1] == queue {
+					sources = append(sources, bd[0])
+					if so, ok := b.outports[bd[0]]; ok {
+						srcOpts[bd[0]] = so
+					}
+				}
+			}
+			b.mu.Unlock()
+			if declared {
+				if err := declareInport(ch, queue, o); err != nil {
+					return "", err
+				}
+			}
+			for _, src := range sources {
+				if so, ok := srcOpts[src]; ok {
+					if err := declareOutport(ch, src, so); err != nil {
+						return "", err
+					}
+				}
+				if err := ch.QueueBind(queue, "", src, false, nil); err != nil {
+					return "", fmt.Errorf("bind %s -> %s: %w", src, queue, err)
+				}
+			}
+			return queue, nil
+		},
+		handle: func(q string, d amqp.Delivery) { handler(&delivery{queue: q, d: d}) },
+	})
+}
+
+// Tap implements network.Broker: a private, exclusive, auto-deleted queue
+// bound to the outport's exchange.
+func (b *Broker) Tap(ctx context.Context, exchange string, handler network.DataHandler) (network.Subscription, error) {
+	return b.startConsumer(ctx, &consumer{
+		name:    "tap " + exchange,
+		autoAck: true,
+		prepare: func(ch *amqp.Channel) (string, error) {
+			b.mu.Lock()
+			o, ours := b.outports[exchange]
+			b.mu.Unlock()
+			if ours {
+				if err := declareOutport(ch, exchange, o); err != nil {
+					return "", err
+				}
+			}
+			q, err := ch.QueueDeclare("", false, true, true, false, nil)
+			if err != nil {
+				return "", fmt.Errorf("declare tap queue: %w", err)
+			}
+			if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+				return "", fmt.Errorf("tap %s: %w", exchange, err)
+			}
+			return q.Name, nil
+		},
+		handle: func(_ string, d amqp.Delivery) { handler(exchange, d.Body) },
+	})
+}
+
+// SubscribeDiscovery implements network.Broker: it consumes the discovery
+// queue, as msgflo's coordinator does.
+func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHandler) (network.Subscription, error) {
+	q := b.opts.DiscoveryQueue
+	return b.startConsumer(ctx, &consumer{
+		name:     "discovery",
+		prefetch: 100,
+		prepare: func(ch *amqp.Channel) (string, error) {
+			_, err := ch.QueueDeclare(q, true, false, false, false, nil)
+			return q, err
+		},
+		handle: func(_ string, d amqp.Delivery) {
+			handler(q, d.Body)
+			_ = d.Ack(false)
+		},
+	})
+}
