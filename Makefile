@@ -23,9 +23,11 @@ run: build
 # is not running, unless MSGFLO_TEST_REQUIRE_BROKERS=1 (as .ci/run sets).
 test: lint test-go test-fuzz test-compliance test-spec
 
+# The interop tests run participants of the Node.js msgflo stack, which
+# scripts/npm-interop.sh installs (pinned) into the cache.
 test-go:
-	@skiplog=$$(mktemp); \
-	MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 ./...; rc=$$?; \
+	@skiplog=$$(mktemp); nodedir=$$(./scripts/npm-interop.sh) || exit 1; \
+	MSGFLO_NODE_DIR=$$nodedir MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 ./...; rc=$$?; \
 	if [ -s $$skiplog ]; then echo "== broker tests skipped:"; sort $$skiplog; fi; \
 	rm -f $$skiplog; exit $$rc
 

@@ -357,10 +357,39 @@ type readyDelivery struct {
 	d     *delivery
 }
 
+// wiredLocked reports whether every edge of a graph is bound at the broker
+// (edges that cannot be resolved are reported elsewhere and not waited for).
+func (r *Runtime) wiredLocked(gs *graphState) bool {
+	for _, e := range gs.g.Edges {
+		src, ok, err := r.queueOfLocked(e.Src, true)
+		if err != nil {
+			continue
+		}
+		if !ok {
+			return false
+		}
+		tgt, ok, err := r.queueOfLocked(e.Tgt, false)
+		if err != nil {
+			continue
+		}
+		if !ok || !r.bound[binding{src: src, tgt: tgt}] {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Runtime) deliver(ctx context.Context) (failed bool) {
 	r.mu.Lock()
 	var ready []readyDelivery
 	for _, gs := range r.sortedGraphsLocked() {
+		if len(gs.outbox) > 0 && gs.started && !r.wiredLocked(gs) {
+			// In a started graph, a packet sent now could reach a
+			// participant whose output
+			// is not bound yet, and the broker would drop what it sends:
+			// wait until every edge of the graph is in place.
+			continue
+		}
 		kept := gs.outbox[:0]
 		for _, d := range gs.outbox {
 			q, ok, err := r.queueOfLocked(d.tgt, false)

@@ -69,6 +69,8 @@ type Runtime struct {
 	now    func() time.Time
 	wake   chan struct{}
 	ready  chan struct{} // closed once Run listens for discovery
+	// reconciled, when set (by tests), is called after each reconcile pass.
+	reconciled func()
 	// taps are the edge taps made in the broker, by queue; only the Run
 	// goroutine (the reconciler) touches them.
 	taps map[string]network.Subscription
@@ -225,7 +227,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 			r.settle(ctx)
 		case <-retry:
 		}
-		if failed := r.reconcile(ctx); failed {
+		failed := r.reconcile(ctx)
+		if r.reconciled != nil {
+			r.reconciled()
+		}
+		if failed {
 			retry = time.After(delay)
 			delay = min(delay*2, time.Minute)
 		} else {

@@ -37,7 +37,7 @@ type fixture struct {
 	broker network.Broker
 }
 
-func newFixture(t *testing.T, mod func(*Options)) *fixture {
+func newFixture(t *testing.T, mod func(*Options), hooks ...func(*Runtime)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	emb, err := embedded.Start(ctx, embedded.Options{})
@@ -57,6 +57,9 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	rt, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, h := range hooks {
+		h(rt)
 	}
 	rec := &recorder{ch: make(chan Event, 10000)}
 	rt.SetSink(rec)
@@ -279,5 +282,53 @@ func TestMalformedDiscoveryIsDropped(t *testing.T) {
 	ev := f.waitEvent("component", "component", nil)
 	if ev.Payload.(ComponentPayload).Name != "ext/OK" {
 		t.Fatalf("got %+v", ev.Payload)
+	}
+}
+
+// A packet for a started graph waits until every edge is bound: sent
+// before the downstream participant shows up, it would otherwise leave the
+// first node into an exchange with nothing bound to it, and be lost.
+func TestPacketsWaitForTheWholeGraph(t *testing.T) {
+	passes := make(chan struct{}, 1000)
+	f := newFixture(t, func(o *Options) {}, func(r *Runtime) {
+		r.reconciled = func() {
+			select {
+			case passes <- struct{}{}:
+			default:
+			}
+		}
+	})
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "later", Component: "ext/Later", Graph: "g"}))
+	must(t, f.rt.AddEdge(EdgePayload{Src: ref("first", "out"), Tgt: ref("later", "in"), Graph: "g"}))
+	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "first", Port: "in", Graph: "g"}))
+	must(t, f.rt.Start("g"))
+	for i := range 3 {
+		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: i, Graph: "g"})
+		must(t, err)
+	}
+	// Let the reconciler act on the packets while "later" is unknown.
+	for len(passes) > 0 {
+		<-passes
+	}
+	f.rt.poke()
+	<-passes
+	got := make(chan string, 10)
+	p, err := participant.New(f.broker, participant.Component{
+		Name:    "ext/Later",
+		Inports: []participant.Port{{ID: "in"}},
+		Process: func(_ context.Context, in participant.Input, _ participant.Output) error {
+			got <- string(in.Data)
+			return nil
+		},
+	}, "later", participant.Options{})
+	must(t, err)
+	must(t, p.Start(context.Background()))
+	defer p.Stop(context.Background())
+	for i := range 3 {
+		if v := receive(t, got); v != fmt.Sprint(i) {
+			t.Fatalf("got %s, want %d", v, i)
+		}
 	}
 }
