@@ -93,3 +93,10 @@ type Broker interface {
 	// Close releases the connection and every subscription.
 	Close() error
 }
+
+// ConnectionWatcher is implemented by brokers whose connection can drop and
+// heal on its own: f is told when it goes down (false) and is back, with
+// everything restored (true).
+type ConnectionWatcher interface {
+	OnConnection(f func(connected bool))
+}

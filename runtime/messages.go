@@ -250,6 +250,12 @@ type NetworkErrorPayload struct {
 	Graph   string `json:"graph,omitempty"`
 }
 
+// OutputPayload is network:output.
+type OutputPayload struct {
+	Message string `json:"message"`
+	Type    string `json:"type,omitempty"`
+}
+
 // ProcessErrorPayload is network:processerror.
 type ProcessErrorPayload struct {
 	ID    string `json:"id"`

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -160,6 +161,9 @@ func New(opts Options) (*Runtime, error) {
 		comp := c
 		r.components[c.Name] = componentFromSDK(&comp)
 	}
+	if w, ok := opts.Broker.(network.ConnectionWatcher); ok {
+		w.OnConnection(r.onBrokerConnection)
+	}
 	return r, nil
 }
 
@@ -180,6 +184,31 @@ func (r *Runtime) emit(protocol, command string, payload any) {
 
 func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
 	r.sink.Broadcast(Event{Protocol: protocol, Command: command, Payload: payload, To: to})
+}
+
+// onBrokerConnection tells clients when the broker connection drops and
+// when it is back. The graphs are kept throughout; the transport restores
+// its declarations, bindings and consumers, and the reconciler catches up
+// with whatever changed meanwhile.
+func (r *Runtime) onBrokerConnection(up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	url := redactURL(r.broker.URL())
+	if !up {
+		r.log.Warn().Str("broker", url).Msg("broker connection lost; graphs are kept and will be wired again")
+		msg := "Lost the connection to the broker " + url + "; reconnecting. The graph is kept and will be wired again."
+		graphs := r.sortedGraphsLocked()
+		if len(graphs) == 0 {
+			r.emit("network", "error", NetworkErrorPayload{Message: msg})
+		}
+		for _, gs := range graphs {
+			r.emit("network", "error", NetworkErrorPayload{Message: msg, Graph: gs.g.ID})
+		}
+		return
+	}
+	r.log.Info().Str("broker", url).Msg("broker connection restored")
+	r.emit("network", "output", OutputPayload{Message: "Connection to the broker " + url + " restored"})
+	r.poke()
 }
 
 // networkError reports a broker-side problem once per key until it is cleared.
@@ -395,4 +424,16 @@ func decodeData(data []byte) any {
 		return string(data)
 	}
 	return v
+}
+
+// redactURL hides a password in a broker URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

@@ -420,6 +420,36 @@ func (b *Broker) Unbind(ctx context.Context, src, tgt string) error {
 	})
 }
 
+// Delete removes queues and exchanges of the given names (either may be
+// missing) and forgets them: they are not restored after a reconnect.
+func (b *Broker) Delete(ctx context.Context, names ...string) error {
+	b.mu.Lock()
+	for _, n := range names {
+		delete(b.inports, n)
+		delete(b.outports, n)
+		for bd := range b.bindings {
+			if bd[0] == n || bd[1] == n {
+				delete(b.bindings, bd)
+			}
+		}
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, n := range names {
+		for _, op := range []func(ch *amqp.Channel) error{
+			func(ch *amqp.Channel) error { _, err := ch.QueueDelete(n, false, false, false); return err },
+			func(ch *amqp.Channel) error { return ch.ExchangeDelete(n, false, false) },
+		} {
+			err := b.withTopo(ctx, op)
+			var ae *amqp.Error
+			if err != nil && !(errors.As(err, &ae) && ae.Code == amqp.NotFound) {
+				errs = append(errs, fmt.Errorf("delete %s: %w", n, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Send implements network.Broker: straight to the queue through the
 // default exchange.
 func (b *Broker) Send(ctx context.Context, queue string, data []byte) error {

@@ -73,6 +73,14 @@ func NewBroker(conn Conn, url string, log zerolog.Logger) *Broker {
 // URL returns the broker URL given at creation.
 func (b *Broker) URL() string { return b.url }
 
+// OnConnection implements network.ConnectionWatcher when the connection
+// can drop (the embedded broker's cannot).
+func (b *Broker) OnConnection(f func(connected bool)) {
+	if w, ok := b.conn.(network.ConnectionWatcher); ok {
+		w.OnConnection(f)
+	}
+}
+
 func (b *Broker) checkOpen() error {
 	if b.closed {
 		return network.ErrClosed

@@ -21,6 +21,9 @@ type Options struct {
 	ClientID string
 	// ConnectTimeout bounds the first connection (default 10 s).
 	ConnectTimeout time.Duration
+	// MaxReconnectInterval bounds the backoff between reconnection
+	// attempts (default 5 s).
+	MaxReconnectInterval time.Duration
 	Logger         zerolog.Logger
 }
 
@@ -30,8 +33,31 @@ type pahoConn struct {
 	client paho.Client
 	log    zerolog.Logger
 
-	mu       sync.Mutex // guards handlers
-	handlers map[string]func(string, []byte)
+	mu        sync.Mutex // guards handlers and listeners
+	handlers  map[string]func(string, []byte)
+	listeners []func(bool)
+	connected bool
+}
+
+// OnConnection implements network.ConnectionWatcher.
+func (c *pahoConn) OnConnection(f func(bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listeners = append(c.listeners, f)
+}
+
+func (c *pahoConn) notify(up bool) {
+	c.mu.Lock()
+	if c.connected == up {
+		c.mu.Unlock()
+		return
+	}
+	c.connected = up
+	ls := append([]func(bool){}, c.listeners...)
+	c.mu.Unlock()
+	for _, f := range ls {
+		f(up)
+	}
 }
 
 // Dial connects to an MQTT broker: mqtt://[user:password@]host[:port]
@@ -56,6 +82,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
+	if opts.MaxReconnectInterval <= 0 {
+		opts.MaxReconnectInterval = 5 * time.Second
+	}
 	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}}
 	var b *Broker
 	po := paho.NewClientOptions().
@@ -63,18 +92,20 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 		SetClientID(opts.ClientID).
 		SetCleanSession(true).
 		SetAutoReconnect(true).
-		SetMaxReconnectInterval(5 * time.Second).
+		SetMaxReconnectInterval(opts.MaxReconnectInterval).
 		SetConnectTimeout(opts.ConnectTimeout).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			opts.Logger.Warn().Err(err).Str("broker", host).Msg("MQTT connection lost; reconnecting")
+			c.notify(false)
 		}).
 		SetOnConnectHandler(func(_ paho.Client) {
 			if b != nil {
 				c.resubscribe(b.topicsToResubscribe())
 			}
+			c.notify(true)
 		})
 	if u.User != nil {
 		po.SetUsername(u.User.Username())
