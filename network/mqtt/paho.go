@@ -24,7 +24,7 @@ type Options struct {
 	// MaxReconnectInterval bounds the backoff between reconnection
 	// attempts (default 5 s).
 	MaxReconnectInterval time.Duration
-	Logger         zerolog.Logger
+	Logger               zerolog.Logger
 }
 
 // pahoConn is a Conn over a paho client. It re-subscribes every topic in
