@@ -52,6 +52,9 @@ bench: build
 	@if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then \
 		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker mqtt://127.0.0.1:1883; \
 	else echo "Mosquitto not running: skipped its figures"; fi
+	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+		$(GO) run ./cmd/msgflo-bench --throughput amqp://guest:guest@127.0.0.1:5672/; \
+	else echo "RabbitMQ not running: skipped the 3-hop throughput figures"; fi
 	$(GO) test -run '^$$' -bench . -benchmem ./protocol
 
 lint:

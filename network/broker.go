@@ -100,3 +100,17 @@ type Broker interface {
 type ConnectionWatcher interface {
 	OnConnection(f func(connected bool))
 }
+
+// AsyncPublisher is implemented by brokers that confirm publishes
+// asynchronously: PublishAsync hands data to the broker and returns at
+// once; Wait on the result says whether the broker has taken it. Callers
+// keep many publishes in flight, which is what makes a participant fast
+// (the broker batches the writes to disk behind the confirms).
+type AsyncPublisher interface {
+	PublishAsync(ctx context.Context, queue string, data []byte) (Pending, error)
+}
+
+// Pending is a publish waiting for its confirmation.
+type Pending interface {
+	Wait(ctx context.Context) error
+}

@@ -103,8 +103,11 @@ type Participant struct {
 	mu      sync.Mutex
 	started bool
 	subs    []network.Subscription
+	ackers  []chan settlement
 	cancel  context.CancelFunc
-	done    chan struct{}
+	// ackersWG counts the inports' acker goroutines.
+	ackersWG sync.WaitGroup
+	done     chan struct{}
 }
 
 // New checks the component and makes an instance of it; Start runs it.
@@ -216,11 +219,16 @@ func (p *Participant) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(p.log.WithContext(context.WithoutCancel(ctx)))
 	var subs []network.Subscription
+	var ackers []chan settlement
 	fail := func(err error) error {
 		cancel()
 		for _, s := range subs {
 			_ = s.Close()
 		}
+		for _, a := range ackers {
+			close(a)
+		}
+		p.ackersWG.Wait()
 		return err
 	}
 	for i, port := range p.def.Inports {
@@ -228,7 +236,11 @@ func (p *Participant) Start(ctx context.Context) error {
 		if err := p.broker.DeclareInport(ctx, port.Queue, opts); err != nil {
 			return fail(fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err))
 		}
-		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID))
+		acks := make(chan settlement, p.opts.Prefetch)
+		ackers = append(ackers, acks)
+		p.ackersWG.Add(1)
+		go p.acker(acks, p.ackersWG.Done)
+		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID, acks))
 		if err != nil {
 			return fail(fmt.Errorf("participant %s: consume inport %s: %w", p.role, port.ID, err))
 		}
@@ -241,7 +253,7 @@ func (p *Participant) Start(ctx context.Context) error {
 	if err := p.broker.Announce(ctx, msg); err != nil {
 		return fail(fmt.Errorf("participant %s: announce: %w", p.role, err))
 	}
-	p.subs, p.cancel, p.started = subs, cancel, true
+	p.subs, p.ackers, p.cancel, p.started = subs, ackers, cancel, true
 	p.done = make(chan struct{})
 	go p.heartbeat(runCtx, msg, p.done)
 	return nil
@@ -271,8 +283,8 @@ func (p *Participant) Stop(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	}
-	subs, cancel, done := p.subs, p.cancel, p.done
-	p.subs, p.started = nil, false
+	subs, ackers, cancel, done := p.subs, p.ackers, p.cancel, p.done
+	p.subs, p.ackers, p.started = nil, nil, false
 	p.mu.Unlock()
 	var errs []error
 	stopped := make(chan struct{})
@@ -280,6 +292,11 @@ func (p *Participant) Stop(ctx context.Context) error {
 		for _, s := range subs {
 			errs = append(errs, s.Close())
 		}
+		// No more messages come in: settle the ones processed.
+		for _, a := range ackers {
+			close(a)
+		}
+		p.ackersWG.Wait()
 		close(stopped)
 	}()
 	select {
@@ -314,12 +331,18 @@ func (p *Participant) Send(ctx context.Context, inport string, data json.RawMess
 	return p.broker.Send(ctx, port.Queue, data)
 }
 
+// output is the Output of one message being processed. With a broker that
+// confirms asynchronously, Send does not wait: the confirmations are
+// collected and the input is acknowledged once they are all in, by the
+// inport's acker, in order, while the next messages are processed.
 type output struct {
-	p   *Participant
-	ctx context.Context
+	p       *Participant
+	ctx     context.Context
+	async   network.AsyncPublisher
+	pending []network.Pending
 }
 
-func (o output) Send(port string, data json.RawMessage) error {
+func (o *output) Send(port string, data json.RawMessage) error {
 	out, ok := o.p.def.Outport(port)
 	if !ok {
 		return fmt.Errorf("participant %s has no outport %s", o.p.role, port)
@@ -327,27 +350,71 @@ func (o output) Send(port string, data json.RawMessage) error {
 	if !json.Valid(data) {
 		return fmt.Errorf("participant %s: data for outport %s is not JSON", o.p.role, port)
 	}
+	if o.async != nil {
+		pd, err := o.async.PublishAsync(o.ctx, out.Queue, data)
+		if err != nil {
+			return err
+		}
+		o.pending = append(o.pending, pd)
+		return nil
+	}
 	return o.p.broker.Publish(o.ctx, out.Queue, data)
 }
 
-func (p *Participant) handler(ctx context.Context, port string) network.Handler {
-	out := output{p: p, ctx: ctx}
+// settlement is a processed message waiting for its outputs' confirms.
+type settlement struct {
+	d       network.Delivery
+	pending []network.Pending
+	failed  bool
+}
+
+// acker settles messages in the order they were processed.
+func (p *Participant) acker(in <-chan settlement, done func()) {
+	defer done()
+	for s := range in {
+		if s.failed {
+			_ = s.d.Nack()
+			continue
+		}
+		var err error
+		for _, pd := range s.pending {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err = pd.Wait(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+		if err != nil {
+			// The input stays unacknowledged (the broker gives it again
+			// when the connection is gone) or goes to the dead letters.
+			p.log.Warn().Err(err).Str("role", p.role).Msg("output not confirmed; input nacked")
+			_ = s.d.Nack()
+			continue
+		}
+		if err := s.d.Ack(); err != nil {
+			p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
+		}
+	}
+}
+
+func (p *Participant) handler(ctx context.Context, port string, acks chan<- settlement) network.Handler {
+	async, _ := p.broker.(network.AsyncPublisher)
 	return func(d network.Delivery) {
 		data := d.Data()
 		if !json.Valid(data) {
 			p.log.Warn().Str("role", p.role).Str("port", port).Int("bytes", len(data)).Msg("dropped a message that is not JSON")
-			_ = d.Nack()
+			acks <- settlement{d: d, failed: true}
 			return
 		}
 		in := Input{Port: port, Data: append(json.RawMessage(nil), data...)}
+		out := &output{p: p, ctx: ctx, async: async}
 		if err := p.process(ctx, in, out); err != nil {
 			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")
-			_ = d.Nack()
+			acks <- settlement{d: d, failed: true}
 			return
 		}
-		if err := d.Ack(); err != nil {
-			p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
-		}
+		acks <- settlement{d: d, pending: out.pending}
 	}
 }
 

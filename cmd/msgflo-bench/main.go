@@ -28,7 +28,16 @@ func main() {
 	broker := flag.String("broker", "", "broker URL passed to the runtime (empty: embedded)")
 	nodes := flag.Int("nodes", 200, "nodes in the chain")
 	rounds := flag.Int("roundtrips", 5000, "getruntime round trips")
+	amqpURL := flag.String("throughput", "", "RabbitMQ URL: measure a 3-hop chain of participants against plain amqp091-go instead")
+	messages := flag.Int("messages", 20000, "messages through the 3-hop chain")
 	flag.Parse()
+	if *amqpURL != "" {
+		if err := throughput(*amqpURL, *messages); err != nil {
+			fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*bin, *broker, *nodes, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
 		os.Exit(1)

@@ -500,6 +500,49 @@ func (b *Broker) publish(ctx context.Context, exchange, key string, data []byte)
 	})
 }
 
+// PublishAsync implements network.AsyncPublisher.
+func (b *Broker) PublishAsync(ctx context.Context, exchange string, data []byte) (network.Pending, error) {
+	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data}
+	var p *pending
+	err := b.retry(ctx, func(conn *amqp.Connection) error {
+		ch, err := b.pubChannel(conn)
+		if err != nil {
+			return err
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "", false, false, msg)
+		if err != nil {
+			return err
+		}
+		p = &pending{b: b, ch: ch, dc: dc, exchange: exchange}
+		return nil
+	})
+	return p, err
+}
+
+type pending struct {
+	b        *Broker
+	ch       *amqp.Channel
+	dc       *amqp.DeferredConfirmation
+	exchange string
+}
+
+func (p *pending) Wait(ctx context.Context) error {
+	select {
+	case <-p.dc.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.b.done:
+		return network.ErrClosed
+	}
+	if !p.dc.Acked() {
+		if p.ch.IsClosed() {
+			return fmt.Errorf("publish to %s: connection lost before the broker confirmed it", p.exchange)
+		}
+		return fmt.Errorf("broker refused message to %s", p.exchange)
+	}
+	return nil
+}
+
 func (b *Broker) pubChannel(conn *amqp.Connection) (*amqp.Channel, error) {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
