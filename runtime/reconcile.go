@@ -79,6 +79,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 		delete(r.local, role)
 		id := lp.p.Definition().ID
 		r.registry.Remove(id)
+		delete(r.lastKnown, role)
 		r.retired[id] = r.now()
 		r.mu.Unlock()
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)

@@ -83,6 +83,10 @@ type Runtime struct {
 	mainGraph  string
 	components map[string]*component
 	registry   *network.ParticipantRegistry
+	// lastKnown keeps, per role, the last definition heard, also after the
+	// participant expired: its queues (durable) still collect what the
+	// graph sends it, so its edges stay bound until it is back.
+	lastKnown map[string]network.Definition
 	// local are the in-process participants, by role (written by the reconciler).
 	local map[string]*localParticipant
 	// retired are ids of in-process participants the runtime stopped, with
@@ -149,6 +153,7 @@ func New(opts Options) (*Runtime, error) {
 		graphs:     map[string]*graphState{},
 		components: map[string]*component{},
 		registry:   network.NewParticipantRegistry(),
+		lastKnown:  map[string]network.Definition{},
 		local:      map[string]*localParticipant{},
 		retired:    map[string]time.Time{},
 		taps:       map[string]network.Subscription{},
@@ -343,6 +348,7 @@ func (r *Runtime) onDiscovery(_ string, data []byte) {
 // component library and tells clients about a new or changed component.
 func (r *Runtime) addParticipantLocked(def network.Definition) {
 	change := r.registry.Upsert(def, r.now())
+	r.lastKnown[def.Role] = def
 	if change == network.Refreshed {
 		return
 	}
@@ -385,7 +391,8 @@ func (r *Runtime) expireParticipants() {
 func (r *Runtime) resolveLocked(role string) (network.Definition, bool) {
 	entries := r.registry.ByRole(role)
 	if len(entries) == 0 {
-		return network.Definition{}, false
+		def, ok := r.lastKnown[role]
+		return def, ok
 	}
 	best := entries[0]
 	for _, e := range entries[1:] {
