@@ -49,6 +49,9 @@ test-spec: build
 # then Mosquitto when it runs), then the in-process Go benchmarks.
 bench: build
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN)
+	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker amqp://guest:guest@127.0.0.1:5672/; \
+	else echo "RabbitMQ not running: skipped its figures"; fi
 	@if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then \
 		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker mqtt://127.0.0.1:1883; \
 	else echo "Mosquitto not running: skipped its figures"; fi
