@@ -277,4 +277,3 @@ func sdkHops(ctx context.Context, url string, queues []string) (func(), error) {
 		}
 	}, nil
 }
-
