@@ -31,11 +31,12 @@ test-go:
 	if [ -s $$skiplog ]; then echo "== broker tests skipped:"; sort $$skiplog; fi; \
 	rm -f $$skiplog; exit $$rc
 
-# A short, bounded fuzzing run of the protocol handler (its seeds also run
-# in test-go); FUZZTIME=5m for a longer one.
+# Short, bounded fuzzing runs of the protocol handler and the FBP parser
+# (their seeds also run in test-go); FUZZTIME=5m for longer ones.
 FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFBP$$' -fuzztime $(FUZZTIME) ./graph
 
 # The compliance suite and the fbp-spec suites run on the embedded broker,
 # RabbitMQ and Mosquitto.
