@@ -220,8 +220,12 @@ func handlerTable() map[string]handler {
 		"network:edges": query("edges", func(s *Server, rc *request, p runtime.EdgesPayload) (runtime.EdgesPayload, error) {
 			return s.rt.WatchEdges(rc.c.id, p)
 		}),
-		"network:persist": func(*Server, *request) error {
-			return errors.New("network:persist needs a graph file (--graph); none is configured")
+		"network:persist": func(s *Server, rc *request) error {
+			if err := s.rt.Persist(); err != nil {
+				return err
+			}
+			rc.reply(s, "persist", map[string]any{"graph": s.rt.MainGraph()})
+			return nil
 		},
 
 		"trace:start": noTracing, "trace:stop": noTracing, "trace:dump": noTracing, "trace:clear": noTracing,

@@ -18,7 +18,6 @@ func (r *Runtime) Clear(p ClearPayload) error {
 		return ErrNoGraph
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	g := graph.New(p.ID)
 	g.Name, g.Library, g.Icon, g.Description, g.Main = p.Name, p.Library, p.Icon, p.Description, p.Main
 	r.graphs[p.ID] = &graphState{g: g}
@@ -27,8 +26,29 @@ func (r *Runtime) Clear(p ClearPayload) error {
 	} else if r.mainGraph == p.ID {
 		r.mainGraph = ""
 	}
-	r.emit("graph", "clear", ClearPayload{ID: g.ID, Name: g.Name, Library: g.Library, Main: g.Main, Icon: g.Icon, Description: g.Description})
+	return r.commitLocked(p.ID, func() {
+		r.emit("graph", "clear", ClearPayload{ID: g.ID, Name: g.Name, Library: g.Library, Main: g.Main, Icon: g.Icon, Description: g.Description})
+	})
+}
+
+// commitLocked runs emit (which sends an edit's acknowledgements) and
+// unlocks. With auto-save on and the main graph changed, the
+// acknowledgements wait until the save including the change is on disk.
+func (r *Runtime) commitLocked(graphID string, emit func()) error {
 	r.poke()
+	if r.persist == nil || !r.opts.AutoSave || graphID != r.mainGraph {
+		emit()
+		r.mu.Unlock()
+		return nil
+	}
+	var buf []Event
+	r.buffer = &buf
+	emit()
+	r.buffer = nil
+	v := r.persist.enqueue(r.snapshotLocked(), buf)
+	r.mu.Unlock()
+	// A failed save has been reported to every client; the edit stands.
+	_ = r.persist.wait(v)
 	return nil
 }
 
@@ -50,16 +70,27 @@ func (r *Runtime) LoadGraph(g *graph.Graph, main, start bool) {
 
 func (r *Runtime) edit(id string, fn func(gs *graphState) error) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	gs, err := r.graphLocked(id)
 	if err != nil {
+		r.mu.Unlock()
 		return err
 	}
-	if err := fn(gs); err != nil {
+	var buf []Event
+	r.buffer = &buf
+	err = fn(gs)
+	r.buffer = nil
+	if err != nil {
+		for _, ev := range buf { // whatever changed before the failure
+			r.sink.Broadcast(ev)
+		}
+		r.mu.Unlock()
 		return err
 	}
-	r.poke()
-	return nil
+	return r.commitLocked(id, func() {
+		for _, ev := range buf {
+			r.send(ev)
+		}
+	})
 }
 
 // AddNode adds a node; a node whose component the runtime runs in-process

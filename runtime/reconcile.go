@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -46,7 +47,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 	for _, gs := range r.sortedGraphsLocked() {
 		for _, n := range gs.g.Nodes {
 			c, ok := r.components[n.Component]
-			if !ok || c.builtin == nil {
+			if !ok || c.builtin == nil || slices.Contains(r.opts.Ignore, n.ID) {
 				continue
 			}
 			if other, taken := want[n.ID]; taken && other.Name != c.builtin.Name {
@@ -358,23 +359,33 @@ type readyDelivery struct {
 	d     *delivery
 }
 
-// wiredLocked reports whether every edge of a graph is bound at the broker
-// (edges that cannot be resolved are reported elsewhere and not waited for).
-func (r *Runtime) wiredLocked(gs *graphState) bool {
-	for _, e := range gs.g.Edges {
-		src, ok, err := r.queueOfLocked(e.Src, true)
-		if err != nil {
-			continue
-		}
-		if !ok {
-			return false
-		}
-		tgt, ok, err := r.queueOfLocked(e.Tgt, false)
-		if err != nil {
-			continue
-		}
-		if !ok || !r.bound[binding{src: src, tgt: tgt}] {
-			return false
+// wiredFromLocked reports whether every edge data can take from node on is
+// bound at the broker (edges that cannot be resolved are reported
+// elsewhere and not waited for).
+func (r *Runtime) wiredFromLocked(gs *graphState, node string) bool {
+	seen := map[string]bool{node: true}
+	queue := []string{node}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, e := range gs.g.Edges {
+			if e.Src.Node != n {
+				continue
+			}
+			src, ok, err := r.queueOfLocked(e.Src, true)
+			if err == nil {
+				if !ok {
+					return false
+				}
+				tgt, ok, err := r.queueOfLocked(e.Tgt, false)
+				if err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}]) {
+					return false
+				}
+			}
+			if !seen[e.Tgt.Node] {
+				seen[e.Tgt.Node] = true
+				queue = append(queue, e.Tgt.Node)
+			}
 		}
 	}
 	return true
@@ -384,15 +395,23 @@ func (r *Runtime) deliver(ctx context.Context) (failed bool) {
 	r.mu.Lock()
 	var ready []readyDelivery
 	for _, gs := range r.sortedGraphsLocked() {
-		if len(gs.outbox) > 0 && gs.started && !r.wiredLocked(gs) {
-			// In a started graph, a packet sent now could reach a
-			// participant whose output
-			// is not bound yet, and the broker would drop what it sends:
-			// wait until every edge of the graph is in place.
-			continue
-		}
 		kept := gs.outbox[:0]
+		wired := map[string]bool{}
 		for _, d := range gs.outbox {
+			if gs.started {
+				// A packet sent now could reach a participant whose output
+				// is not bound yet, and the broker would drop what it
+				// sends: wait until every edge downstream is in place.
+				w, known := wired[d.tgt.Node]
+				if !known {
+					w = r.wiredFromLocked(gs, d.tgt.Node)
+					wired[d.tgt.Node] = w
+				}
+				if !w {
+					kept = append(kept, d)
+					continue
+				}
+			}
 			q, ok, err := r.queueOfLocked(d.tgt, false)
 			if err != nil {
 				r.networkErrorLocked("deliver:"+gs.g.ID+":"+d.tgt.String(), gs.g.ID, fmt.Sprintf("Cannot deliver to %s: %v", d.tgt, err))

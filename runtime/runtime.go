@@ -54,6 +54,12 @@ type Options struct {
 	HeartbeatExpiry time.Duration
 	// DiscoveryPeriod is given to in-process participants.
 	DiscoveryPeriod time.Duration
+	// GraphFile is where the main graph is saved: on network:persist, and
+	// after every change when AutoSave is set.
+	GraphFile string
+	AutoSave  bool
+	// Ignore lists roles the runtime does not start participants for.
+	Ignore []string
 	// RetryDelay is the first delay before a failed broker operation is
 	// tried again (doubling up to a minute). Default 500 ms.
 	RetryDelay time.Duration
@@ -96,6 +102,11 @@ type Runtime struct {
 	bound map[binding]bool
 	// watchers are the connected clients and the edges each selected.
 	watchers map[ClientID]map[string]map[edgeKey]bool
+	// persist saves the main graph (nil without a graph file).
+	persist *persister
+	// buffer, when set, collects events instead of sending them: the
+	// acknowledgements of an edit wait for the save that includes it.
+	buffer *[]Event
 	// reported remembers network errors already sent, so retries don't repeat them.
 	reported map[string]bool
 }
@@ -166,6 +177,9 @@ func New(opts Options) (*Runtime, error) {
 		comp := c
 		r.components[c.Name] = componentFromSDK(&comp)
 	}
+	if opts.GraphFile != "" {
+		r.persist = newPersister(r, opts.GraphFile)
+	}
 	if w, ok := opts.Broker.(network.ConnectionWatcher); ok {
 		w.OnConnection(r.onBrokerConnection)
 	}
@@ -184,7 +198,16 @@ func (r *Runtime) SetSink(s Sink) {
 }
 
 func (r *Runtime) emit(protocol, command string, payload any) {
-	r.sink.Broadcast(Event{Protocol: protocol, Command: command, Payload: payload})
+	r.send(Event{Protocol: protocol, Command: command, Payload: payload})
+}
+
+// send broadcasts ev, or keeps it with the edit being committed.
+func (r *Runtime) send(ev Event) {
+	if r.buffer != nil {
+		*r.buffer = append(*r.buffer, ev)
+		return
+	}
+	r.sink.Broadcast(ev)
 }
 
 func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
@@ -311,6 +334,9 @@ func expiryCheckInterval(expiry time.Duration) time.Duration {
 }
 
 func (r *Runtime) shutdown() {
+	if r.persist != nil {
+		defer r.persist.close()
+	}
 	for q, sub := range r.taps {
 		if err := sub.Close(); err != nil {
 			r.log.Debug().Err(err).Str("queue", q).Msg("close edge tap")

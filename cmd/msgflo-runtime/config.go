@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ type config struct {
 	logJSON       bool
 	heartbeat     time.Duration
 	discovery     time.Duration
+	graphFile     string
+	autoSave      bool
+	ignore        listFlag
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -65,7 +69,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines instead of text")
 	heartbeat := fs.String("heartbeat-expiry", envOr("600", "MSGFLO_HEARTBEAT_EXPIRY"), "seconds without an announcement after which a participant is considered gone (env MSGFLO_HEARTBEAT_EXPIRY)")
 	discovery := fs.String("discovery-period", envOr("60", "MSGFLO_DISCOVERY_PERIOD"), "discovery period in seconds of in-process participants; they announce every period/2.2 (env MSGFLO_DISCOVERY_PERIOD)")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&c.graphFile, "graph", "", "graph file (.fbp or .json) to load and start as the main graph")
+	fs.BoolVar(&c.autoSave, "auto-save", false, "write every change of the main graph back to the --graph file (as JSON)")
+	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
+	if err := fs.Parse(msgfloBoolArgs(args, "auto-save")); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -86,6 +93,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if c.runtimeID == "" {
 		c.runtimeID = uuid.New()
+	}
+	if c.autoSave && c.graphFile == "" {
+		return config{}, errors.New("--auto-save needs --graph")
 	}
 	if c.anonymousCaps != "" && c.secret == "" {
 		return config{}, errors.New("--anonymous-capabilities needs --secret")
@@ -117,4 +127,22 @@ func logLevelFrom(flagValue, debugEnv string) (zerolog.Level, error) {
 		}
 	}
 	return zerolog.InfoLevel, nil
+}
+
+// msgfloBoolArgs accepts msgflo's "--auto-save true" spelling of boolean
+// flags (Go's flag package wants --auto-save=true).
+func msgfloBoolArgs(args []string, names ...string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if strings.HasPrefix(a, "-") && slices.Contains(names, name) && i+1 < len(args) &&
+			(args[i+1] == "true" || args[i+1] == "false") {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

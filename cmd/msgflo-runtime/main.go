@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/oklog/run"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/network/embedded"
@@ -63,6 +65,14 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	var mainGraph *graph.Graph
+	if cfg.graphFile != "" {
+		var err error
+		if mainGraph, err = loadGraphFile(cfg.graphFile); err != nil {
+			return err
+		}
+	}
+
 	var g run.Group
 	var broker network.Broker
 	brokerNote := ""
@@ -91,10 +101,27 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 		Components:      participant.CoreComponents(),
 		HeartbeatExpiry: cfg.heartbeat,
 		DiscoveryPeriod: cfg.discovery,
+		GraphFile:       cfg.graphFile,
+		AutoSave:        cfg.autoSave,
+		Ignore:          cfg.ignore,
 		Logger:          log.With().Str("component", "runtime").Logger(),
 	})
 	if err != nil {
 		return err
+	}
+	if mainGraph != nil {
+		for _, n := range mainGraph.Nodes {
+			switch _, builtin := participant.LookupCore(n.Component); {
+			case slices.Contains(cfg.ignore, n.ID):
+				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("ignored (--ignore): expecting a participant with this role to be running")
+			case builtin:
+				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("starting an in-process participant")
+			default:
+				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("not a built-in component: expecting a participant with this role to be running")
+			}
+		}
+		rt.LoadGraph(mainGraph, true, true)
+		log.Info().Str("graph", mainGraph.ID).Str("file", cfg.graphFile).Bool("auto_save", cfg.autoSave).Msg("main graph loaded and started")
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
@@ -106,6 +133,7 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 
 	srv, err := protocol.New(rt, protocol.Options{
 		Secret:                cfg.secret,
+		ExtraCapabilities:     persistCapability(cfg.graphFile),
 		AnonymousCapabilities: splitList(cfg.anonymousCaps),
 		AllowedOrigins:        splitList(cfg.allowOrigins),
 		IDE:                   cfg.ide,
@@ -152,4 +180,12 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 		return nil
 	}
 	return err
+}
+
+// persistCapability offers network:persist when there is a file to persist to.
+func persistCapability(graphFile string) []string {
+	if graphFile == "" {
+		return nil
+	}
+	return []string{"network:persist"}
 }
