@@ -200,6 +200,23 @@ func (p *Participant) Definition() network.Definition {
 // Role is the participant's role.
 func (p *Participant) Role() string { return p.role }
 
+// Declare makes sure the participant's queues and exchanges exist, without
+// consuming or announcing: a coordinator can bind them before the
+// participant takes its first message.
+func (p *Participant) Declare(ctx context.Context) error {
+	for i, port := range p.def.Outports {
+		if err := p.broker.DeclareOutport(ctx, port.Queue, network.QueueOptions{NonPersistent: p.comp.Outports[i].NonPersistent}); err != nil {
+			return fmt.Errorf("participant %s: declare outport %s: %w", p.role, port.ID, err)
+		}
+	}
+	for i, port := range p.def.Inports {
+		if err := p.broker.DeclareInport(ctx, port.Queue, network.QueueOptions{NonPersistent: p.comp.Inports[i].NonPersistent}); err != nil {
+			return fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err)
+		}
+	}
+	return nil
+}
+
 // Start declares the ports, consumes the inports and announces the
 // participant, then keeps announcing it every DiscoveryPeriod/2.2.
 func (p *Participant) Start(ctx context.Context) error {

@@ -27,6 +27,9 @@ func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
 	if r.reconcileBindings(ctx) {
 		failed = true
 	}
+	if r.startLocals(ctx) {
+		failed = true
+	}
 	if r.reconcileTaps(ctx) {
 		failed = true
 	}
@@ -96,7 +99,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 			Logger:          r.log.With().Str("role", s.role).Logger(),
 		})
 		if err == nil {
-			err = p.Start(ctx)
+			err = p.Declare(ctx)
 		}
 		r.mu.Lock()
 		key := "start:" + s.role
@@ -112,11 +115,74 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 			r.clearErrorLocked(key + ":" + gs.g.ID)
 		}
 		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p}
+		// Known at once, so that its edges can be bound before it runs.
 		r.addParticipantLocked(p.Definition())
 		r.mu.Unlock()
-		r.log.Info().Str("role", s.role).Str("component", s.comp.Name).Msg("started in-process participant")
 	}
 	return failed
+}
+
+// startLocals starts the in-process participants whose outputs are wired.
+func (r *Runtime) startLocals(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	var ready []string
+	for role, lp := range r.local {
+		if !lp.running && r.outputsWiredLocked(role) {
+			ready = append(ready, role)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(ready)
+	for _, role := range ready {
+		r.mu.Lock()
+		lp := r.local[role]
+		r.mu.Unlock()
+		if lp == nil {
+			continue
+		}
+		err := lp.p.Start(ctx)
+		r.mu.Lock()
+		key := "start:" + role
+		if err != nil {
+			failed = true
+			for _, gs := range r.graphsWithNodeLocked(role) {
+				r.networkErrorLocked(key+":"+gs.g.ID, gs.g.ID, fmt.Sprintf("Could not start participant %s (%s): %v", role, lp.component, err))
+			}
+			r.mu.Unlock()
+			continue
+		}
+		lp.running = true
+		r.mu.Unlock()
+		r.log.Info().Str("role", role).Str("component", lp.component).Msg("started in-process participant")
+	}
+	return failed
+}
+
+// outputsWiredLocked reports whether every edge leaving role in a started
+// graph is bound (edges that cannot be resolved are reported elsewhere).
+func (r *Runtime) outputsWiredLocked(role string) bool {
+	for _, gs := range r.graphs {
+		if !gs.started {
+			continue
+		}
+		for _, e := range gs.g.Edges {
+			if e.Src.Node != role {
+				continue
+			}
+			src, ok, err := r.queueOfLocked(e.Src, true)
+			if err != nil {
+				continue
+			}
+			if !ok {
+				return false
+			}
+			tgt, ok, err := r.queueOfLocked(e.Tgt, false)
+			if err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (r *Runtime) graphsWithNodeLocked(node string) []*graphState {

@@ -138,6 +138,9 @@ func keyOf(src, tgt graph.Endpoint) edgeKey {
 type localParticipant struct {
 	component string
 	p         *participant.Participant
+	// running is set once it consumes: it waits until its outputs in
+	// started graphs are bound, so that nothing it sends is dropped.
+	running bool
 }
 
 // New creates a runtime. Its broker must be connected.
