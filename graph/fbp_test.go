@@ -274,3 +274,45 @@ func TestLoadFBP(t *testing.T) {
 		t.Fatalf("graph %+v", g)
 	}
 }
+
+// Every valid file of the corpus round-trips through the JSON graph format
+// without losing anything.
+func TestFBPRoundTripsThroughJSON(t *testing.T) {
+	files, _ := filepath.Glob("testdata/fbp/*.fbp")
+	valid := 0
+	for _, f := range files {
+		src, _ := os.ReadFile(f)
+		g, err := LoadFBP("g", string(src))
+		if err != nil {
+			continue
+		}
+		valid++
+		first, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := &Graph{}
+		if err := back.UnmarshalJSON(first); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		second, _ := json.Marshal(back)
+		if string(first) != string(second) {
+			t.Errorf("%s: JSON round trip changed the graph\n%s\n%s", f, first, second)
+		}
+		parsed, _ := ParseFBP(string(src))
+		var ref struct {
+			Processes   map[string]any
+			Connections []any
+			Inports     map[string]any
+			Outports    map[string]any
+		}
+		_ = json.Unmarshal(parsed, &ref)
+		if len(back.Nodes) != len(ref.Processes) || len(back.Edges)+len(back.IIPs) != len(ref.Connections) ||
+			len(back.Inports) != len(ref.Inports) || len(back.Outports) != len(ref.Outports) {
+			t.Errorf("%s: the graph lost parts of the file: %s", f, second)
+		}
+	}
+	if valid < 10 {
+		t.Fatalf("only %d valid files in the corpus", valid)
+	}
+}
