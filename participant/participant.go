@@ -253,10 +253,13 @@ func (p *Participant) Start(ctx context.Context) error {
 		if err := p.broker.DeclareInport(ctx, port.Queue, opts); err != nil {
 			return fail(fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err))
 		}
-		acks := make(chan settlement, p.opts.Prefetch)
-		ackers = append(ackers, acks)
-		p.ackersWG.Add(1)
-		go p.acker(acks, p.ackersWG.Done)
+		var acks chan settlement
+		if _, async := p.broker.(network.AsyncPublisher); async {
+			acks = make(chan settlement, p.opts.Prefetch)
+			ackers = append(ackers, acks)
+			p.ackersWG.Add(1)
+			go p.acker(acks, p.ackersWG.Done)
+		}
 		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID, acks))
 		if err != nil {
 			return fail(fmt.Errorf("participant %s: consume inport %s: %w", p.role, port.ID, err))
@@ -272,24 +275,49 @@ func (p *Participant) Start(ctx context.Context) error {
 	}
 	p.subs, p.ackers, p.cancel, p.started = subs, ackers, cancel, true
 	p.done = make(chan struct{})
-	go p.heartbeat(runCtx, msg, p.done)
+	p.heartbeat(runCtx, msg, p.done)
 	return nil
 }
 
+// heartbeat announces the participant every DiscoveryPeriod/2.2. It holds
+// no goroutine between announcements (a timer re-arms itself), which
+// matters with hundreds of participants in one process. done is closed once
+// ctx has ended and no announcement is in progress.
 func (p *Participant) heartbeat(ctx context.Context, msg []byte, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(time.Duration(float64(p.opts.DiscoveryPeriod) / 2.2))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every := time.Duration(float64(p.opts.DiscoveryPeriod) / 2.2)
+	var mu sync.Mutex
+	var timer *time.Timer
+	var tick func()
+	tick = func() {
+		if ctx.Err() == nil {
 			if err := p.broker.Announce(ctx, msg); err != nil && ctx.Err() == nil {
 				p.log.Warn().Err(err).Str("role", p.role).Msg("discovery announcement failed")
 			}
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			if timer != nil {
+				timer = nil
+				close(done)
+			}
+			return
+		}
+		timer.Reset(every)
 	}
+	mu.Lock()
+	timer = time.AfterFunc(every, tick)
+	mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer != nil && timer.Stop() {
+			// Not running: nothing will close done but us.
+			timer = nil
+			close(done)
+		}
+		// Otherwise tick is running (or about to) and closes done.
+	})
 }
 
 // Stop stops consuming (waiting for messages in process to finish) and
@@ -389,49 +417,61 @@ type settlement struct {
 func (p *Participant) acker(in <-chan settlement, done func()) {
 	defer done()
 	for s := range in {
-		if s.failed {
-			_ = s.d.Nack()
-			continue
-		}
-		var err error
-		for _, pd := range s.pending {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err = pd.Wait(ctx)
-			cancel()
-			if err != nil {
-				break
-			}
-		}
+		p.settle(s)
+	}
+}
+
+// settle acknowledges a processed message once its outputs are confirmed,
+// or refuses it.
+func (p *Participant) settle(s settlement) {
+	if s.failed {
+		_ = s.d.Nack()
+		return
+	}
+	for _, pd := range s.pending {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := pd.Wait(ctx)
+		cancel()
 		if err != nil {
 			// The input stays unacknowledged (the broker gives it again
 			// when the connection is gone) or goes to the dead letters.
 			p.log.Warn().Err(err).Str("role", p.role).Msg("output not confirmed; input nacked")
 			_ = s.d.Nack()
-			continue
+			return
 		}
-		if err := s.d.Ack(); err != nil {
-			p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
-		}
+	}
+	if err := s.d.Ack(); err != nil {
+		p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
 	}
 }
 
+// handler processes one inport's messages. With acks (brokers that confirm
+// asynchronously) settling is left to the inport's acker, so the next
+// message is processed while the broker confirms; otherwise it is inline.
 func (p *Participant) handler(ctx context.Context, port string, acks chan<- settlement) network.Handler {
 	async, _ := p.broker.(network.AsyncPublisher)
+	settle := func(s settlement) {
+		if acks == nil {
+			p.settle(s)
+			return
+		}
+		acks <- s
+	}
 	return func(d network.Delivery) {
 		data := d.Data()
 		if !json.Valid(data) {
 			p.log.Warn().Str("role", p.role).Str("port", port).Int("bytes", len(data)).Msg("dropped a message that is not JSON")
-			acks <- settlement{d: d, failed: true}
+			settle(settlement{d: d, failed: true})
 			return
 		}
 		in := Input{Port: port, Data: append(json.RawMessage(nil), data...)}
 		out := &output{p: p, ctx: ctx, async: async}
 		if err := p.process(ctx, in, out); err != nil {
 			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")
-			acks <- settlement{d: d, failed: true}
+			settle(settlement{d: d, failed: true})
 			return
 		}
-		acks <- settlement{d: d, pending: out.pending}
+		settle(settlement{d: d, pending: out.pending})
 	}
 }
 
