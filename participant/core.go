@@ -2,7 +2,13 @@ package participant
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -42,6 +48,132 @@ func CoreComponents() []Component {
 				return out.Send("out", in.Data)
 			},
 		},
+		{
+			Name:        "core/Counter",
+			Label:       "Counts the messages it receives",
+			Description: "Sends the number of messages received so far (1, 2, ...) to count for every message on in",
+			Icon:        "sort-numeric-asc",
+			Inports:     []Port{{ID: "in", Type: "any", Description: "Messages to count"}},
+			Outports:    []Port{{ID: "count", Type: "integer", Description: "How many messages came so far"}},
+			Init:        counter,
+		},
+		{
+			Name:        "core/Pick",
+			Label:       "Picks a field out of JSON objects",
+			Description: "Sends the value at path (dot-separated keys and array indexes, set on the path port) of every object on in to out; messages without it go to missing",
+			Icon:        "filter",
+			Inports: []Port{
+				{ID: "in", Type: "object", Description: "Objects to pick from"},
+				{ID: "path", Type: "string", Description: `Where the value is, e.g. "user.address.0.city"`},
+			},
+			Outports: []Port{
+				{ID: "out", Type: "any", Description: "The value found"},
+				{ID: "missing", Type: "any", Description: "Messages that have no value at path"},
+			},
+			Init: picker,
+		},
+		{
+			Name:        "core/Delay",
+			Label:       "Delays messages",
+			Description: "Sends every message on in to out after the delay (milliseconds, set on the delay port; default 1000)",
+			Icon:        "clock-o",
+			Inports: []Port{
+				{ID: "in", Type: "any", Description: "Messages to delay"},
+				{ID: "delay", Type: "number", Description: "Delay in milliseconds"},
+			},
+			Outports: []Port{{ID: "out", Type: "any", Description: "The same messages, later"}},
+			Init:     delayer,
+		},
+	}
+}
+
+// counter counts, per instance.
+func counter() ProcessFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(_ context.Context, _ Input, out Output) error {
+		mu.Lock()
+		n++
+		v := n
+		mu.Unlock()
+		return out.Send("count", json.RawMessage(strconv.Itoa(v)))
+	}
+}
+
+func picker() ProcessFunc {
+	var mu sync.Mutex
+	var path []string
+	return func(_ context.Context, in Input, out Output) error {
+		if in.Port == "path" {
+			var p string
+			if err := json.Unmarshal(in.Data, &p); err != nil {
+				return fmt.Errorf("path must be a string: %w", err)
+			}
+			mu.Lock()
+			path = nil
+			if p != "" {
+				path = strings.Split(p, ".")
+			}
+			mu.Unlock()
+			return nil
+		}
+		mu.Lock()
+		keys := path
+		mu.Unlock()
+		var v any
+		if err := json.Unmarshal(in.Data, &v); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			switch x := v.(type) {
+			case map[string]any:
+				var ok bool
+				if v, ok = x[k]; !ok {
+					return out.Send("missing", in.Data)
+				}
+			case []any:
+				i, err := strconv.Atoi(k)
+				if err != nil || i < 0 || i >= len(x) {
+					return out.Send("missing", in.Data)
+				}
+				v = x[i]
+			default:
+				return out.Send("missing", in.Data)
+			}
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return out.Send("out", data)
+	}
+}
+
+func delayer() ProcessFunc {
+	var mu sync.Mutex
+	delay := time.Second
+	return func(ctx context.Context, in Input, out Output) error {
+		if in.Port == "delay" {
+			var ms float64
+			if err := json.Unmarshal(in.Data, &ms); err != nil || ms < 0 {
+				return fmt.Errorf("delay must be a number of milliseconds >= 0")
+			}
+			mu.Lock()
+			delay = time.Duration(ms * float64(time.Millisecond))
+			mu.Unlock()
+			return nil
+		}
+		mu.Lock()
+		d := delay
+		mu.Unlock()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return out.Send("out", in.Data)
 	}
 }
 

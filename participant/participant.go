@@ -60,6 +60,9 @@ type Component struct {
 	Inports     []Port
 	Outports    []Port
 	Process     ProcessFunc
+	// Init, when set, makes the process function of each instance (for
+	// components that keep state between messages); Process is then unused.
+	Init func() ProcessFunc
 }
 
 // DefaultDiscoveryPeriod is msgflo's: participants re-announce every
@@ -120,6 +123,9 @@ func New(b network.Broker, c Component, role string, opts Options) (*Participant
 	}
 	if err := checkRole(role); err != nil {
 		return nil, err
+	}
+	if c.Init != nil {
+		c.Process = c.Init()
 	}
 	if len(c.Inports) > 0 && c.Process == nil {
 		return nil, fmt.Errorf("participant %s: component %s has inports but no process function", role, c.Name)

@@ -208,7 +208,7 @@ func TestStartTwice(t *testing.T) {
 
 func TestCoreComponents(t *testing.T) {
 	names := participant.CoreNames()
-	if strings.Join(names, ",") != "core/Drop,core/Output,core/Repeat" {
+	if strings.Join(names, ",") != "core/Counter,core/Delay,core/Drop,core/Output,core/Pick,core/Repeat" {
 		t.Fatalf("core components %v", names)
 	}
 	if _, ok := participant.LookupCore("core/Nope"); ok {
@@ -273,4 +273,52 @@ func Example() {
 	_ = p.Send(ctx, "in", json.RawMessage(`"hello msgflo"`))
 	fmt.Println(<-got)
 	// Output: "HELLO MSGFLO"
+}
+
+func TestCounterCountsPerInstance(t *testing.T) {
+	b := broker(t)
+	c, _ := participant.LookupCore("core/Counter")
+	r1, r2 := brokertest.Role("c1"), brokertest.Role("c2")
+	p1, p2 := start(t, b, c, r1), start(t, b, c, r2)
+	o1, o2 := collect(t, b, r1+".COUNT"), collect(t, b, r2+".COUNT")
+	for range 3 {
+		must(t, p1.Send(context.Background(), "in", json.RawMessage(`"x"`)))
+	}
+	must(t, p2.Send(context.Background(), "in", json.RawMessage(`{}`)))
+	o1.Expect(t, "1", "2", "3")
+	o2.Expect(t, "1")
+}
+
+func TestPick(t *testing.T) {
+	b := broker(t)
+	c, _ := participant.LookupCore("core/Pick")
+	role := brokertest.Role("pick")
+	p := start(t, b, c, role)
+	out, missing := collect(t, b, role+".OUT"), collect(t, b, role+".MISSING")
+	// Ports are separate queues: the path may be taken after data sent
+	// later. Send the object until the path is in effect.
+	must(t, p.Send(context.Background(), "path", json.RawMessage(`"user.langs.1"`)))
+	for {
+		must(t, p.Send(context.Background(), "in", json.RawMessage(`{"user":{"langs":["en","fr"]}}`)))
+		if out.Next(t) == `"fr"` {
+			break
+		}
+	}
+	must(t, p.Send(context.Background(), "in", json.RawMessage(`{"user":{}}`)))
+	missing.Expect(t, `{"user":{}}`)
+	must(t, p.Send(context.Background(), "in", json.RawMessage(`{"user":{"langs":[{"n":null}, [1]]}}`)))
+	out.Expect(t, `[1]`)
+}
+
+func TestDelayKeepsOrder(t *testing.T) {
+	b := broker(t)
+	c, _ := participant.LookupCore("core/Delay")
+	role := brokertest.Role("delay")
+	p := start(t, b, c, role)
+	out := collect(t, b, role+".OUT")
+	must(t, p.Send(context.Background(), "delay", json.RawMessage(`5`)))
+	for _, v := range []string{"1", "2", "3"} {
+		must(t, p.Send(context.Background(), "in", json.RawMessage(v)))
+	}
+	out.Expect(t, "1", "2", "3")
 }
