@@ -229,8 +229,13 @@ func handlerTable() map[string]handler {
 		},
 
 		"trace:start": noTracing, "trace:stop": noTracing, "trace:dump": noTracing, "trace:clear": noTracing,
-		"component:source": func(*Server, *request) error {
-			return errors.New("component:source is not supported by this runtime yet")
+		"component:source": func(s *Server, rc *request) error {
+			var p runtime.SourcePayload
+			if err := rc.payload(&p); err != nil {
+				return err
+			}
+			_, err := s.rt.SetSource(p) // the component message goes to every client
+			return err
 		},
 	}
 }

@@ -3,9 +3,11 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
+	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
@@ -23,6 +25,8 @@ type component struct {
 	builtin *participant.Component
 	// discovered is the last announcement of a participant with this component.
 	discovered *network.Definition
+	// lib is the library's entry: how to start it, and its source file.
+	lib *library.Component
 }
 
 func componentFromSDK(c *participant.Component) *component {
@@ -167,5 +171,12 @@ func (r *Runtime) Source(name string) (SourcePayload, error) {
 		return SourcePayload{}, fmt.Errorf("Component %s not found", name)
 	}
 	lib, short := splitName(name)
+	if c.lib != nil && c.lib.File != "" {
+		code, err := os.ReadFile(c.lib.File)
+		if err != nil {
+			return SourcePayload{}, fmt.Errorf("source of %s: %w", name, err)
+		}
+		return SourcePayload{Name: short, Library: lib, Language: c.lib.Language, Code: string(code)}, nil
+	}
 	return SourcePayload{Name: short, Library: lib, Language: "yaml", Code: c.definitionYAML()}, nil
 }

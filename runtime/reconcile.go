@@ -24,6 +24,7 @@ func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
 	if r.reconcileParticipants(ctx) {
 		failed = true
 	}
+	r.reconcileProcesses()
 	if r.reconcileBindings(ctx) {
 		failed = true
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
@@ -60,6 +62,16 @@ type Options struct {
 	AutoSave  bool
 	// Ignore lists roles the runtime does not start participants for.
 	Ignore []string
+	// Library says which command starts a participant of a component
+	// (nil: only built-in components are started).
+	Library *library.Library
+	// WaitTimeout is how long a participant process may take to announce
+	// itself (default DefaultWaitTimeout).
+	WaitTimeout time.Duration
+	// Forward lists the streams of participant processes ("stdout",
+	// "stderr") copied to ForwardTo, each line prefixed with the role.
+	Forward   []string
+	ForwardTo io.Writer
 	// RetryDelay is the first delay before a failed broker operation is
 	// tried again (doubling up to a minute). Default 500 ms.
 	RetryDelay time.Duration
@@ -102,6 +114,8 @@ type Runtime struct {
 	bound map[binding]bool
 	// watchers are the connected clients and the edges each selected.
 	watchers map[ClientID]map[string]map[edgeKey]bool
+	// procs are the participant processes, by role.
+	procs map[string]*process
 	// persist saves the main graph (nil without a graph file).
 	persist *persister
 	// buffer, when set, collects events instead of sending them: the
@@ -172,6 +186,7 @@ func New(opts Options) (*Runtime, error) {
 		retired:    map[string]time.Time{},
 		taps:       map[string]network.Subscription{},
 		bound:      map[binding]bool{},
+		procs:      map[string]*process{},
 		watchers:   map[ClientID]map[string]map[edgeKey]bool{},
 		reported:   map[string]bool{},
 		sink:       discard{},
@@ -179,6 +194,14 @@ func New(opts Options) (*Runtime, error) {
 	for _, c := range opts.Components {
 		comp := c
 		r.components[c.Name] = componentFromSDK(&comp)
+	}
+	if opts.Library != nil {
+		for _, lc := range opts.Library.Components() {
+			if _, builtin := r.components[lc.Name]; builtin {
+				continue
+			}
+			r.components[lc.Name] = &component{name: lc.Name, description: "started with: " + lc.Command, lib: lc}
+		}
 	}
 	if opts.GraphFile != "" {
 		r.persist = newPersister(r, opts.GraphFile)
@@ -337,6 +360,7 @@ func expiryCheckInterval(expiry time.Duration) time.Duration {
 }
 
 func (r *Runtime) shutdown() {
+	r.stopAllProcesses()
 	if r.persist != nil {
 		defer r.persist.close()
 	}

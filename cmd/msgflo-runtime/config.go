@@ -35,6 +35,10 @@ type config struct {
 	graphFile     string
 	autoSave      bool
 	ignore        listFlag
+	libraryFile   string
+	componentDir  string
+	waitTimeout   time.Duration
+	forward       []string
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -71,6 +75,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	discovery := fs.String("discovery-period", envOr("60", "MSGFLO_DISCOVERY_PERIOD"), "discovery period in seconds of in-process participants; they announce every period/2.2 (env MSGFLO_DISCOVERY_PERIOD)")
 	fs.StringVar(&c.graphFile, "graph", "", "graph file (.fbp or .json) to load and start as the main graph")
 	fs.BoolVar(&c.autoSave, "auto-save", false, "write every change of the main graph back to the --graph file (as JSON)")
+	fs.StringVar(&c.libraryFile, "library", "package.json", "component library: package.json (its \"msgflo\" key) or a JSON file with components, handlers, variables, namespace, repository")
+	fs.StringVar(&c.componentDir, "componentdir", "participants", "directory of component files, started with the library's handlers (by extension)")
+	waitTimeout := fs.String("wait-timeout", "45", "seconds a started participant process has to announce itself")
+	forward := fs.String("forward", "stderr,stdout", "streams of participant processes to copy to the runtime's stderr, prefixed with the role")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
 	if err := fs.Parse(msgfloBoolArgs(args, "auto-save")); err != nil {
 		return config{}, err
@@ -93,6 +101,15 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if c.runtimeID == "" {
 		c.runtimeID = uuid.New()
+	}
+	if c.waitTimeout, err = seconds("wait-timeout", *waitTimeout); err != nil {
+		return config{}, err
+	}
+	c.forward = splitList(*forward)
+	for _, f := range c.forward {
+		if f != "stdout" && f != "stderr" {
+			return config{}, fmt.Errorf("--forward: %q is not stdout or stderr", f)
+		}
 	}
 	if c.autoSave && c.graphFile == "" {
 		return config{}, errors.New("--auto-save needs --graph")

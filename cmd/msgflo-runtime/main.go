@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/network/embedded"
@@ -45,7 +46,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	gate := &gatedWriter{out: stderr}
 	log := newLogger(cfg, gate)
-	err = serve(cfg, log, stdout, gate.Open)
+	err = serve(cfg, log, stdout, gate, gate.Open)
 	gate.Open()
 	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
@@ -64,7 +65,7 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 
 // serve wires the broker, the runtime and the protocol server and runs them
 // until a signal arrives or one of them fails.
-func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error {
+func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready func()) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -74,6 +75,12 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 		if mainGraph, err = loadGraphFile(cfg.graphFile); err != nil {
 			return err
 		}
+	}
+
+	// The library: its file is optional only where it is msgflo's default.
+	lib, err := library.Load(cfg.libraryFile, cfg.libraryFile == "package.json", cfg.componentDir)
+	if err != nil {
+		return err
 	}
 
 	var g run.Group
@@ -107,6 +114,12 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 		GraphFile:       cfg.graphFile,
 		AutoSave:        cfg.autoSave,
 		Ignore:          cfg.ignore,
+		Library:         lib,
+		WaitTimeout:     cfg.waitTimeout,
+		Forward:         cfg.forward,
+		ForwardTo:       forwardTo,
+		Namespace:       lib.Config.Namespace,
+		Repository:      lib.Config.Repository,
 		Logger:          log.With().Str("component", "runtime").Logger(),
 	})
 	if err != nil {
@@ -114,11 +127,15 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 	}
 	if mainGraph != nil {
 		for _, n := range mainGraph.Nodes {
-			switch _, builtin := participant.LookupCore(n.Component); {
+			_, builtin := participant.LookupCore(n.Component)
+			_, startable := lib.Get(n.Component)
+			switch {
 			case slices.Contains(cfg.ignore, n.ID):
 				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("ignored (--ignore): expecting a participant with this role to be running")
 			case builtin:
 				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("starting an in-process participant")
+			case startable:
+				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("starting a participant process (library)")
 			default:
 				log.Info().Str("node", n.ID).Str("component", n.Component).Msg("not a built-in component: expecting a participant with this role to be running")
 			}
@@ -136,7 +153,7 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 
 	srv, err := protocol.New(rt, protocol.Options{
 		Secret:                cfg.secret,
-		ExtraCapabilities:     persistCapability(cfg.graphFile),
+		ExtraCapabilities:     extraCapabilities(cfg),
 		AnonymousCapabilities: splitList(cfg.anonymousCaps),
 		AllowedOrigins:        splitList(cfg.allowOrigins),
 		IDE:                   cfg.ide,
@@ -185,10 +202,15 @@ func serve(cfg config, log zerolog.Logger, stdout io.Writer, ready func()) error
 	return err
 }
 
-// persistCapability offers network:persist when there is a file to persist to.
-func persistCapability(graphFile string) []string {
-	if graphFile == "" {
-		return nil
+// extraCapabilities offers network:persist when there is a file to persist
+// to, and component:setsource when there is a directory for components.
+func extraCapabilities(cfg config) []string {
+	var out []string
+	if cfg.graphFile != "" {
+		out = append(out, "network:persist")
 	}
-	return []string{"network:persist"}
+	if cfg.componentDir != "" {
+		out = append(out, "component:setsource")
+	}
+	return out
 }

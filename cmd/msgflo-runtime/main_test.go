@@ -78,6 +78,14 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("MSGFLO_TEST_DUMP") != "" {
+			_ = cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump into the log
+			select {
+			case err := <-p.done:
+				p.done <- err
+			case <-time.After(5 * time.Second):
+			}
+		}
 		_ = cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {

@@ -1,0 +1,263 @@
+// Package library is msgflo's component library: which command starts a
+// participant of each component. It reads the same configuration msgflo
+// reads (the "msgflo" key of package.json, or a plain JSON file) and scans
+// a component directory for files the handlers know.
+package library
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// DefaultHandlers are msgflo's, plus one for Go participants.
+var DefaultHandlers = map[string]string{
+	".yml":    "msgflo-register --role #ROLE:#FILENAME",
+	".js":     "msgflo-nodejs --name #ROLE #FILENAME",
+	".coffee": "msgflo-nodejs --name #ROLE #FILENAME",
+	".py":     "msgflo-python #FILENAME #ROLE",
+	".json":   "noflo-runtime-msgflo --name #ROLE --graph #COMPONENT --iips #IIPS",
+	".fbp":    "noflo-runtime-msgflo --name #ROLE --graph #COMPONENT --iips #IIPS",
+	".go":     "go run #FILENAME --role #ROLE",
+}
+
+var extensionLanguage = map[string]string{
+	".py": "python", ".coffee": "coffeescript", ".js": "javascript", ".cpp": "c++",
+	".rs": "rust", ".yml": "yaml", ".go": "go", ".json": "json", ".fbp": "fbp",
+}
+
+// Config is a library configuration.
+type Config struct {
+	Components map[string]string `json:"components"`
+	Handlers   map[string]string `json:"handlers"`
+	Variables  map[string]string `json:"variables"`
+	Namespace  string            `json:"namespace"`
+	Repository string            `json:"repository"`
+}
+
+// Component is a component the library can start.
+type Component struct {
+	Name string
+	// Command is the command line with #ROLE and #IIPS still to fill in.
+	Command string
+	// File is the component's source file, when it comes from one.
+	File     string
+	Language string
+}
+
+// Library is a loaded library.
+type Library struct {
+	Config     Config
+	Dir        string
+	components map[string]*Component
+}
+
+// Load reads the configuration in path (a missing file gives an empty
+// configuration when optional is set: msgflo's default package.json need
+// not exist) and scans dir.
+func Load(path string, optional bool, dir string) (*Library, error) {
+	cfg := Config{}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if cfg, err = parseConfig(data); err != nil {
+			return nil, fmt.Errorf("library %s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist) && optional:
+	default:
+		return nil, fmt.Errorf("library %s: %w", path, err)
+	}
+	normalize(&cfg)
+	l := &Library{Config: cfg, Dir: dir, components: map[string]*Component{}}
+	if err := l.scan(); err != nil {
+		return nil, err
+	}
+	for name, cmd := range cfg.Components {
+		l.components[name] = &Component{Name: name, Command: l.fill(cmd, name, "")}
+	}
+	return l, nil
+}
+
+func parseConfig(data []byte) (Config, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Config{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	var cfg Config
+	src := data
+	if m, ok := raw["msgflo"]; ok {
+		src = m
+	}
+	var loose struct {
+		Components map[string]string `json:"components"`
+		Handlers   map[string]string `json:"handlers"`
+		Variables  map[string]any    `json:"variables"`
+		Namespace  string            `json:"namespace"`
+		Repository json.RawMessage   `json:"repository"`
+	}
+	if err := json.Unmarshal(src, &loose); err != nil {
+		return Config{}, fmt.Errorf("msgflo configuration: %w", err)
+	}
+	cfg.Components, cfg.Handlers, cfg.Namespace = loose.Components, loose.Handlers, loose.Namespace
+	cfg.Variables = map[string]string{}
+	for k, v := range loose.Variables {
+		cfg.Variables[k] = fmt.Sprint(v)
+	}
+	cfg.Repository = repositoryOf(loose.Repository)
+	// package.json conventions: name is the namespace, repository.url.
+	if _, inPackage := raw["msgflo"]; inPackage {
+		var pkg struct {
+			Name       string          `json:"name"`
+			Repository json.RawMessage `json:"repository"`
+		}
+		_ = json.Unmarshal(data, &pkg)
+		if cfg.Namespace == "" {
+			cfg.Namespace = pkg.Name
+		}
+		if cfg.Repository == "" {
+			cfg.Repository = repositoryOf(pkg.Repository)
+		}
+	}
+	return cfg, nil
+}
+
+func repositoryOf(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var r struct{ URL string }
+	if json.Unmarshal(raw, &r) == nil {
+		return r.URL
+	}
+	return ""
+}
+
+func normalize(c *Config) {
+	if c.Components == nil {
+		c.Components = map[string]string{}
+	}
+	if c.Variables == nil {
+		c.Variables = map[string]string{}
+	}
+	if c.Handlers == nil {
+		c.Handlers = map[string]string{}
+	}
+	for ext, cmd := range DefaultHandlers {
+		if c.Handlers[ext] == "" {
+			c.Handlers[ext] = cmd
+		}
+	}
+}
+
+// scan registers the component files in Dir.
+func (l *Library) scan() error {
+	if l.Dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(l.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("component directory %s: %w", l.Dir, err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		l.addFile(filepath.Join(l.Dir, e.Name()))
+	}
+	return nil
+}
+
+// AddFile registers a component file (written by component:source); nil
+// when no handler runs its extension.
+func (l *Library) AddFile(path string) *Component { return l.addFile(path) }
+
+func (l *Library) addFile(path string) *Component {
+	ext := filepath.Ext(path)
+	handler, ok := l.Config.Handlers[ext]
+	if !ok {
+		return nil
+	}
+	base := strings.TrimSuffix(filepath.Base(path), ext)
+	name := base
+	if l.Config.Namespace != "" {
+		name = l.Config.Namespace + "/" + base
+	}
+	c := &Component{Name: name, File: path, Language: extensionLanguage[ext], Command: l.fill(handler, base, path)}
+	l.components[name] = c
+	return c
+}
+
+// fill substitutes the library's variables, #FILENAME, #COMPONENT and
+// #COMPONENTNAME, as msgflo does.
+func (l *Library) fill(cmd, component, filename string) string {
+	vars := map[string]string{}
+	for k, v := range l.Config.Variables {
+		vars[k] = v
+	}
+	if filename != "" {
+		vars["FILENAME"] = filename
+	}
+	name := component
+	if i := strings.Index(component, "/"); i >= 0 {
+		name = strings.SplitN(component, "/", 3)[1]
+	}
+	vars["COMPONENTNAME"] = name
+	vars["COMPONENT"] = component
+	return replace(cmd, vars)
+}
+
+func replace(s string, vars map[string]string) string {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	// Longer markers first, so #COMPONENTNAME is not taken for #COMPONENT.
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	for _, k := range keys {
+		s = strings.ReplaceAll(s, "#"+strings.ToUpper(k), vars[k])
+	}
+	return s
+}
+
+// Get finds a component by name, also without or with the namespace.
+func (l *Library) Get(name string) (*Component, bool) {
+	if c, ok := l.components[name]; ok {
+		return c, true
+	}
+	if c, ok := l.components[filepath.Base(name)]; ok {
+		return c, true
+	}
+	if !strings.Contains(name, "/") && l.Config.Namespace != "" {
+		c, ok := l.components[l.Config.Namespace+"/"+name]
+		return c, ok
+	}
+	return nil, false
+}
+
+// Components lists the library's components by name.
+func (l *Library) Components() []*Component {
+	out := make([]*Component, 0, len(l.components))
+	for _, c := range l.components {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Command is the command line that starts a participant of component
+// under role, with initial packets iips.
+func (l *Library) Command(c *Component, role string, iips map[string]any) string {
+	data, _ := json.Marshal(iips)
+	if iips == nil {
+		data = []byte("{}")
+	}
+	return replace(c.Command, map[string]string{"ROLE": role, "IIPS": "'" + string(data) + "'"})
+}

@@ -1,0 +1,318 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/msgflo/msgflo-runtime/library"
+)
+
+// Participant processes: a node whose component the library can start (and
+// that is not built in) gets a process running the library's command, with
+// MSGFLO_BROKER set. The edit that adds the node is acknowledged at once;
+// the node is wired when the participant announces itself. A process that
+// does not announce itself within WaitTimeout, or that exits, is reported
+// as network:processerror. Removing the node (or clearing its graph) stops
+// the process: SIGTERM to its process group, SIGKILL after StopGrace.
+
+// DefaultWaitTimeout is msgflo's --wait-timeout.
+const DefaultWaitTimeout = 45 * time.Second
+
+// StopGrace is how long a participant process has between SIGTERM and SIGKILL.
+const StopGrace = 5 * time.Second
+
+type process struct {
+	role, component string
+	cmd             *exec.Cmd
+	done            chan struct{} // closed once it has exited and been reaped
+	stopping        bool
+	exited          bool
+	timer           *time.Timer
+}
+
+func (r *Runtime) libraryComponentLocked(name string) (*library.Component, bool) {
+	if r.opts.Library == nil {
+		return nil, false
+	}
+	if c, ok := r.components[name]; ok && c.builtin != nil {
+		return nil, false
+	}
+	lc, ok := r.opts.Library.Get(name)
+	if !ok || lc.Command == "" {
+		return nil, false
+	}
+	return lc, true
+}
+
+// reconcileProcesses starts and stops participant processes to match the
+// graphs. A process that exited stays recorded (and is not restarted)
+// until its node goes away.
+func (r *Runtime) reconcileProcesses() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want := map[string]string{}
+	for _, gs := range r.sortedGraphsLocked() {
+		for _, n := range gs.g.Nodes {
+			if slices.Contains(r.opts.Ignore, n.ID) {
+				continue
+			}
+			if _, ok := r.libraryComponentLocked(n.Component); ok {
+				want[n.ID] = n.Component
+			}
+		}
+	}
+	for role, p := range r.procs {
+		if comp, ok := want[role]; !ok || comp != p.component {
+			r.stopProcessLocked(p)
+			delete(r.procs, role)
+		}
+	}
+	roles := make([]string, 0, len(want))
+	for role := range want {
+		roles = append(roles, role)
+	}
+	sort.Strings(roles)
+	for _, role := range roles {
+		if _, running := r.procs[role]; running {
+			continue
+		}
+		if len(r.registry.ByRole(role)) > 0 {
+			continue // a live participant already serves the role
+		}
+		r.startProcessLocked(role, want[role])
+	}
+}
+
+func (r *Runtime) iipsForLocked(role string) map[string]any {
+	iips := map[string]any{}
+	for _, gs := range r.graphs {
+		for _, iip := range gs.g.IIPs {
+			if iip.Tgt.Node == role {
+				iips[iip.Tgt.Port] = iip.Data
+			}
+		}
+	}
+	return iips
+}
+
+func (r *Runtime) startProcessLocked(role, component string) {
+	lc, _ := r.libraryComponentLocked(component)
+	line := r.opts.Library.Command(lc, role, r.iipsForLocked(role))
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+r.broker.URL())
+	if r.opts.Library.Dir != "" {
+		cmd.Dir = filepath.Dir(r.opts.Library.Dir)
+	}
+	// Its own process group, so that stopping it stops what it started;
+	// and it dies with the runtime's thread if the runtime is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Output pipes may be held open by what the command started; do not
+	// wait for them long once the command itself is gone.
+	cmd.WaitDelay = time.Second
+	p := &process{role: role, component: component, cmd: cmd, done: make(chan struct{})}
+	var pipes sync.WaitGroup
+	var writers []*io.PipeWriter
+	for _, s := range []struct {
+		name string
+		set  func(io.Writer)
+	}{
+		{"stdout", func(w io.Writer) { cmd.Stdout = w }},
+		{"stderr", func(w io.Writer) { cmd.Stderr = w }},
+	} {
+		if !slices.Contains(r.opts.Forward, s.name) || r.opts.ForwardTo == nil {
+			continue
+		}
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		s.set(pw)
+		pipes.Add(1)
+		go func(name string) {
+			defer pipes.Done()
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				fmt.Fprintf(r.opts.ForwardTo, "%s(%s): %s\n", role, name, sc.Text())
+			}
+			_, _ = io.Copy(io.Discard, pr)
+		}(s.name)
+	}
+	closePipes := func() {
+		for _, w := range writers {
+			w.Close()
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		closePipes()
+		r.log.Error().Err(err).Str("role", role).Str("command", line).Msg("cannot start participant process")
+		p.exited = true
+		close(p.done)
+		r.procs[role] = p
+		r.processErrorLocked(role, fmt.Sprintf("could not start participant process (%s): %v", line, err))
+		return
+	}
+	r.procs[role] = p
+	r.log.Info().Str("role", role).Str("component", component).Int("pid", cmd.Process.Pid).Str("command", line).Msg("started participant process")
+	wait := r.opts.WaitTimeout
+	if wait <= 0 {
+		wait = DefaultWaitTimeout
+	}
+	p.timer = time.AfterFunc(wait, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.procs[role] != p || p.exited || p.stopping || len(r.registry.ByRole(role)) > 0 {
+			return
+		}
+		r.log.Warn().Str("role", role).Dur("wait_timeout", wait).Msg("participant process did not announce itself")
+		r.processErrorLocked(role, fmt.Sprintf("participant process for %s (%s) did not announce itself within %s", role, component, wait))
+	})
+	go func() {
+		err := cmd.Wait() // returns once exec has copied all the output
+		// Whatever the command started goes with it: no orphans.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		closePipes()
+		pipes.Wait()
+		r.mu.Lock()
+		p.exited = true
+		p.timer.Stop()
+		close(p.done)
+		if !p.stopping {
+			code := exitCode(err)
+			r.log.Warn().Str("role", role).Int("exit_code", code).Msg("participant process exited")
+			r.processErrorLocked(role, fmt.Sprintf("participant process for %s (%s) exited with code %d", role, component, code))
+		}
+		r.mu.Unlock()
+	}()
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// stopProcessLocked asks the process group to stop and kills it after
+// StopGrace; the process is reaped by its waiter.
+func (r *Runtime) stopProcessLocked(p *process) {
+	if p.exited || p.stopping {
+		return
+	}
+	p.stopping = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	r.log.Info().Str("role", p.role).Int("pid", pid).Msg("stopping participant process")
+	go func() {
+		select {
+		case <-p.done:
+		case <-time.After(StopGrace):
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}()
+}
+
+// stopAllProcesses stops every participant process and waits for them.
+func (r *Runtime) stopAllProcesses() {
+	r.mu.Lock()
+	var dones []chan struct{}
+	for role, p := range r.procs {
+		r.stopProcessLocked(p)
+		dones = append(dones, p.done)
+		delete(r.procs, role)
+	}
+	r.mu.Unlock()
+	for _, d := range dones {
+		<-d
+	}
+}
+
+func (r *Runtime) processErrorLocked(role, msg string) {
+	for _, gs := range r.graphsWithNodeLocked(role) {
+		r.emit("network", "processerror", ProcessErrorPayload{ID: role, Error: msg, Graph: gs.g.ID})
+	}
+}
+
+// Processes lists the roles with a running participant process (for tests
+// and status).
+func (r *Runtime) Processes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for role, p := range r.procs {
+		if !p.exited {
+			out[role] = p.cmd.Process.Pid
+		}
+	}
+	return out
+}
+
+var componentFileName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+var languageExtension = map[string]string{
+	"python": ".py", "coffeescript": ".coffee", "javascript": ".js", "c++": ".cpp",
+	"rust": ".rs", "yaml": ".yml", "go": ".go", "json": ".json", "fbp": ".fbp",
+}
+
+// SetSource answers component:source: it writes the code into the
+// component directory and registers the component.
+func (r *Runtime) SetSource(p SourcePayload) (ComponentPayload, error) {
+	if r.opts.Library == nil || r.opts.Library.Dir == "" {
+		return ComponentPayload{}, errors.New("component:source needs a component directory (--componentdir)")
+	}
+	name := p.Name
+	if strings.Contains(name, "/") {
+		return ComponentPayload{}, fmt.Errorf("component name %q may not contain '/'", name)
+	}
+	if !componentFileName.MatchString(name) || strings.Contains(name, "..") {
+		return ComponentPayload{}, fmt.Errorf("component name %q is not a file name (letters, digits, '_', '-', '.')", name)
+	}
+	ext, ok := languageExtension[strings.ToLower(p.Language)]
+	if !ok {
+		return ComponentPayload{}, fmt.Errorf("language %q is not one the library can run", p.Language)
+	}
+	if err := os.MkdirAll(r.opts.Library.Dir, 0o755); err != nil {
+		return ComponentPayload{}, err
+	}
+	path := filepath.Join(r.opts.Library.Dir, name+ext)
+	if err := writeAtomic(path, []byte(p.Code)); err != nil {
+		return ComponentPayload{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lc := r.opts.Library.AddFile(path)
+	if lc == nil {
+		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
+	}
+	c, ok := r.components[lc.Name]
+	if !ok {
+		c = &component{name: lc.Name, inports: nil, outports: nil}
+		r.components[lc.Name] = c
+	}
+	c.lib = lc
+	pl := c.payload()
+	r.emit("component", "component", pl)
+	r.poke()
+	return pl, nil
+}
