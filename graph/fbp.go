@@ -18,7 +18,11 @@ import (
 // into a matched repetition, and the same side effects (nodes are
 // registered where the reference registers them).
 func ParseFBP(src string) ([]byte, error) {
-	p := &fbpParser{
+	return newFBPParser(src).parse()
+}
+
+func newFBPParser(src string) *fbpParser {
+	return &fbpParser{
 		in:             []rune(src),
 		defaultInPort:  "IN",
 		defaultOutPort: "OUT",
@@ -26,7 +30,17 @@ func ParseFBP(src string) ([]byte, error) {
 		anonIndex:      map[string]int{},
 		anonNames:      map[int]string{},
 	}
-	return p.parse()
+}
+
+// FBPProcessOrder lists the processes of FBP source in the order the
+// reference parser registers them (msgflo's tools follow that order); nil
+// when the source does not parse.
+func FBPProcessOrder(src string) []string {
+	p := newFBPParser(src)
+	if _, err := p.parse(); err != nil {
+		return nil
+	}
+	return p.nodeOrder
 }
 
 // LoadFBP parses FBP source into a graph with id id.

@@ -33,8 +33,10 @@ func main() {
 }
 
 func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "participant" {
-		return participantMain(args[1:], getenv, stdout, stderr)
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(args[1:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -77,6 +79,10 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		}
 	}
 
+	// Foreign participant files (.yml) are registered by this binary.
+	if exe, err := os.Executable(); err == nil {
+		library.DefaultHandlers[".yml"] = exe + " register --role #ROLE:#FILENAME"
+	}
 	// The library: its file is optional only where it is msgflo's default.
 	lib, err := library.Load(cfg.libraryFile, cfg.libraryFile == "package.json", cfg.componentDir)
 	if err != nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os/signal"
@@ -22,31 +20,14 @@ import (
 // participantMain runs a built-in component as a participant process of
 // its own: msgflo-runtime participant COMPONENT --role NAME.
 func participantMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("msgflo-runtime participant", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: msgflo-runtime participant [flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: %s\n\nFlags:\n", strings.Join(participant.CoreNames(), ", "))
-		fs.PrintDefaults()
-	}
+	fs := newToolFlags("participant", "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
 	role := fs.String("role", "", "role of the participant (default: the component's name, lower-cased)")
 	broker := fs.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
 	prefetch := fs.Int("prefetch", 0, "messages in flight per inport (default 10)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
-	// Flags may come after the component, as msgflo's tools allow.
-	var positional []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			positional = append(positional, rest[0])
-			rest = rest[1:]
-		}
+	positional, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
 	if len(positional) != 1 {
 		fs.Usage()
@@ -60,15 +41,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	if *role == "" {
 		*role = strings.ToLower(path.Base(comp.Name))
 	}
-	url := *broker
-	for _, k := range []string{"MSGFLO_BROKER", "CLOUDAMQP_URL"} {
-		if url == "" {
-			url = getenv(k)
-		}
-	}
-	if url == "" {
-		url = "amqp://localhost"
-	}
+	url := brokerURL(*broker, getenv)
 	lvl, err := logLevelFrom(*logLevel, getenv("DEBUG"))
 	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
