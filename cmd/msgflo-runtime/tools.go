@@ -34,6 +34,7 @@ var subcommands = map[string]func(args []string, getenv func(string) string, std
 	"dump":        dumpMain,
 	"procfile":    procfileMain,
 	"register":    registerMain,
+	"setup":       setupMain,
 }
 
 // toolFlags is a flag set that takes flags before and after positional

@@ -450,6 +450,46 @@ func (b *Broker) Delete(ctx context.Context, names ...string) error {
 	return errors.Join(errs...)
 }
 
+// RoundRobin sets up msgflo's round-robin binding: messages on src go
+// through a direct exchange out-SRC to the queue tgt, whose consumers share
+// them; what they nack goes to dead-TGT, bound to the deadletter queue.
+// Either end may be empty, as in msgflo-setup.
+func (b *Broker) RoundRobin(ctx context.Context, src, tgt, deadletter string) error {
+	return b.withTopo(ctx, func(ch *amqp.Channel) error {
+		if src != "" && tgt != "" {
+			direct := "out-" + src
+			if err := ch.ExchangeDeclare(direct, "direct", true, false, false, false, nil); err != nil {
+				return err
+			}
+			if err := declareOutport(ch, src, network.QueueOptions{}); err != nil {
+				return err
+			}
+			if err := ch.ExchangeBind(direct, "", src, false, nil); err != nil {
+				return err
+			}
+			if err := declareInport(ch, tgt, network.QueueOptions{}); err != nil {
+				return err
+			}
+			if err := ch.QueueBind(tgt, "", direct, false, nil); err != nil {
+				return err
+			}
+		}
+		if deadletter != "" && tgt != "" {
+			dead := "dead-" + tgt
+			if err := ch.ExchangeDeclare(dead, "fanout", true, false, false, false, nil); err != nil {
+				return err
+			}
+			if err := declareInport(ch, deadletter, network.QueueOptions{}); err != nil {
+				return err
+			}
+			if err := ch.QueueBind(deadletter, "", dead, false, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Send implements network.Broker: straight to the queue through the
 // default exchange.
 func (b *Broker) Send(ctx context.Context, queue string, data []byte) error {

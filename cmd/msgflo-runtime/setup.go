@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
+)
+
+// setupBinding is one binding msgflo-setup makes: pubsub (an edge) or
+// roundrobin (a msgflo/RoundRobin node: its inputs go to one of its
+// outputs' consumers, failures to the deadletter queue).
+type setupBinding struct {
+	kind                 string
+	src, tgt, deadletter string
+}
+
+func isSetupParticipant(n *graph.Node) bool {
+	return n != nil && n.Component != "" && n.Component != "msgflo/RoundRobin" && n.Component != "msgflo/PubSub"
+}
+
+// graphBindings follows msgflo-setup: queue names by convention (ROLE.PORT).
+func graphBindings(g *graph.Graph) []setupBinding {
+	var out []setupBinding
+	rr := map[string]*setupBinding{}
+	var rrOrder []string
+	for _, n := range g.Nodes {
+		if n.Component == "msgflo/RoundRobin" {
+			rr[n.ID] = &setupBinding{kind: "roundrobin"}
+			rrOrder = append(rrOrder, n.ID)
+		}
+	}
+	for _, e := range g.Edges {
+		src := network.QueueName(e.Src.Node, e.Src.Port)
+		tgt := network.QueueName(e.Tgt.Node, e.Tgt.Port)
+		switch {
+		case rr[e.Src.Node] != nil:
+			if e.Src.Port == "deadletter" {
+				rr[e.Src.Node].deadletter = tgt
+			} else {
+				rr[e.Src.Node].tgt = tgt
+			}
+		case rr[e.Tgt.Node] != nil:
+			rr[e.Tgt.Node].src = src
+		case isSetupParticipant(g.Node(e.Src.Node)) && isSetupParticipant(g.Node(e.Tgt.Node)):
+			out = append(out, setupBinding{kind: "pubsub", src: src, tgt: tgt})
+		}
+	}
+	for _, id := range rrOrder {
+		out = append(out, *rr[id])
+	}
+	return out
+}
+
+// setup GRAPH: declares the graph's queues and makes its bindings;
+// optionally starts its participants (--participants) and stays (--forever;
+// on MQTT the bindings are forwarded by this process, so it must stay).
+func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags("setup", "[flags] GRAPH.fbp|GRAPH.json", stderr)
+	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	participants := t.Bool("participants", false, "also start the participants")
+	only := t.String("only", "", "start participants only for these roles (comma-separated)")
+	ignore := t.String("ignore", "", "do not start participants for these roles (comma-separated)")
+	libFile := t.String("library", "package.json", "library definition")
+	componentDir := t.String("componentdir", "", "directory of component files")
+	forward := t.String("forward", "", "forward participants' stdout and/or stderr")
+	forever := t.Bool("forever", false, "keep running until killed")
+	pos, code, ok := t.parse(msgfloBoolArgs(args, "participants", "forever"))
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		t.Usage()
+		return 2
+	}
+	g, order, err := graphWithOrder(pos[0])
+	if err != nil {
+		return t.fail(1, "%v", err)
+	}
+	url := brokerURL(*broker, getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	b, err := toolBroker(ctx, url)
+	if err != nil {
+		return t.fail(1, "%v", err)
+	}
+	defer b.Close()
+
+	bindings := graphBindings(g)
+	for _, bd := range bindings {
+		if err := applyBinding(ctx, b, bd); err != nil {
+			return t.fail(1, "%v", err)
+		}
+		if bd.kind == "pubsub" {
+			fmt.Fprintf(stdout, "pubsub binding: %s -> %s\n", bd.src, bd.tgt)
+		} else {
+			fmt.Fprintf(stdout, "roundrobin binding: %s -> %s (deadletter %s)\n", bd.src, bd.tgt, bd.deadletter)
+		}
+	}
+
+	var children []*exec.Cmd
+	if *participants {
+		lib, err := library.Load(*libFile, *libFile == "package.json", *componentDir)
+		if err != nil {
+			return t.fail(1, "%v", err)
+		}
+		roles := order
+		if *only != "" {
+			roles = splitList(*only)
+		}
+		skip := splitList(*ignore)
+		fw := splitList(*forward)
+		for _, role := range roles {
+			n := g.Node(role)
+			if !isSetupParticipant(n) || containsString(skip, role) {
+				continue
+			}
+			iips := map[string]any{}
+			for _, iip := range g.IIPs {
+				if iip.Tgt.Node == role {
+					iips[iip.Tgt.Port] = iip.Data
+				}
+			}
+			c, ok := lib.Get(n.Component)
+			if !ok {
+				return t.fail(1, "No component %s defined for role %s", n.Component, role)
+			}
+			cmd := exec.Command("/bin/sh", "-c", lib.Command(c, role, iips))
+			cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			if containsString(fw, "stdout") {
+				cmd.Stdout = stdout
+			}
+			if containsString(fw, "stderr") {
+				cmd.Stderr = stderr
+			}
+			if err := cmd.Start(); err != nil {
+				return t.fail(1, "start %s: %v", role, err)
+			}
+			children = append(children, cmd)
+			fmt.Fprintf(stdout, "started %s: %s (pid %d)\n", role, strings.Join(cmd.Args[2:], " "), cmd.Process.Pid)
+		}
+	}
+	if !*forever && len(children) == 0 {
+		return 0
+	}
+	<-ctx.Done()
+	for _, c := range children {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	}
+	for _, c := range children {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	return 0
+}
+
+func applyBinding(ctx context.Context, b network.Broker, bd setupBinding) error {
+	switch bd.kind {
+	case "pubsub":
+		if err := b.DeclareOutport(ctx, bd.src, network.QueueOptions{}); err != nil {
+			return err
+		}
+		if err := b.DeclareInport(ctx, bd.tgt, network.QueueOptions{}); err != nil {
+			return err
+		}
+		return b.Bind(ctx, bd.src, bd.tgt)
+	case "roundrobin":
+		ab, ok := b.(*amqp.Broker)
+		if !ok {
+			return fmt.Errorf("msgflo/RoundRobin needs RabbitMQ (AMQP)")
+		}
+		return ab.RoundRobin(ctx, bd.src, bd.tgt, bd.deadletter)
+	}
+	return fmt.Errorf("unknown binding type %q", bd.kind)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+	"github.com/msgflo/msgflo-runtime/network/mqtt"
+)
+
+func setupGraph(s string) string {
+	return fmt.Sprintf(`a%[1]s(x/A) OUT -> IN b%[1]s(x/B)
+b%[1]s OUT -> IN c%[1]s(x/C)
+a%[1]s OUT -> IN rr%[1]s(msgflo/RoundRobin)
+rr%[1]s OUT -> IN w%[1]s(x/W)
+rr%[1]s DEADLETTER -> IN dl%[1]s(x/D)
+`, s)
+}
+
+// bindingsWith lists RabbitMQ's bindings that involve names containing s.
+func bindingsWith(t *testing.T, s string) []string {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", "list_bindings", "source_name", "destination_name", "destination_kind", "routing_key", "--formatter", "json", "-q").Output()
+	if err != nil {
+		t.Skipf("rabbitmqctl unavailable: %v", err)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("rabbitmqctl output: %v", err)
+	}
+	var got []string
+	for _, r := range rows {
+		if r["source_name"] != "" && (strings.Contains(r["source_name"], s) || strings.Contains(r["destination_name"], s)) {
+			got = append(got, fmt.Sprintf("%s -> %s %s [%s]", r["source_name"], r["destination_kind"], r["destination_name"], r["routing_key"]))
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+// setup makes the same bindings on RabbitMQ as msgflo-setup, round-robin
+// and dead-letter included.
+func TestSetupMatchesMsgfloOnRabbitMQ(t *testing.T) {
+	nodes := nodeDir(t)
+	url := brokertest.RabbitMQURL(t)
+	s := uuid.New()[:8]
+	path := writeFile(t, "setup.fbp", setupGraph(s))
+	names := []string{}
+	for _, r := range []string{"a", "b", "c", "w", "dl"} {
+		names = append(names, r+s+".IN", r+s+".OUT", "dead-"+r+s+".IN", "out-"+r+s+".OUT")
+	}
+	b, err := amqp.Dial(context.Background(), url, amqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	clean := func() { _ = b.Delete(context.Background(), names...) }
+	t.Cleanup(clean)
+	// What the participants would have declared when they started.
+	declare := func() {
+		for _, r := range []string{"b", "c", "w", "dl"} {
+			if err := b.DeclareInport(context.Background(), r+s+".IN", network.QueueOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, r := range []string{"a", "b"} {
+			if err := b.DeclareOutport(context.Background(), r+s+".OUT", network.QueueOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	env := []string{"MSGFLO_BROKER=" + url}
+	declare()
+	if out, err := runIn(t, filepath.Dir(path), env, filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), path); err != nil {
+		t.Fatalf("msgflo-setup: %v\n%s", err, out)
+	}
+	theirs := bindingsWith(t, s)
+	clean()
+	declare()
+	if out, err := runIn(t, filepath.Dir(path), env, binary, "setup", path); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	ours := bindingsWith(t, s)
+	if strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+		t.Fatalf("bindings differ\n ours:\n%s\ntheirs:\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+	}
+	if len(ours) < 5 {
+		t.Fatalf("too few bindings to compare: %v", ours)
+	}
+}
+
+// On MQTT the bindings are forwarded by the setup process itself, as by
+// msgflo-setup: with both, a message on an edge's source topic reaches its
+// target topic while the tool runs.
+func TestSetupForwardsOnMQTT(t *testing.T) {
+	nodes := nodeDir(t)
+	url := brokertest.MosquittoURL(t)
+	for _, tool := range [][]string{
+		{binary, "setup", "--forever"},
+		{filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), "--forever", "true"},
+	} {
+		t.Run(filepath.Base(tool[0]), func(t *testing.T) {
+			s := uuid.New()[:8]
+			path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
+			cmd := exec.Command(tool[0], append(tool[1:], path)...)
+			cmd.Dir = nodes
+			cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				_ = cmd.Wait()
+			}()
+			b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			in := brokertest.NewInbox(100)
+			sub, err := b.Consume(context.Background(), "b"+s+".IN", 0, in.Ack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			// The tool subscribes in the background: publish until its
+			// forwarding shows.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if err := b.Publish(context.Background(), "a"+s+".OUT", []byte(`{"via":"setup"}`)); err != nil {
+					t.Fatal(err)
+				}
+				if in.TryNext(200 * time.Millisecond) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("nothing forwarded from a.OUT to b.IN")
+				}
+			}
+		})
+	}
+}
