@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -154,4 +156,64 @@ func TestSetupForwardsOnMQTT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setup --participants starts the graph's participants from the library and
+// stops them when it is stopped.
+func TestSetupStartsParticipants(t *testing.T) {
+	url := brokertest.MosquittoURL(t)
+	s := uuid.New()[:8]
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib.json")
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
+	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stderr", path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	in := brokertest.NewInbox(100)
+	sub, err := b.Consume(context.Background(), "b"+s+".IN", 0, in.Ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := b.Send(context.Background(), "a"+s+".IN", []byte(`"through a participant"`)); err != nil {
+			t.Fatal(err)
+		}
+		if in.TryNext(200 * time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the participant never passed data on; setup printed:\n%s", out.String())
+		}
+	}
+	m := regexp.MustCompile(`started a` + s + `: .* \(pid (\d+)\)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("setup output %q", out.String())
+	}
+	pid, _ := strconv.Atoi(m[1])
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("setup exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("setup did not stop")
+	}
+	waitGone(t, pid)
 }
