@@ -73,6 +73,7 @@ func dial(t *testing.T, url string) *msgamqp.Broker {
 func TestConformanceRabbitMQ(t *testing.T) {
 	url := brokertest.RabbitMQURL(t)
 	brokertest.Run(t, func(t *testing.T) network.Broker { return dial(t, url) })
+	brokertest.RunParticipant(t, func(t *testing.T) network.Broker { return dial(t, url) })
 }
 
 func dialVia(t *testing.T, url string) *msgamqp.Broker {
@@ -247,7 +248,9 @@ func TestReconnectRestoresTopology(t *testing.T) {
 		expectAfterProbes(t, in, string(v))
 		expectAfterProbes(t, seen, string(v))
 		must(t, b.Announce(ctx, []byte(`{"round":`+string(v)+`}`)))
-		discovered.Expect(t, `{"round":`+string(v)+`}`)
+		// Other tests' participants announce on this binary's queue too.
+		for discovered.Next(t) != `{"round":`+string(v)+`}` {
+		}
 	}
 }
 

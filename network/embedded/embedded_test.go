@@ -25,19 +25,22 @@ func start(t *testing.T) *embedded.Server {
 func TestConformanceInline(t *testing.T) {
 	srv := start(t)
 	brokertest.Run(t, func(*testing.T) network.Broker { return srv.Broker() })
+	brokertest.RunParticipant(t, func(*testing.T) network.Broker { return srv.Broker() })
 }
 
 // Other processes reach the embedded broker over TCP, as they would reach
 // Mosquitto.
 func TestConformanceTCP(t *testing.T) {
 	srv := start(t)
-	brokertest.Run(t, func(t *testing.T) network.Broker {
+	open := func(t *testing.T) network.Broker {
 		b, err := mqtt.Dial(context.Background(), srv.URL(), mqtt.Options{Logger: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
-	})
+	}
+	brokertest.Run(t, open)
+	brokertest.RunParticipant(t, open)
 }
 
 // An in-process connection and a TCP client see each other's messages.

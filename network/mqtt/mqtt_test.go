@@ -13,13 +13,15 @@ import (
 
 func TestConformanceMosquitto(t *testing.T) {
 	url := brokertest.MosquittoURL(t)
-	brokertest.Run(t, func(t *testing.T) network.Broker {
+	open := func(t *testing.T) network.Broker {
 		b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
-	})
+	}
+	brokertest.Run(t, open)
+	brokertest.RunParticipant(t, open)
 }
 
 func TestDialErrors(t *testing.T) {
