@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,3 +217,47 @@ func strconvQuote(s string) string { return strconv.Quote(s) }
 
 func rabbit(t *testing.T) string    { return brokertest.RabbitMQURL(t) }
 func mosquitto(t *testing.T) string { return brokertest.MosquittoURL(t) }
+
+// A .yml file in the component directory is a foreign participant: adding
+// a node of it registers the definition under the node's role.
+func TestForeignComponentFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "components")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Printer.yml"), []byte("component: office/Printer\ninports:\n  job:\n    queue: print.#ROLE.jobs\n    type: object\noutports: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lib := writeFile(t, "lib.json", `{}`)
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir)
+	ws, _ := p.ready(t)
+	c := connectFBP(t, ws)
+	c.edit("clear", map[string]any{"id": "g"})
+	c.edit("addnode", map[string]any{"id": "office1", "component": "Printer", "graph": "g"})
+	comp := c.waitFor("component", "component", func(m map[string]any) bool { return m["name"] == "office/Printer" })
+	in := comp["inPorts"].([]any)
+	if len(in) != 1 || in[0].(map[string]any)["id"] != "job" {
+		t.Fatalf("component %v", comp)
+	}
+	c.send("component", "getsource", map[string]any{"name": "Printer"})
+	if src := c.waitFor("component", "source", nil); src["language"] != "yaml" || !strings.Contains(src["code"].(string), "#ROLE") {
+		t.Fatalf("source %v", src)
+	}
+	p.signalAndWait(t, syscall.SIGTERM)
+}
+
+// Definitions with missing keys are refused with a clear message.
+func TestRegisterRefusesBadDefinitions(t *testing.T) {
+	for name, text := range map[string]string{
+		"no component": "inports: {}\n",
+		"no queue":     "component: a/B\ninports:\n  in:\n    type: any\n",
+		"not yaml":     "component: [unclosed\n",
+		"empty":        "",
+	} {
+		def := writeFile(t, "def.yml", text)
+		out, err := runIn(t, ".", []string{"MSGFLO_BROKER=mqtt://127.0.0.1:1"}, binary, "register", "--role", "r:"+def, "--forever", "false")
+		if err == nil || !strings.Contains(out, "register: ") {
+			t.Errorf("%s: accepted (%v) %q", name, err, out)
+		}
+	}
+}
