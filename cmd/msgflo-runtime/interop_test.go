@@ -129,7 +129,7 @@ func startNode(t *testing.T, dir string, env []string, name string, args ...stri
 	cmd := exec.Command(filepath.Join(dir, "node_modules", ".bin", name), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	log := &strings.Builder{}
+	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -20,8 +20,8 @@ func TestParticipantSubcommand(t *testing.T) {
 
 	cmd := exec.Command(binary, "participant", "core/Counter", "--role", "counter")
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+brokerURL)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,8 +172,8 @@ func TestSetupStartsParticipants(t *testing.T) {
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
 	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stderr", path)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-	var out strings.Builder
-	cmd.Stdout = &out
+	out := &syncBuffer{}
+	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,4 +217,22 @@ func TestSetupStartsParticipants(t *testing.T) {
 		t.Fatal("setup did not stop")
 	}
 	waitGone(t, pid)
+}
+
+// syncBuffer is a strings.Builder safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
