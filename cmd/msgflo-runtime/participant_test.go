@@ -2,22 +2,48 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
 // msgflo-runtime participant runs a built-in component as its own process;
 // the runtime (told to --ignore that role) wires it like any participant.
 func TestParticipantSubcommand(t *testing.T) {
-	path := writeFile(t, "counting.fbp", "INPORT=counter.IN:IN\nOUTPORT=counted.OUT:COUNT\ncounter(core/Counter) COUNT -> IN counted(core/Repeat)\n")
-	rt := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path, "--ignore", "counter")
+	for _, bk := range []struct {
+		name string
+		url  func(t testing.TB) string
+	}{
+		{"embedded", func(testing.TB) string { return "" }},
+		{"mqtt", brokertest.MosquittoURL},
+		{"amqp", brokertest.RabbitMQURL},
+	} {
+		t.Run(bk.name, func(t *testing.T) { participantSubcommand(t, bk.url(t)) })
+	}
+}
+
+func participantSubcommand(t *testing.T, broker string) {
+	s := uuid.New()[:8]
+	counter, counted := "counter"+s, "counted"+s
+	if strings.HasPrefix(broker, "amqp") {
+		t.Cleanup(func() { deleteQueues(broker, counter, counted) })
+	}
+	path := writeFile(t, "counting.fbp", fmt.Sprintf("INPORT=%[1]s.IN:IN\nOUTPORT=%[2]s.OUT:COUNT\n%[1]s(core/Counter) COUNT -> IN %[2]s(core/Repeat)\n", counter, counted))
+	rt := start(t, []string{"MSGFLO_BROKER=" + broker}, "--port", "0", "--graph", path, "--ignore", counter)
 	ws, brokerURL := rt.ready(t)
+	if broker != "" {
+		brokerURL = broker
+	}
 	c := connectFBP(t, ws)
 
-	cmd := exec.Command(binary, "participant", "core/Counter", "--role", "counter")
+	cmd := exec.Command(binary, "participant", "core/Counter", "--role", counter)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+brokerURL)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -38,7 +64,7 @@ func TestParticipantSubcommand(t *testing.T) {
 		}
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "counter connected to "+brokerURL+"\n" {
+	if err != nil || !strings.HasPrefix(line, counter+" connected to ") {
 		t.Fatalf("first line %q, %v; stderr %s", line, err, stderr.String())
 	}
 	for i := 1; i <= 3; i++ {

@@ -152,8 +152,16 @@ func TestSendAndDumpInteroperate(t *testing.T) {
 // register announces a foreign participant exactly as msgflo-register
 // does: our runtime sees the same component from both.
 func TestRegisterMatchesMsgflo(t *testing.T) {
+	for _, bk := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{{"mqtt", mosquitto}, {"amqp", rabbit}} {
+		t.Run(bk.name, func(t *testing.T) { registerMatchesMsgflo(t, bk.url(t)) })
+	}
+}
+
+func registerMatchesMsgflo(t *testing.T, url string) {
 	nodes := nodeDir(t)
-	url := mosquitto(t)
 	def := writeFile(t, "legacy.yml", `component: legacy/Mailer
 label: Sends mail, knows nothing of msgflo
 icon: envelope
