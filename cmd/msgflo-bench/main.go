@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,6 +22,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	msgamqp "github.com/msgflo/msgflo-runtime/network/amqp"
 )
 
 func main() {
@@ -60,6 +65,7 @@ func run(bin, broker string, nodes, rounds int) error {
 	defer func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
+		cleanup(broker, nodes)
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
@@ -161,7 +167,28 @@ func run(bin, broker string, nodes, rounds int) error {
 	return nil
 }
 
-func node(i int) string { return fmt.Sprintf("n%03d", i) }
+// prefix makes this run's node names (queues on RabbitMQ) its own.
+var prefix = "bench" + uuid.New()[:6] + "n"
+
+func node(i int) string { return fmt.Sprintf("%s%03d", prefix, i) }
+
+// cleanup deletes the durable queues and exchanges the chain left on
+// RabbitMQ (its participants were stopped with the runtime).
+func cleanup(broker string, nodes int) {
+	if !strings.HasPrefix(broker, "amqp") {
+		return
+	}
+	b, err := msgamqp.Dial(context.Background(), broker, msgamqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	var names []string
+	for i := range nodes {
+		names = append(names, node(i)+".IN", node(i)+".OUT")
+	}
+	_ = b.Delete(context.Background(), names...)
+}
 
 type client struct {
 	conn    *websocket.Conn
