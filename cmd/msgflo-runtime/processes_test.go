@@ -185,6 +185,10 @@ func TestComponentSource(t *testing.T) {
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir)
 	ws, _ := p.ready(t)
 	c := connectFBP(t, ws)
+	c.send("runtime", "getruntime", map[string]any{})
+	if rt := c.waitFor("runtime", "runtime", nil); rt["namespace"] != "mine" {
+		t.Fatalf("runtime does not report the library's namespace: %v", rt)
+	}
 	code := "import sys\nprint('hello from', sys.argv[1])\n"
 	c.send("component", "source", map[string]any{"name": "Hello", "language": "python", "code": code})
 	comp := c.waitFor("component", "component", nil)
