@@ -322,3 +322,22 @@ func TestDelayKeepsOrder(t *testing.T) {
 	}
 	out.Expect(t, "1", "2", "3")
 }
+
+// A source has no inports: it emits on its own.
+func TestSourceEmits(t *testing.T) {
+	b := broker(t)
+	role := brokertest.Role("ticker")
+	src := participant.Component{
+		Name:     "test/Ticker",
+		Outports: []participant.Port{{ID: "tick", Type: "integer"}},
+	}
+	p := start(t, b, src, role)
+	out := collect(t, b, role+".TICK")
+	for _, v := range []string{"1", "2"} {
+		must(t, p.Emit(context.Background(), "tick", json.RawMessage(v)))
+	}
+	out.Expect(t, "1", "2")
+	if err := p.Emit(context.Background(), "nope", json.RawMessage("1")); err == nil {
+		t.Fatal("emitted on a port it does not have")
+	}
+}

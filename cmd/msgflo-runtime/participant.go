@@ -12,8 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/msgflo/msgflo-runtime/internal/uuid"
-	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
 
@@ -51,28 +49,11 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b, err := dial.Open(ctx, url, dial.Options{ClientID: "msgflo-" + *role + "-" + uuid.New()[:8], Logger: log})
+	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, Logger: log}, func() {
+		fmt.Fprintf(stdout, "%s connected to %s\n", *role, redact(url))
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
-		return 1
-	}
-	defer b.Close()
-	p, err := participant.New(b, comp, *role, participant.Options{Prefetch: *prefetch, Logger: log})
-	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
-		return 2
-	}
-	if err := p.Start(ctx); err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s connected to %s\n", *role, redact(url))
-	<-ctx.Done()
-	log.Info().Msg("stopping: finishing the messages in process")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.Stop(sctx); err != nil {
-		log.Error().Err(err).Msg("stop")
 		return 1
 	}
 	return 0

@@ -1,0 +1,103 @@
+package participant
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network/dial"
+)
+
+// BrokerFromEnv is the broker URL msgflo participants use: MSGFLO_BROKER,
+// then CLOUDAMQP_URL, then amqp://localhost.
+func BrokerFromEnv() string {
+	for _, k := range []string{"MSGFLO_BROKER", "CLOUDAMQP_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return "amqp://localhost"
+}
+
+// Serve connects to brokerURL and runs c under role until ctx ends; then it
+// stops gracefully (messages in process are finished and acknowledged) and
+// disconnects. ready, when given, is called once the participant has
+// announced itself.
+func Serve(ctx context.Context, c Component, role, brokerURL string, opts Options, ready func()) error {
+	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: "msgflo-" + role + "-" + uuid.New()[:8], Logger: opts.Logger})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	p, err := New(b, c, role, opts)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	opts.Logger.Info().Str("role", role).Msg("stopping: finishing the messages in process")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.Stop(sctx)
+}
+
+// Main runs c as a participant program, as msgflo-nodejs runs a component
+// file: flags --role (default: the component's name, lower-cased) and
+// --broker (default BrokerFromEnv), until SIGINT or SIGTERM. It prints
+// "ROLE connected to BROKER" once announced, and exits non-zero on failure.
+//
+//	func main() { participant.Main(myComponent) }
+func Main(c Component) {
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	role := fs.String("role", strings.ToLower(path.Base(c.Name)), "role of this participant")
+	broker := fs.String("broker", "", "broker URL (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
+	_ = fs.Parse(os.Args[1:])
+	if *broker == "" {
+		*broker = BrokerFromEnv()
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: time.RFC3339}).With().Timestamp().Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := Serve(ctx, c, *role, *broker, Options{Logger: log}, func() {
+		fmt.Printf("%s connected to %s\n", *role, redactURL(*broker))
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Emit sends data on one of the participant's outports outside of message
+// processing: what a source (a component without inports) does.
+func (p *Participant) Emit(ctx context.Context, port string, data json.RawMessage) error {
+	o := &output{p: p, ctx: ctx}
+	return o.Send(port, data)
+}
