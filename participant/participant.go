@@ -203,9 +203,6 @@ func (p *Participant) Definition() network.Definition {
 	return d
 }
 
-// Role is the participant's role.
-func (p *Participant) Role() string { return p.role }
-
 // Declare makes sure the participant's queues and exchanges exist, without
 // consuming or announcing: a coordinator can bind them before the
 // participant takes its first message.

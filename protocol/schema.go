@@ -94,12 +94,6 @@ func (v *Validator) KnownInput(protocol, command string) bool {
 	return ok
 }
 
-// KnownOutput reports whether the runtime may send protocol:command.
-func (v *Validator) KnownOutput(protocol, command string) bool {
-	_, ok := v.outputs[protocol+":"+command]
-	return ok
-}
-
 // ValidateInput checks the payload of a client message (msg is the whole
 // decoded message; a missing payload counts as {}). Extra keys are allowed,
 // as clients of several protocol versions send them.
@@ -172,12 +166,3 @@ func (v *Validator) CapabilityMessages(capability string) (inputs, outputs []str
 	return c.Inputs, c.Outputs
 }
 
-// Capabilities lists every capability the schemas know.
-func (v *Validator) Capabilities() []string {
-	out := make([]string, 0, len(v.caps))
-	for k := range v.caps {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

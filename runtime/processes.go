@@ -254,20 +254,6 @@ func (r *Runtime) processErrorLocked(role, msg string) {
 	}
 }
 
-// Processes lists the roles with a running participant process (for tests
-// and status).
-func (r *Runtime) Processes() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
-	for role, p := range r.procs {
-		if !p.exited {
-			out[role] = p.cmd.Process.Pid
-		}
-	}
-	return out
-}
-
 var componentFileName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
 var languageExtension = map[string]string{
