@@ -165,4 +165,3 @@ func (v *Validator) CapabilityMessages(capability string) (inputs, outputs []str
 	c := v.caps[capability]
 	return c.Inputs, c.Outputs
 }
-
