@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"path"
@@ -16,14 +15,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 )
 
-// BrokerFromEnv is the broker URL msgflo participants use: MSGFLO_BROKER,
-// then CLOUDAMQP_URL, then amqp://localhost.
-func BrokerFromEnv() string {
+// BrokerURL is the broker msgflo participants and tools use: the flag's
+// value, else MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost.
+func BrokerURL(flagValue string, getenv func(string) string) string {
+	if flagValue != "" {
+		return flagValue
+	}
 	for _, k := range []string{"MSGFLO_BROKER", "CLOUDAMQP_URL"} {
-		if v := os.Getenv(k); v != "" {
+		if v := getenv(k); v != "" {
 			return v
 		}
 	}
@@ -59,7 +62,7 @@ func Serve(ctx context.Context, c Component, role, brokerURL string, opts Option
 
 // Main runs c as a participant program, as msgflo-nodejs runs a component
 // file: flags --role (default: the component's name, lower-cased) and
-// --broker (default BrokerFromEnv), until SIGINT or SIGTERM. It prints
+// --broker (default: see BrokerURL), until SIGINT or SIGTERM. It prints
 // "ROLE connected to BROKER" once announced, and exits non-zero on failure.
 //
 //	func main() { participant.Main(myComponent) }
@@ -68,31 +71,18 @@ func Main(c Component) {
 	role := fs.String("role", strings.ToLower(path.Base(c.Name)), "role of this participant")
 	broker := fs.String("broker", "", "broker URL (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
 	_ = fs.Parse(os.Args[1:])
-	if *broker == "" {
-		*broker = BrokerFromEnv()
-	}
+	*broker = BrokerURL(*broker, os.Getenv)
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: time.RFC3339}).With().Timestamp().Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err := Serve(ctx, c, *role, *broker, Options{Logger: log}, func() {
-		fmt.Printf("%s connected to %s\n", *role, redactURL(*broker))
+		fmt.Printf("%s connected to %s\n", *role, network.RedactURL(*broker))
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)
 		stop()
 		os.Exit(1)
 	}
-}
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // Emit sends data on one of the participant's outports outside of message

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -247,7 +246,7 @@ func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
 func (r *Runtime) onBrokerConnection(up bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	url := redactURL(r.broker.URL())
+	url := network.RedactURL(r.broker.URL())
 	if !up {
 		r.log.Warn().Str("broker", url).Msg("broker connection lost; graphs are kept and will be wired again")
 		msg := "Lost the connection to the broker " + url + "; reconnecting. The graph is kept and will be wired again."
@@ -484,16 +483,4 @@ func decodeData(data []byte) any {
 		return string(data)
 	}
 	return v
-}
-
-// redactURL hides a password in a broker URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

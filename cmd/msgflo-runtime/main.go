@@ -106,7 +106,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 			return fmt.Errorf("connect to broker: %w", err)
 		}
 		broker = b
-		brokerNote = fmt.Sprintf(" (broker %s)", redact(cfg.broker))
+		brokerNote = fmt.Sprintf(" (broker %s)", network.RedactURL(cfg.broker))
 	}
 	defer broker.Close()
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
 
@@ -39,7 +40,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	if *role == "" {
 		*role = strings.ToLower(path.Base(comp.Name))
 	}
-	url := brokerURL(*broker, getenv)
+	url := participant.BrokerURL(*broker, getenv)
 	lvl, err := logLevelFrom(*logLevel, getenv("DEBUG"))
 	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
@@ -50,7 +51,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, Logger: log}, func() {
-		fmt.Fprintf(stdout, "%s connected to %s\n", *role, redact(url))
+		fmt.Fprintf(stdout, "%s connected to %s\n", *role, network.RedactURL(url))
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)

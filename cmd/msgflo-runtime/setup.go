@@ -15,6 +15,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // setupBinding is one binding msgflo-setup makes: pubsub (an edge) or
@@ -87,7 +88,7 @@ func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	url := brokerURL(*broker, getenv)
+	url := participant.BrokerURL(*broker, getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	b, err := toolBroker(ctx, url)

@@ -79,20 +79,6 @@ func (t *toolFlags) fail(code int, format string, args ...any) int {
 	return code
 }
 
-// brokerURL is msgflo's normalizeOptions: the flag, MSGFLO_BROKER,
-// CLOUDAMQP_URL, then amqp://localhost.
-func brokerURL(flagValue string, getenv func(string) string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	for _, k := range []string{"MSGFLO_BROKER", "CLOUDAMQP_URL"} {
-		if v := getenv(k); v != "" {
-			return v
-		}
-	}
-	return "amqp://localhost"
-}
-
 func toolBroker(ctx context.Context, url string) (network.Broker, error) {
 	return dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
 }
@@ -114,7 +100,7 @@ func sendMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := toolBroker(ctx, brokerURL(*broker, getenv))
+	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -140,7 +126,7 @@ func dumpMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b, err := toolBroker(ctx, brokerURL(*broker, getenv))
+	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -387,7 +373,7 @@ func registerMain(args []string, getenv func(string) string, stdout, stderr io.W
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b, err := toolBroker(ctx, brokerURL(*broker, getenv))
+	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net/url"
 	"strings"
 	"sync"
 )
@@ -17,18 +16,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// redact hides the password of a broker URL for printing.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // gatedWriter holds log output back until open is called: fbp-spec and the

@@ -76,7 +76,7 @@ var _ network.Broker = (*Broker)(nil)
 func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
-		return nil, fmt.Errorf("broker URL %q is not amqp:// or amqps://", redact(rawURL))
+		return nil, fmt.Errorf("broker URL %q is not amqp:// or amqps://", network.RedactURL(rawURL))
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -125,7 +125,7 @@ func (b *Broker) dial(ctx context.Context) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(b.url), err)
+		return nil, fmt.Errorf("connect to %s: %w", network.RedactURL(b.url), err)
 	}
 	return conn, nil
 }
@@ -170,7 +170,7 @@ func (b *Broker) supervise(conn *amqp.Connection) {
 			close(b.down)
 			listeners := append([]func(bool){}, b.listeners...)
 			b.mu.Unlock()
-			b.log.Warn().Str("broker", redact(b.url)).Str("error", fmt.Sprint(err)).Msg("broker connection lost; reconnecting")
+			b.log.Warn().Str("broker", network.RedactURL(b.url)).Str("error", fmt.Sprint(err)).Msg("broker connection lost; reconnecting")
 			for _, l := range listeners {
 				l(false)
 			}
@@ -197,7 +197,7 @@ func (b *Broker) supervise(conn *amqp.Connection) {
 			delay = min(delay*2, b.opts.BackoffMax)
 		}
 		b.setConn(conn)
-		b.log.Info().Str("broker", redact(b.url)).Msg("broker connection restored")
+		b.log.Info().Str("broker", network.RedactURL(b.url)).Msg("broker connection restored")
 	}
 }
 
@@ -621,17 +621,6 @@ func (b *Broker) Close() error {
 	}
 	b.wg.Wait()
 	return err
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func (b *Broker) tag(kind string) string {

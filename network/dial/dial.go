@@ -25,7 +25,7 @@ type Options struct {
 func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("broker URL %q: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("broker URL %q: %w", network.RedactURL(rawURL), err)
 	}
 	switch u.Scheme {
 	case "mqtt", "tcp":
@@ -33,18 +33,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, err
 	case "amqp", "amqps":
 		return amqp.Dial(ctx, rawURL, amqp.Options{Logger: opts.Logger})
 	default:
-		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want amqp://, amqps:// or mqtt://)", redact(rawURL), u.Scheme)
+		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want amqp://, amqps:// or mqtt://)", network.RedactURL(rawURL), u.Scheme)
 	}
-}
-
-// redact hides a password in a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
