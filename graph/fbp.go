@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -30,17 +31,6 @@ func newFBPParser(src string) *fbpParser {
 		anonIndex:      map[string]int{},
 		anonNames:      map[int]string{},
 	}
-}
-
-// FBPProcessOrder lists the processes of FBP source in the order the
-// reference parser registers them (msgflo's tools follow that order); nil
-// when the source does not parse.
-func FBPProcessOrder(src string) []string {
-	p := newFBPParser(src)
-	if _, err := p.parse(); err != nil {
-		return nil
-	}
-	return p.nodeOrder
 }
 
 // LoadFBP parses FBP source into a graph with id id.
@@ -1078,21 +1068,23 @@ func (p *fbpParser) result() ([]byte, error) {
 		}
 	}
 
-	processes := map[string]any{}
-	for name, n := range p.nodes {
+	// Processes in the order the reference registers them: loading the
+	// JSON keeps that order in Graph.Nodes (msgflo's tools follow it).
+	processes := make(orderedObject, 0, len(p.nodeOrder))
+	for _, name := range p.nodeOrder {
+		n := p.nodes[name]
 		proc := map[string]any{"component": n.component}
 		if n.metadata != nil {
 			proc["metadata"] = n.metadata
 		}
-		processes[name] = proc
+		processes = append(processes, objectMember{name, proc})
 	}
-	inports := map[string]fbpPort{}
-	for k, v := range p.inports {
-		inports[k] = v
+	inports, outports := p.inports, p.outports
+	if inports == nil {
+		inports = map[string]fbpPort{}
 	}
-	outports := map[string]fbpPort{}
-	for k, v := range p.outports {
-		outports[k] = v
+	if outports == nil {
+		outports = map[string]fbpPort{}
 	}
 	if conns == nil {
 		conns = []fbpConnection{}
@@ -1109,6 +1101,37 @@ func (p *fbpParser) result() ([]byte, error) {
 		res["properties"] = p.properties
 	}
 	return json.Marshal(res)
+}
+
+// orderedObject is a JSON object whose members keep their order.
+type orderedObject []objectMember
+
+type objectMember struct {
+	key   string
+	value any
+}
+
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(m.key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(m.value)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 func jsTruthy(v any) bool {

@@ -539,3 +539,16 @@ func (g *Graph) EdgesOf(node string) []*Edge {
 	}
 	return out
 }
+
+// InitialData maps the ports of node to the data of their initial packets
+// (the last one, when a port has several), as msgflo passes them to a
+// participant's command (#IIPS).
+func (g *Graph) InitialData(node string) map[string]any {
+	out := map[string]any{}
+	for _, iip := range g.IIPs {
+		if iip.Tgt.Node == node {
+			out[iip.Tgt.Port] = iip.Data
+		}
+	}
+	return out
+}

@@ -171,7 +171,7 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 		Inports     map[string]jsonExport
 		Outports    map[string]jsonExport
 		Groups      []jsonGroup
-		Processes   map[string]jsonProcess
+		Processes   json.RawMessage
 		Connections []json.RawMessage
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -205,16 +205,20 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 	if out.ID == "" {
 		out.ID = out.Name
 	}
-	names := make([]string, 0, len(raw.Processes))
-	for id := range raw.Processes {
-		names = append(names, id)
-	}
-	sort.Strings(names)
-	for _, id := range names {
-		p := raw.Processes[id]
+	// Nodes keep the file's order of processes.
+	if err := eachMember(raw.Processes, func(id string, value json.RawMessage) error {
+		var p jsonProcess
+		d := json.NewDecoder(bytes.NewReader(value))
+		d.UseNumber()
+		if err := d.Decode(&p); err != nil {
+			return fmt.Errorf("read JSON graph: process %q: %w", id, err)
+		}
 		if _, err := out.AddNode(id, p.Component, normalizeMetadata(p.Metadata)); err != nil {
 			return fmt.Errorf("read JSON graph: process %q: %w", id, err)
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	for i, rc := range raw.Connections {
 		var c struct {
@@ -280,6 +284,41 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 // normalizeNumbers turns json.Number values into float64 like plain
 // encoding/json decoding does, so graphs read from files and from the wire
 // compare equal.
+// eachMember calls fn for the members of a JSON object, in their order (a
+// later member of the same name replaces the earlier one, as for a map).
+func eachMember(raw json.RawMessage, fn func(key string, value json.RawMessage) error) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("read JSON graph: processes is not an object")
+	}
+	var keys []string
+	values := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("read JSON graph: processes: %w", err)
+		}
+		key := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("read JSON graph: process %q: %w", key, err)
+		}
+		if _, seen := values[key]; !seen {
+			keys = append(keys, key)
+		}
+		values[key] = v
+	}
+	for _, k := range keys {
+		if err := fn(k, values[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func normalizeNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,11 +99,7 @@ func (r *Runtime) reconcileProcesses() {
 func (r *Runtime) iipsForLocked(role string) map[string]any {
 	iips := map[string]any{}
 	for _, gs := range r.graphs {
-		for _, iip := range gs.g.IIPs {
-			if iip.Tgt.Node == role {
-				iips[iip.Tgt.Port] = iip.Data
-			}
-		}
+		maps.Copy(iips, gs.g.InitialData(role))
 	}
 	return iips
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -76,26 +75,16 @@ func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 	componentDir := t.String("componentdir", "", "directory of component files")
 	forward := t.String("forward", "", "forward participants' stdout and/or stderr")
 	forever := t.Bool("forever", false, "keep running until killed")
-	pos, code, ok := t.parse(msgfloBoolArgs(args, "participants", "forever"))
+	g, code, ok := t.graphArg(msgfloBoolArgs(args, "participants", "forever"))
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		t.Usage()
-		return 2
-	}
-	g, order, err := graphWithOrder(pos[0])
-	if err != nil {
-		return t.fail(1, "%v", err)
-	}
 	url := participant.BrokerURL(*broker, getenv)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	b, err := toolBroker(ctx, url)
+	ctx, b, done, err := connect(url)
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer b.Close()
+	defer done()
 
 	bindings := graphBindings(g)
 	for _, bd := range bindings {
@@ -115,9 +104,16 @@ func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 		if err != nil {
 			return t.fail(1, "%v", err)
 		}
-		roles := order
+		var roles []string
+		for _, n := range g.Nodes {
+			roles = append(roles, n.ID)
+		}
 		if *only != "" {
 			roles = splitList(*only)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			self = "msgflo-runtime"
 		}
 		skip := splitList(*ignore)
 		fw := splitList(*forward)
@@ -126,17 +122,11 @@ func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 			if !isSetupParticipant(n) || containsString(skip, role) {
 				continue
 			}
-			iips := map[string]any{}
-			for _, iip := range g.IIPs {
-				if iip.Tgt.Node == role {
-					iips[iip.Tgt.Port] = iip.Data
-				}
+			line, err := nodeCommand(lib, g, n, self)
+			if err != nil {
+				return t.fail(1, "%v", err)
 			}
-			c, ok := lib.Get(n.Component)
-			if !ok {
-				return t.fail(1, "No component %s defined for role %s", n.Component, role)
-			}
-			cmd := exec.Command("/bin/sh", "-c", lib.Command(c, role, iips))
+			cmd := exec.Command("/bin/sh", "-c", line)
 			cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 			if containsString(fw, "stdout") {

@@ -79,8 +79,34 @@ func (t *toolFlags) fail(code int, format string, args ...any) int {
 	return code
 }
 
-func toolBroker(ctx context.Context, url string) (network.Broker, error) {
-	return dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
+// graphArg parses the arguments of a tool that takes one graph file and
+// loads it; ok false means exit with code.
+func (t *toolFlags) graphArg(args []string) (g *graph.Graph, code int, ok bool) {
+	pos, code, ok := t.parse(args)
+	if !ok {
+		return nil, code, false
+	}
+	if len(pos) != 1 {
+		t.Usage()
+		return nil, 2, false
+	}
+	g, err := loadGraphFile(pos[0])
+	if err != nil {
+		return nil, t.fail(1, "%v", err), false
+	}
+	return g, 0, true
+}
+
+// connect opens the broker at url for a tool. ctx ends on SIGINT or
+// SIGTERM; done disconnects.
+func connect(url string) (ctx context.Context, b network.Broker, done func(), err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	b, err = dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, b, func() { b.Close(); stop() }, nil
 }
 
 // send --queue Q --json DATA: one message into a queue.
@@ -98,13 +124,13 @@ func sendMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *data == "" || !json.Valid([]byte(*data)) {
 		return t.fail(2, "--json must be valid JSON")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer b.Close()
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if err := b.Send(ctx, *queue, []byte(*data)); err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -124,13 +150,11 @@ func dumpMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *queue == "" || *amount < 1 {
 		return t.fail(2, "--queue is required and --amount must be at least 1")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer b.Close()
+	defer done()
 	got := make(chan json.RawMessage, *amount)
 	var out []json.RawMessage
 	sub, err := b.Consume(ctx, *queue, 1, func(d network.Delivery) {
@@ -178,43 +202,24 @@ func procfileMain(args []string, getenv func(string) string, stdout, stderr io.W
 	var ignore, include listFlag
 	t.Var(&ignore, "ignore", "node to leave out (repeatable)")
 	t.Var(&include, "include", "line to include as-is (repeatable)")
-	pos, code, ok := t.parse(args)
+	g, code, ok := t.graphArg(args)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		t.Usage()
-		return 2
-	}
-	g, order, err := graphWithOrder(pos[0])
-	if err != nil {
-		return t.fail(1, "%v", err)
 	}
 	l, err := library.Load(*lib, *lib == "package.json", *components)
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
 	var lines []string
-	for _, name := range order {
-		if containsString(ignore, name) {
+	for _, n := range g.Nodes {
+		if containsString(ignore, n.ID) {
 			continue
 		}
-		n := g.Node(name)
-		iips := map[string]any{}
-		for _, iip := range g.IIPs {
-			if iip.Tgt.Node == name {
-				iips[iip.Tgt.Port] = iip.Data
-			}
+		cmd, err := nodeCommand(l, g, n, "msgflo-runtime")
+		if err != nil {
+			return t.fail(1, "%v", err)
 		}
-		var cmd string
-		if c, ok := l.Get(n.Component); ok {
-			cmd = l.Command(c, name, iips)
-		} else if _, builtin := participant.LookupCore(n.Component); builtin {
-			cmd = "msgflo-runtime participant " + n.Component + " --role " + name
-		} else {
-			return t.fail(1, "No component %s defined for role %s", n.Component, name)
-		}
-		lines = append(lines, name+": "+cmd)
+		lines = append(lines, n.ID+": "+cmd)
 	}
 	fmt.Fprintln(stdout, strings.Join(lines, "\n")+"\n"+strings.Join(include, "\n"))
 	return 0
@@ -229,56 +234,17 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// graphWithOrder loads a graph file and the order of its processes as the
-// file gives them (msgflo's tools follow it).
-func graphWithOrder(path string) (*graph.Graph, []string, error) {
-	g, err := loadGraphFile(path)
-	if err != nil {
-		return nil, nil, err
+// nodeCommand is the command line that runs node's participant: the
+// library's command, or, for a built-in component, this program's
+// participant subcommand (self is how to call this program).
+func nodeCommand(l *library.Library, g *graph.Graph, n *graph.Node, self string) (string, error) {
+	if c, ok := l.Get(n.Component); ok {
+		return l.Command(c, n.ID, g.InitialData(n.ID)), nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
+	if _, builtin := participant.LookupCore(n.Component); builtin {
+		return self + " participant " + n.Component + " --role " + n.ID, nil
 	}
-	var order []string
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		order = jsonProcessOrder(data)
-	} else {
-		order = graph.FBPProcessOrder(string(data))
-	}
-	if len(order) != len(g.Nodes) {
-		order = order[:0]
-		for _, n := range g.Nodes {
-			order = append(order, n.ID)
-		}
-		sort.Strings(order)
-	}
-	return g, order, nil
-}
-
-// jsonProcessOrder lists the keys of "processes" in file order.
-func jsonProcessOrder(data []byte) []string {
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(data, &raw) != nil {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw["processes"]))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	var order []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		order = append(order, tok.(string))
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return nil
-		}
-	}
-	return order
+	return "", fmt.Errorf("No component %s defined for role %s", n.Component, n.ID)
 }
 
 // foreignDefinition is a foreign participant's YAML file, as msgflo reads it.
@@ -371,13 +337,11 @@ func registerMain(args []string, getenv func(string) string, stdout, stderr io.W
 		}
 		defs = append(defs, def)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	b, err := toolBroker(ctx, participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer b.Close()
+	defer done()
 	announce := func() error {
 		for _, def := range defs {
 			msg, err := network.EncodeDiscovery(def)
