@@ -226,7 +226,6 @@ func (p *fbpParser) parse() ([]byte, error) {
 }
 
 func (p *fbpParser) line() bool {
-	start := p.pos
 	alts := []func() bool{
 		func() bool { return p.exportLine("INPORT=", true) },
 		func() bool { return p.exportLine("OUTPORT=", false) },
@@ -263,14 +262,36 @@ func (p *fbpParser) line() bool {
 			return true
 		},
 	}
+	wrapped := make([]func() (struct{}, bool), len(alts))
+	for i, alt := range alts {
+		wrapped[i] = func() (struct{}, bool) { return struct{}{}, alt() }
+	}
+	_, ok := choice(p, wrapped...)
+	return ok
+}
+
+// choice is the grammar's ordered choice: the first alternative that
+// matches, each tried from the same position (which is restored when none
+// does).
+func choice[T any](p *fbpParser, alts ...func() (T, bool)) (T, bool) {
+	start := p.pos
 	for _, alt := range alts {
 		p.pos = start
-		if alt() {
-			return true
+		if v, ok := alt(); ok {
+			return v, true
 		}
 	}
 	p.pos = start
-	return false
+	var zero T
+	return zero, false
+}
+
+// parts makes a one-part alternative of an edge rule.
+func parts(rule func() (fbpEdgePart, bool)) func() ([]fbpEdgePart, bool) {
+	return func() ([]fbpEdgePart, bool) {
+		part, ok := rule()
+		return []fbpEdgePart{part}, ok
+	}
 }
 
 func (p *fbpParser) exportLine(keyword string, in bool) bool {
@@ -403,34 +424,12 @@ func (p *fbpParser) connection() ([]fbpEdgePart, bool) {
 
 // source = bridge / outport / iip
 func (p *fbpParser) source() ([]fbpEdgePart, bool) {
-	start := p.pos
-	if parts, ok := p.bridge(); ok {
-		return parts, true
-	}
-	p.pos = start
-	if part, ok := p.outport(); ok {
-		return []fbpEdgePart{part}, true
-	}
-	p.pos = start
-	if part, ok := p.iip(); ok {
-		return []fbpEdgePart{part}, true
-	}
-	p.pos = start
-	return nil, false
+	return choice(p, p.bridge, parts(p.outport), parts(p.iip))
 }
 
 // destination = inport / bridge
 func (p *fbpParser) destination() ([]fbpEdgePart, bool) {
-	start := p.pos
-	if part, ok := p.inport(); ok {
-		return []fbpEdgePart{part}, true
-	}
-	p.pos = start
-	if parts, ok := p.bridge(); ok {
-		return parts, true
-	}
-	p.pos = start
-	return nil, false
+	return choice(p, parts(p.inport), p.bridge)
 }
 
 type portRef struct {
@@ -449,24 +448,13 @@ func (p *fbpParser) bridge() ([]fbpEdgePart, bool) {
 		}
 	}
 	p.pos = start
-	var x, y *portRef
-	save := p.pos
-	if r, ok := p.portSp(); ok {
-		x = &r
-	} else {
-		p.pos = save
-	}
+	x := p.optional(p.portSp)
 	proc, ok := p.nodeWithComponent()
 	if !ok {
 		p.pos = start
 		return nil, false
 	}
-	save = p.pos
-	if r, ok := p.spPort(); ok {
-		y = &r
-	} else {
-		p.pos = save
-	}
+	y := p.optional(p.spPort)
 	return []fbpEdgePart{{tgt: p.makePort(proc, x, p.defaultInPort)}, {src: p.makePort(proc, y, p.defaultOutPort)}}, true
 }
 
@@ -476,25 +464,13 @@ func (p *fbpParser) outport() (fbpEdgePart, bool) {
 	if !ok {
 		return fbpEdgePart{}, false
 	}
-	var y *portRef
-	save := p.pos
-	if r, ok := p.spPort(); ok {
-		y = &r
-	} else {
-		p.pos = save
-	}
+	y := p.optional(p.spPort)
 	return fbpEdgePart{src: p.makePort(proc, y, p.defaultOutPort)}, true
 }
 
 // inport = port__? node
 func (p *fbpParser) inport() (fbpEdgePart, bool) {
-	var x *portRef
-	save := p.pos
-	if r, ok := p.portSp(); ok {
-		x = &r
-	} else {
-		p.pos = save
-	}
+	x := p.optional(p.portSp)
 	proc, ok := p.node()
 	if !ok {
 		return fbpEdgePart{}, false
@@ -544,34 +520,12 @@ func (p *fbpParser) iip() (fbpEdgePart, bool) {
 
 // node = nodeNameAndComponent / nodeName / nodeComponent
 func (p *fbpParser) node() (string, bool) {
-	start := p.pos
-	if name, ok := p.nodeNameAndComponent(); ok {
-		return name, true
-	}
-	p.pos = start
-	if name, ok := p.nodeName(); ok {
-		return name, true
-	}
-	p.pos = start
-	if name, ok := p.nodeComponent(); ok {
-		return name, true
-	}
-	p.pos = start
-	return "", false
+	return choice(p, p.nodeNameAndComponent, p.nodeName, p.nodeComponent)
 }
 
 // nodeWithComponent = nodeNameAndComponent / nodeComponent
 func (p *fbpParser) nodeWithComponent() (string, bool) {
-	start := p.pos
-	if name, ok := p.nodeNameAndComponent(); ok {
-		return name, true
-	}
-	p.pos = start
-	if name, ok := p.nodeComponent(); ok {
-		return name, true
-	}
-	p.pos = start
-	return "", false
+	return choice(p, p.nodeNameAndComponent, p.nodeComponent)
 }
 
 // nodeName = [a-zA-Z_][a-zA-Z0-9_\-]*
@@ -722,6 +676,15 @@ func (p *fbpParser) port() (portRef, bool) {
 	return r, true
 }
 
+// optional is rule? : the rule's port, or nil (and the position back)
+// when it does not match.
+func (p *fbpParser) optional(rule func() (portRef, bool)) *portRef {
+	if r, ok := choice(p, rule); ok {
+		return &r
+	}
+	return nil
+}
+
 // port__ = port __
 func (p *fbpParser) portSp() (portRef, bool) {
 	r, ok := p.port()
@@ -756,33 +719,11 @@ func (p *fbpParser) jsonText() (any, bool) {
 }
 
 func (p *fbpParser) jsonValue() (any, bool) {
-	start := p.pos
-	switch {
-	case p.lit("false"):
-		return false, true
-	case p.lit("null"):
-		return nil, true
-	case p.lit("true"):
-		return true, true
+	literal := func(text string, v any) func() (any, bool) {
+		return func() (any, bool) { return v, p.lit(text) }
 	}
-	p.pos = start
-	if v, ok := p.jsonObject(); ok {
-		return v, true
-	}
-	p.pos = start
-	if v, ok := p.jsonArray(); ok {
-		return v, true
-	}
-	p.pos = start
-	if v, ok := p.jsonNumber(); ok {
-		return v, true
-	}
-	p.pos = start
-	if v, ok := p.jsonString(); ok {
-		return v, true
-	}
-	p.pos = start
-	return nil, false
+	return choice(p, literal("false", false), literal("null", nil), literal("true", true),
+		p.jsonObject, p.jsonArray, p.jsonNumber, p.jsonString)
 }
 
 func (p *fbpParser) sep(c string) bool {
