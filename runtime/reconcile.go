@@ -167,23 +167,27 @@ func (r *Runtime) outputsWiredLocked(role string) bool {
 			continue
 		}
 		for _, e := range gs.g.Edges {
-			if e.Src.Node != role {
-				continue
-			}
-			src, ok, err := r.queueOfLocked(e.Src, true)
-			if err != nil {
-				continue
-			}
-			if !ok {
-				return false
-			}
-			tgt, ok, err := r.queueOfLocked(e.Tgt, false)
-			if err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}]) {
+			if e.Src.Node == role && r.edgeWaitingLocked(e) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// edgeWaitingLocked reports whether an edge is not bound at the broker yet
+// although it can be: an edge whose ports do not resolve is reported
+// elsewhere and not waited for.
+func (r *Runtime) edgeWaitingLocked(e *graph.Edge) bool {
+	src, ok, err := r.queueOfLocked(e.Src, true)
+	if err != nil {
+		return false
+	}
+	if !ok {
+		return true
+	}
+	tgt, ok, err := r.queueOfLocked(e.Tgt, false)
+	return err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}])
 }
 
 func (r *Runtime) graphsWithNodeLocked(node string) []*graphState {
@@ -439,15 +443,8 @@ func (r *Runtime) wiredFromLocked(gs *graphState, node string) bool {
 			if e.Src.Node != n {
 				continue
 			}
-			src, ok, err := r.queueOfLocked(e.Src, true)
-			if err == nil {
-				if !ok {
-					return false
-				}
-				tgt, ok, err := r.queueOfLocked(e.Tgt, false)
-				if err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}]) {
-					return false
-				}
+			if r.edgeWaitingLocked(e) {
+				return false
 			}
 			if !seen[e.Tgt.Node] {
 				seen[e.Tgt.Node] = true
