@@ -94,31 +94,13 @@ func TestPortChangesReachClients(t *testing.T) {
 // Edge taps exist while a client watches the edge and go away when it
 // stops watching or disconnects.
 func TestTapsFollowWatchers(t *testing.T) {
-	passes := make(chan struct{}, 1000)
-	f := newFixture(t, nil, func(r *Runtime) {
-		r.reconciled = func() {
-			select {
-			case passes <- struct{}{}:
-			default:
-			}
-		}
-	})
+	f := newFixture(t, nil)
 	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "ta", Component: "core/Repeat", Graph: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "tb", Component: "core/Drop", Graph: "g"}))
 	must(t, f.rt.AddEdge(EdgePayload{Src: ref("ta", "out"), Tgt: ref("tb", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
-	taps := func() int {
-		// Taps belong to the Run goroutine: look after a full pass.
-		for len(passes) > 0 {
-			<-passes
-		}
-		f.rt.poke()
-		<-passes
-		f.rt.mu.Lock()
-		defer f.rt.mu.Unlock()
-		return len(f.rt.taps)
-	}
+	taps := f.pass
 	f.rt.ClientConnected(7)
 	if n := taps(); n != 1 {
 		t.Fatalf("%d taps with a client watching every edge", n)

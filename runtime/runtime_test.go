@@ -35,9 +35,11 @@ type fixture struct {
 	events *recorder
 	emb    *embedded.Server
 	broker network.Broker
+	// passes gets, after each reconcile pass, the number of edge taps.
+	passes chan int
 }
 
-func newFixture(t *testing.T, mod func(*Options), hooks ...func(*Runtime)) *fixture {
+func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	emb, err := embedded.Start(ctx, embedded.Options{})
@@ -58,8 +60,12 @@ func newFixture(t *testing.T, mod func(*Options), hooks ...func(*Runtime)) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range hooks {
-		h(rt)
+	passes := make(chan int, 1000)
+	rt.reconciled = func() {
+		select {
+		case passes <- len(rt.taps): // on the Run goroutine, which owns taps
+		default:
+		}
 	}
 	rec := &recorder{ch: make(chan Event, 10000)}
 	rt.SetSink(rec)
@@ -72,7 +78,21 @@ func newFixture(t *testing.T, mod func(*Options), hooks ...func(*Runtime)) *fixt
 		wg.Wait()
 		_ = emb.Close()
 	})
-	return &fixture{t: t, rt: rt, events: rec, emb: emb, broker: emb.Broker()}
+	return &fixture{t: t, rt: rt, events: rec, emb: emb, broker: emb.Broker(), passes: passes}
+}
+
+// pass waits for a reconcile pass that started after the call and returns
+// the number of edge taps after it. A pass already under way when pass is
+// called may not have seen what came just before, so it waits for the one
+// after that.
+func (f *fixture) pass() int {
+	for len(f.passes) > 0 {
+		<-f.passes
+	}
+	f.rt.poke()
+	<-f.passes
+	f.rt.poke()
+	return <-f.passes
 }
 
 // waitEvent skips events until one matches.
@@ -289,15 +309,7 @@ func TestMalformedDiscoveryIsDropped(t *testing.T) {
 // before the downstream participant shows up, it would otherwise leave the
 // first node into an exchange with nothing bound to it, and be lost.
 func TestPacketsWaitForTheWholeGraph(t *testing.T) {
-	passes := make(chan struct{}, 1000)
-	f := newFixture(t, func(o *Options) {}, func(r *Runtime) {
-		r.reconciled = func() {
-			select {
-			case passes <- struct{}{}:
-			default:
-			}
-		}
-	})
+	f := newFixture(t, nil)
 	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Repeat", Graph: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "later", Component: "ext/Later", Graph: "g"}))
@@ -309,11 +321,7 @@ func TestPacketsWaitForTheWholeGraph(t *testing.T) {
 		must(t, err)
 	}
 	// Let the reconciler act on the packets while "later" is unknown.
-	for len(passes) > 0 {
-		<-passes
-	}
-	f.rt.poke()
-	<-passes
+	f.pass()
 	got := make(chan string, 10)
 	p, err := participant.New(f.broker, participant.Component{
 		Name:    "ext/Later",
