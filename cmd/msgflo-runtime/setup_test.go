@@ -130,31 +130,11 @@ func TestSetupForwardsOnMQTT(t *testing.T) {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				_ = cmd.Wait()
 			}()
-			b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			in := brokertest.NewInbox(100)
-			sub, err := b.Consume(context.Background(), "b"+s+".IN", 0, in.Ack)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
 			// The tool subscribes in the background: publish until its
 			// forwarding shows.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				if err := b.Publish(context.Background(), "a"+s+".OUT", []byte(`{"via":"setup"}`)); err != nil {
-					t.Fatal(err)
-				}
-				if in.TryNext(200 * time.Millisecond) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("nothing forwarded from a.OUT to b.IN")
-				}
-			}
+			sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
+				return b.Publish(context.Background(), "a"+s+".OUT", []byte(`{"via":"setup"}`))
+			}, func() string { return "nothing forwarded from a.OUT to b.IN" })
 		})
 	}
 }
@@ -179,29 +159,9 @@ func TestSetupStartsParticipants(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	in := brokertest.NewInbox(100)
-	sub, err := b.Consume(context.Background(), "b"+s+".IN", 0, in.Ack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := b.Send(context.Background(), "a"+s+".IN", []byte(`"through a participant"`)); err != nil {
-			t.Fatal(err)
-		}
-		if in.TryNext(200 * time.Millisecond) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the participant never passed data on; setup printed:\n%s", out.String())
-		}
-	}
+	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
+		return b.Send(context.Background(), "a"+s+".IN", []byte(`"through a participant"`))
+	}, func() string { return "the participant never passed data on; setup printed:\n" + out.String() })
 	m := regexp.MustCompile(`started a` + s + `: .* \(pid (\d+)\)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("setup output %q", out.String())
@@ -235,4 +195,34 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// sendUntilArrives sends with send on a connection to the MQTT broker at
+// url until something arrives on queue: what it waits for subscribes in
+// the background, and MQTT keeps nothing for a subscriber not there yet.
+func sendUntilArrives(t *testing.T, url, queue string, send func(network.Broker) error, failure func() string) {
+	t.Helper()
+	b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	in := brokertest.NewInbox(100)
+	sub, err := b.Consume(context.Background(), queue, 0, in.Ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := send(b); err != nil {
+			t.Fatal(err)
+		}
+		if in.TryNext(200 * time.Millisecond) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(failure())
+		}
+	}
 }
