@@ -1,7 +1,10 @@
 package protocol
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
 // setupGraph clears graph id and adds nodes (id -> component).
@@ -203,5 +206,19 @@ func TestTwoClientsSeeEachOthersEdits(t *testing.T) {
 	wantError(t, b.next(), "graph", "already exists")
 	if extra := a.drain(); len(extra) > 0 {
 		t.Fatalf("client a saw %v", extra)
+	}
+}
+
+// A client is registered before its handshake completes: an edit made the
+// moment its connection is open reaches it.
+func TestBroadcastRightAfterConnect(t *testing.T) {
+	h := newHarness(t)
+	for i := range 20 {
+		c := h.connect()
+		id := fmt.Sprintf("right-after-%d", i)
+		if err := h.rt.Clear(runtime.ClearPayload{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor("graph", "clear", func(m msg) bool { return m.payloadMap()["id"] == id })
 	}
 }

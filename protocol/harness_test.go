@@ -139,10 +139,6 @@ func (h *harness) connectWith(d *websocket.Dialer, subprotocols []string) *wsCli
 	c := &wsClient{t: h.t, h: h, conn: conn, in: make(chan msg, 4096), closed: make(chan struct{})}
 	go c.read()
 	h.t.Cleanup(func() { _ = conn.Close() })
-	// The server registers a connection for broadcasts just after the
-	// handshake; a round trip makes sure it has, so that no broadcast made
-	// after connect returns can miss this client.
-	c.stash = append(c.stash, c.drain()...)
 	return c
 }
 

@@ -123,22 +123,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.landingPage(w, r)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		s.log.Info().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
-		return
-	}
-	s.wg.Add(1)
-	defer s.wg.Done()
-	s.serveConn(conn, r.RemoteAddr)
-}
-
-func (s *Server) serveConn(conn *websocket.Conn, remote string) {
+	// The client is registered before the handshake completes, so that
+	// every event after the client sees the connection open reaches it
+	// (it is queued until the writer starts).
 	id := runtime.ClientID(s.nextID.Add(1))
 	c := &client{
 		id:   id,
-		conn: conn,
-		log:  s.log.With().Uint64("client", uint64(id)).Str("remote", remote).Logger(),
+		log:  s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
 		send: make(chan []byte, sendQueueSize),
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
@@ -146,18 +137,30 @@ func (s *Server) serveConn(conn *websocket.Conn, remote string) {
 	c.caps.Store(s.anonymous)
 	s.hub.add(c)
 	s.rt.ClientConnected(id)
-	c.log.Info().Str("subprotocol", conn.Subprotocol()).Msg("client connected")
+	defer func() {
+		s.hub.remove(c)
+		s.rt.ClientGone(id)
+	}()
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Info().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		return
+	}
+	c.conn = conn
+	s.wg.Add(1)
+	defer s.wg.Done()
+	s.serveConn(c)
+}
 
+func (s *Server) serveConn(c *client) {
+	c.log.Info().Str("subprotocol", c.conn.Subprotocol()).Msg("client connected")
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		c.writePump()
 	}()
 	s.readPump(c)
-
 	c.close()
-	s.hub.remove(c)
-	s.rt.ClientGone(id)
 	<-writerDone
 	c.log.Info().Msg("client disconnected")
 }
@@ -224,8 +227,7 @@ func (s *Server) closeAll() {
 	}
 	s.hub.mu.Unlock()
 	for _, c := range clients {
-		c.close()
-		_ = c.conn.Close()
+		c.close() // its writer says goodbye and closes the connection
 	}
 }
 
