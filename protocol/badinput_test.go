@@ -24,11 +24,11 @@ func TestBadInputGetsErrorsAndKeepsTheConnection(t *testing.T) {
 		{"unknown protocol", `{"protocol":"nosuch","command":"x","payload":{}}`, "runtime", `Unknown protocol "nosuch"`},
 		{"unknown command", `{"protocol":"network","command":"explode","payload":{}}`, "network", `Unknown command "explode" for protocol "network"`},
 		{"payload not an object", `{"protocol":"graph","command":"clear","payload":[1]}`, "graph", "payload must be an object"},
-		{"clear without id", `{"protocol":"graph","command":"clear","payload":{"name":"x"}}`, "graph", "id"},
+		{"clear without id", `{"protocol":"graph","command":"clear","payload":{"name":"x"}}`, "graph", "Invalid graph:clear payload: id is required"},
 		{"missing payload for addnode", `{"protocol":"graph","command":"addnode"}`, "graph", "No graph specified"},
-		{"edges not a list", `{"protocol":"network","command":"edges","payload":{"graph":"g","edges":5}}`, "network", "edges"},
-		{"packet with bad event", `{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in","event":"explode"}}`, "runtime", "event"},
-		{"list with junk", `{"protocol":"component","command":"getsource","payload":{"name":7}}`, "component", "name"},
+		{"edges not a list", `{"protocol":"network","command":"edges","payload":{"graph":"g","edges":5}}`, "network", "edges: Invalid type. Expected: array"},
+		{"packet with bad event", `{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in","event":"explode"}}`, "runtime", "event: event must be one of the following"},
+		{"list with junk", `{"protocol":"component","command":"getsource","payload":{"name":7}}`, "component", "name: Invalid type. Expected: string"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
