@@ -26,25 +26,33 @@ func (r *Runtime) Clear(p ClearPayload) error {
 	} else if r.mainGraph == p.ID {
 		r.mainGraph = ""
 	}
-	return r.commitLocked(p.ID, func() {
+	return r.commitLocked(p.ID, func() error {
 		r.emit("graph", "clear", ClearPayload{ID: g.ID, Name: g.Name, Library: g.Library, Main: g.Main, Icon: g.Icon, Description: g.Description})
+		return nil
 	})
 }
 
-// commitLocked runs emit (which sends an edit's acknowledgements) and
+// commitLocked makes a change (which emits its acknowledgements) and
 // unlocks. With auto-save on and the main graph changed, the
-// acknowledgements wait until the save including the change is on disk.
-func (r *Runtime) commitLocked(graphID string, emit func()) error {
+// acknowledgements are held until the save including the change is on
+// disk; a change that fails is not saved.
+func (r *Runtime) commitLocked(graphID string, change func() error) error {
 	r.poke()
 	if r.persist == nil || !r.opts.AutoSave || graphID != r.mainGraph {
-		emit()
-		r.mu.Unlock()
-		return nil
+		defer r.mu.Unlock()
+		return change()
 	}
 	var buf []Event
 	r.buffer = &buf
-	emit()
+	err := change()
 	r.buffer = nil
+	if err != nil {
+		for _, ev := range buf { // whatever changed before the failure
+			r.sink.Broadcast(ev)
+		}
+		r.mu.Unlock()
+		return err
+	}
 	v := r.persist.enqueue(r.snapshotLocked(), buf)
 	r.mu.Unlock()
 	// A failed save has been reported to every client; the edit stands.
@@ -75,22 +83,7 @@ func (r *Runtime) edit(id string, fn func(gs *graphState) error) error {
 		r.mu.Unlock()
 		return err
 	}
-	var buf []Event
-	r.buffer = &buf
-	err = fn(gs)
-	r.buffer = nil
-	if err != nil {
-		for _, ev := range buf { // whatever changed before the failure
-			r.sink.Broadcast(ev)
-		}
-		r.mu.Unlock()
-		return err
-	}
-	return r.commitLocked(id, func() {
-		for _, ev := range buf {
-			r.send(ev)
-		}
-	})
+	return r.commitLocked(id, func() error { return fn(gs) })
 }
 
 // AddNode adds a node; a node whose component the runtime runs in-process

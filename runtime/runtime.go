@@ -223,12 +223,8 @@ func (r *Runtime) SetSink(s Sink) {
 }
 
 func (r *Runtime) emit(protocol, command string, payload any) {
-	r.send(Event{Protocol: protocol, Command: command, Payload: payload})
-}
-
-// send broadcasts ev, or keeps it with the edit being committed.
-func (r *Runtime) send(ev Event) {
-	if r.buffer != nil {
+	ev := Event{Protocol: protocol, Command: command, Payload: payload}
+	if r.buffer != nil { // an edit's acknowledgements wait for its save
 		*r.buffer = append(*r.buffer, ev)
 		return
 	}
