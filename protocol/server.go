@@ -123,6 +123,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.landingPage(w, r)
 		return
 	}
+	// Counted before the connection is hijacked: http.Server.Shutdown
+	// waits for handlers until then, so Serve's Wait cannot miss this one.
+	s.wg.Add(1)
+	defer s.wg.Done()
 	// The client is registered before the handshake completes, so that
 	// every event after the client sees the connection open reaches it
 	// (it is queued until the writer starts).
@@ -147,8 +151,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.conn = conn
-	s.wg.Add(1)
-	defer s.wg.Done()
 	s.serveConn(c)
 }
 
