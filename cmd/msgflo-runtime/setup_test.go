@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,9 +38,13 @@ rr%[1]s DEADLETTER -> IN dl%[1]s(x/D)
 // bindingsWith lists RabbitMQ's bindings that involve names containing s.
 func bindingsWith(t *testing.T, s string) []string {
 	t.Helper()
-	out, err := exec.Command("rabbitmqctl", "list_bindings", "source_name", "destination_name", "destination_kind", "routing_key", "--formatter", "json", "-q").Output()
+	vhost := "/"
+	if u, err := url.Parse(brokertest.RabbitMQURL(t)); err == nil && len(u.Path) > 1 {
+		vhost = u.Path[1:]
+	}
+	out, err := exec.Command("rabbitmqctl", "list_bindings", "-p", vhost, "source_name", "destination_name", "destination_kind", "routing_key", "--formatter", "json", "-q").Output()
 	if err != nil {
-		t.Skipf("rabbitmqctl unavailable: %v", err)
+		t.Fatalf("rabbitmqctl list_bindings (needed to compare bindings with msgflo-setup's): %v", err)
 	}
 	var rows []map[string]string
 	if err := json.Unmarshal(out, &rows); err != nil {
