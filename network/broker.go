@@ -20,6 +20,10 @@ const DiscoveryQueue = "fbp"
 // ErrClosed is returned by operations on a Broker or Subscription after Close.
 var ErrClosed = errors.New("broker connection closed")
 
+// ErrNoPassiveCheck is returned by ExchangeExists on brokers that cannot
+// tell whether a queue or topic exists (MQTT).
+var ErrNoPassiveCheck = errors.New("the broker cannot check whether a queue exists")
+
 // QueueOptions are the per-port options a participant declares.
 type QueueOptions struct {
 	// Persistent false makes the queue/exchange non-durable and auto-deleted
@@ -82,6 +86,17 @@ type Broker interface {
 	// Tap observes a copy of every message published on outport queue from
 	// now on, without taking messages from consumers.
 	Tap(ctx context.Context, queue string, handler DataHandler) (Subscription, error)
+	// TapExchange is Tap on an exchange another process owns (the outqueue
+	// of an FBP-capable participant): each time the tap's private queue is
+	// bound, the exchange is first declared with opts, so that it exists
+	// as long as the tap lives. Unlike DeclareOutport, nothing of it is
+	// kept (or restored after a reconnect) once the tap is closed.
+	TapExchange(ctx context.Context, exchange string, opts QueueOptions, handler DataHandler) (Subscription, error)
+	// ExchangeExists reports whether an exchange of that name exists, by a
+	// passive check that never creates it and never disturbs the other
+	// operations. Brokers without server-side exchanges (MQTT) return
+	// ErrNoPassiveCheck: the caller must ask the other side instead.
+	ExchangeExists(ctx context.Context, name string) (bool, error)
 	// Announce publishes a discovery message (already encoded, see
 	// EncodeDiscovery) on the discovery queue.
 	Announce(ctx context.Context, msg []byte) error

@@ -239,3 +239,55 @@ func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHan
 		},
 	})
 }
+
+// TapExchange implements network.Broker: as Tap, but the exchange is
+// declared with opts before every bind and is not remembered, so that a
+// participant's auto-deleted exchange stays alive while the tap lives and
+// goes with it.
+func (b *Broker) TapExchange(ctx context.Context, exchange string, opts network.QueueOptions, handler network.DataHandler) (network.Subscription, error) {
+	return b.startConsumer(ctx, &consumer{
+		name:    "tap " + exchange,
+		autoAck: true,
+		prepare: func(ch *amqp.Channel) (string, error) {
+			if err := declareOutport(ch, exchange, opts); err != nil {
+				return "", err
+			}
+			q, err := ch.QueueDeclare("", false, true, true, false, nil)
+			if err != nil {
+				return "", fmt.Errorf("declare tap queue: %w", err)
+			}
+			if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+				return "", fmt.Errorf("tap %s: %w", exchange, err)
+			}
+			return q.Name, nil
+		},
+		handle: func(_ string, d amqp.Delivery) { handler(exchange, d.Body) },
+	})
+}
+
+// ExchangeExists implements network.Broker with a passive declare on a
+// channel of its own: RabbitMQ closes the channel when the exchange is
+// missing, which must not disturb the shared ones.
+func (b *Broker) ExchangeExists(ctx context.Context, name string) (bool, error) {
+	var exists bool
+	err := b.retry(ctx, func(conn *amqp.Connection) error {
+		ch, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		err = ch.ExchangeDeclarePassive(name, "fanout", false, false, false, false, nil)
+		var ae *amqp.Error
+		switch {
+		case err == nil:
+			exists = true
+			return nil
+		case errors.As(err, &ae) && ae.Code == amqp.NotFound:
+			exists = false
+			return nil
+		default:
+			return fmt.Errorf("check exchange %s: %w", name, err)
+		}
+	})
+	return exists, err
+}

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) network.Broker) {
 	t.Run("NackDoesNotStall", func(t *testing.T) { nack(t, open(t)) })
 	t.Run("Tap", func(t *testing.T) { tap(t, open(t)) })
 	t.Run("Discovery", func(t *testing.T) { discovery(t, open(t)) })
+	t.Run("TapExchange", func(t *testing.T) { tapExchange(t, open) })
 	t.Run("TwoConnections", func(t *testing.T) { twoConnections(t, open) })
 	t.Run("ClosedBroker", func(t *testing.T) { closed(t, open(t)) })
 }
@@ -331,4 +332,56 @@ func closed(t *testing.T, b network.Broker) {
 		t.Fatalf("Consume after Close: got %v, want ErrClosed", err)
 	}
 	_ = b.Close() // twice is fine
+}
+
+// tapExchange taps an exchange another connection owns and publishes to
+// (an FBP-capable participant's outqueue, non-persistent): the tap sees
+// its messages, the exchange exists while the tap lives and, being
+// auto-deleted, goes with it. Brokers without passive checks must say so
+// with ErrNoPassiveCheck.
+func tapExchange(t *testing.T, open func(t *testing.T) network.Broker) {
+	b, owner := open(t), open(t)
+	defer b.Close()
+	defer owner.Close()
+	name := ".fbp." + Role("x") + ".send"
+	opts := network.QueueOptions{NonPersistent: true}
+	exists, err := b.ExchangeExists(ctx(t), name)
+	passive := !errors.Is(err, network.ErrNoPassiveCheck)
+	if passive {
+		must(t, err)
+		if exists {
+			t.Fatalf("%s exists before anyone declared it", name)
+		}
+	}
+	must(t, owner.DeclareOutport(ctx(t), name, opts))
+	seen := NewInbox(10)
+	sub, err := b.TapExchange(ctx(t), name, opts, seen.Data)
+	must(t, err)
+	must(t, owner.Publish(ctx(t), name, []byte(`{"n":1}`)))
+	seen.Expect(t, `{"n":1}`)
+	if passive {
+		exists, err := b.ExchangeExists(ctx(t), name)
+		must(t, err)
+		if !exists {
+			t.Fatalf("%s does not exist while tapped", name)
+		}
+	}
+	must(t, sub.Close())
+	if !passive {
+		return
+	}
+	// RabbitMQ deletes the auto-delete exchange once the tap's queue is
+	// gone; that happens after Close returns, so wait for it.
+	deadline := time.Now().Add(Timeout)
+	for {
+		exists, err := b.ExchangeExists(ctx(t), name)
+		must(t, err)
+		if !exists {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still exists %s after its only tap closed", name, Timeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
 }

@@ -142,6 +142,21 @@ func (b *Broker) Tap(ctx context.Context, queue string, handler network.DataHand
 	return b.attach(ctx, queue, handler)
 }
 
+// TapExchange is Tap: MQTT topics need no declaration.
+func (b *Broker) TapExchange(ctx context.Context, queue string, _ network.QueueOptions, handler network.DataHandler) (network.Subscription, error) {
+	return b.attach(ctx, queue, handler)
+}
+
+// ExchangeExists cannot be answered on MQTT: topics exist by being used.
+func (b *Broker) ExchangeExists(context.Context, string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkOpen(); err != nil {
+		return false, err
+	}
+	return false, network.ErrNoPassiveCheck
+}
+
 // SubscribeDiscovery hands every message on the fbp topic to handler.
 func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHandler) (network.Subscription, error) {
 	return b.attach(ctx, network.DiscoveryQueue, handler)
