@@ -3,7 +3,6 @@ package participant_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -109,37 +108,6 @@ func TestRepeatChain(t *testing.T) {
 	}
 }
 
-// A failing message is nacked and the participant goes on with the next;
-// so are messages that are not JSON and panics.
-func TestFailuresDoNotStop(t *testing.T) {
-	b := broker(t)
-	role := brokertest.Role("f")
-	c := participant.Component{
-		Name:     "test/Picky",
-		Inports:  []participant.Port{{ID: "in"}},
-		Outports: []participant.Port{{ID: "out"}},
-		Process: func(_ context.Context, in participant.Input, out participant.Output) error {
-			switch string(in.Data) {
-			case `"fail"`:
-				return errors.New("no")
-			case `"panic"`:
-				panic("boom")
-			case `"badport"`:
-				return out.Send("nope", in.Data)
-			case `"badjson"`:
-				return out.Send("out", json.RawMessage(`{`))
-			}
-			return out.Send("OUT", in.Data) // port names are case-insensitive
-		},
-	}
-	start(t, b, c, role)
-	out := collect(t, b, role+".OUT")
-	for _, v := range []string{`"fail"`, `"panic"`, `"badport"`, `"badjson"`, `not json`, `"ok"`} {
-		must(t, b.Send(context.Background(), role+".IN", []byte(v)))
-	}
-	out.Expect(t, `"ok"`)
-}
-
 func TestAnnouncesAndHeartbeats(t *testing.T) {
 	b := broker(t)
 	seen := brokertest.NewInbox(1000)
@@ -163,38 +131,6 @@ func TestAnnouncesAndHeartbeats(t *testing.T) {
 			count++
 		}
 	}
-}
-
-// Stop lets a message being processed finish (and be acknowledged).
-func TestStopFinishesInFlight(t *testing.T) {
-	b := broker(t)
-	role := brokertest.Role("slow")
-	entered, release, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	c := participant.Component{
-		Name:    "test/Slow",
-		Inports: []participant.Port{{ID: "in"}},
-		Process: func(context.Context, participant.Input, participant.Output) error {
-			close(entered)
-			<-release
-			close(finished)
-			return nil
-		},
-	}
-	p, err := participant.New(b, c, role, participant.Options{})
-	must(t, err)
-	must(t, p.Start(context.Background()))
-	must(t, p.Send(context.Background(), "in", json.RawMessage(`1`)))
-	<-entered
-	stopped := make(chan error)
-	go func() { stopped <- p.Stop(context.Background()) }()
-	close(release)
-	must(t, <-stopped)
-	select {
-	case <-finished:
-	default:
-		t.Fatal("Stop returned before the message in process finished")
-	}
-	must(t, p.Stop(context.Background())) // twice is fine
 }
 
 func TestStartTwice(t *testing.T) {

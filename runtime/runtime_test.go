@@ -204,17 +204,21 @@ func TestStartedGraphIsWiredAndStoppedIsNot(t *testing.T) {
 	must(t, f.rt.Stop("g"))
 	// Once the runtime reports the binding gone, data stops at a.
 	waitUnbound(t, f, "a.OUT", "b.IN")
+	// On MQTT the runtime's own connection forwards the edges, one
+	// message at a time in order. Observe a's output through it, and send
+	// a marker to b through it after that output: if a.OUT -> b.IN were
+	// still forwarded, b would get "after stop" before the marker.
 	aOut := f.collect("test.OUT_OF_A")
-	must(t, f.broker.Bind(context.Background(), "a.OUT", "test.OUT_OF_A"))
+	must(t, f.rt.broker.Bind(context.Background(), "a.OUT", "test.OUT_OF_A"))
+	must(t, f.rt.broker.Bind(context.Background(), "test.MARK", "b.IN"))
 	_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: "after stop", Graph: "g"})
 	must(t, err)
 	if got := receive(t, aOut); got != `"after stop"` {
 		t.Fatalf("a got %q", got)
 	}
-	select {
-	case got := <-out:
-		t.Fatalf("stopped graph still delivered %q to b", got)
-	default:
+	must(t, f.broker.Publish(context.Background(), "test.MARK", []byte(`"marker"`)))
+	if got := receive(t, out); got != `"marker"` {
+		t.Fatalf("stopped graph still delivered %s to b", got)
 	}
 }
 

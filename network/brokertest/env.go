@@ -4,6 +4,7 @@
 package brokertest
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -56,15 +57,23 @@ func require(t testing.TB, name, env, def, defPort string) string {
 		conn.Close()
 		return raw
 	}
+	SkipOrFail(t, fmt.Sprintf("%s not reachable at %s (%v)", name, addr, err))
+	return ""
+}
+
+// SkipOrFail skips a test that lacks something it needs (a broker, the
+// Node.js tools), and lists it in the skip log (EnvSkipLog) so that make
+// test reports it; under EnvRequire=1 (CI) the lack is a failure instead.
+func SkipOrFail(t testing.TB, why string) {
+	t.Helper()
 	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s is required (%s=1) but does not answer at %s: %v", name, EnvRequire, addr, err)
+		t.Fatalf("%s, and %s=1 requires it", why, EnvRequire)
 	}
 	if path := os.Getenv(EnvSkipLog); path != "" {
 		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
-			_, _ = f.WriteString(t.Name() + ": " + name + " not reachable at " + addr + "\n")
+			_, _ = f.WriteString(t.Name() + ": " + why + "\n")
 			f.Close()
 		}
 	}
-	t.Skipf("%s not reachable at %s (%v); set %s=1 to make this a failure", name, addr, err, EnvRequire)
-	return ""
+	t.Skipf("%s; set %s=1 to make this a failure", why, EnvRequire)
 }

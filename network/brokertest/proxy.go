@@ -8,8 +8,10 @@ import (
 )
 
 // Proxy is a fault-injecting TCP proxy between a client and a broker:
-// Cut breaks every connection through it (the broker itself stays up), and
-// Block refuses new ones until Unblock.
+// Cut breaks every connection through it (the broker itself stays up),
+// Block refuses new ones until Unblock, and HoldReplies stops passing what
+// the broker sends on the open connections (publisher confirms among it)
+// while what the client sends still reaches the broker.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -18,6 +20,10 @@ type Proxy struct {
 	conns   map[net.Conn]bool
 	blocked bool
 	accepts int
+	// held, when not nil, stops the broker-to-client direction of the
+	// connections open when HoldReplies was called; Cut closes it.
+	held    chan struct{}
+	holding map[net.Conn]bool
 	wg      sync.WaitGroup
 }
 
@@ -70,14 +76,30 @@ func (p *Proxy) serve() {
 		p.accepts++
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, true)
+		go p.pipe(up, c, false)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, fromBroker bool) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	if fromBroker {
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.wait(src)
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	} else {
+		_, _ = io.Copy(dst, src)
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
@@ -86,12 +108,43 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	p.mu.Unlock()
 }
 
-// Cut breaks every open connection.
+// wait blocks while the connection from the broker src is held.
+func (p *Proxy) wait(src net.Conn) {
+	p.mu.Lock()
+	held := p.held
+	holding := p.holding[src]
+	p.mu.Unlock()
+	if held != nil && holding {
+		<-held
+	}
+}
+
+// HoldReplies stops passing the broker's bytes to the clients connected
+// now, until Cut: publisher confirms, deliveries and heartbeats from the
+// broker stay in the proxy, while the clients' own frames (publishes, acks)
+// still reach the broker. Connections made later are not held.
+func (p *Proxy) HoldReplies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = make(chan struct{})
+		p.holding = map[net.Conn]bool{}
+	}
+	for c := range p.conns {
+		p.holding[c] = true
+	}
+}
+
+// Cut breaks every open connection (and drops what HoldReplies held).
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		c.Close()
+	}
+	if p.held != nil {
+		close(p.held)
+		p.held, p.holding = nil, nil
 	}
 }
 
