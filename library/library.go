@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,11 +43,14 @@ type Config struct {
 // Component is a component the library can start.
 type Component struct {
 	Name string
-	// Command is the command line with #ROLE and #IIPS still to fill in.
+	// Command is the command template, the library's variables expanded
+	// (they are the owner's template text). Its placeholders are filled
+	// by Command, each as one literal shell word.
 	Command string
 	// File is the component's source file, when it comes from one.
 	File     string
 	Language string
+	values   map[string]string // #FILENAME, #COMPONENT, #COMPONENTNAME
 }
 
 // Library is a loaded library.
@@ -77,7 +81,7 @@ func Load(path string, optional bool, dir string) (*Library, error) {
 		return nil, err
 	}
 	for name, cmd := range cfg.Components {
-		l.components[name] = &Component{Name: name, Command: l.fill(cmd, name, "")}
+		l.components[name] = l.component(name, cmd, "")
 	}
 	return l, nil
 }
@@ -190,28 +194,36 @@ func (l *Library) addFile(path string) *Component {
 	if l.Config.Namespace != "" {
 		name = l.Config.Namespace + "/" + base
 	}
-	c := &Component{Name: name, File: path, Language: extensionLanguage[ext], Command: l.fill(handler, base, path)}
+	c := l.component(base, handler, path)
+	c.Name, c.File, c.Language = name, path, extensionLanguage[ext]
 	l.components[name] = c
 	return c
 }
 
-// fill substitutes the library's variables, #FILENAME, #COMPONENT and
-// #COMPONENTNAME, as msgflo does.
-func (l *Library) fill(cmd, component, filename string) string {
+// component makes a component of a command template: the library's
+// variables are expanded (as msgflo does, they may hold placeholders);
+// #FILENAME, #COMPONENT and #COMPONENTNAME are values, filled by Command.
+func (l *Library) component(component, cmd, filename string) *Component {
 	vars := map[string]string{}
 	for k, v := range l.Config.Variables {
-		vars[k] = v
+		if !slices.Contains(placeholders, strings.ToUpper(k)) {
+			vars[k] = v
+		}
 	}
+	values := map[string]string{}
 	if filename != "" {
-		vars["FILENAME"] = filename
+		if strings.HasPrefix(filename, "-") {
+			filename = "./" + filename
+		}
+		values["FILENAME"] = filename
 	}
 	name := component
 	if i := strings.Index(component, "/"); i >= 0 {
 		name = strings.SplitN(component, "/", 3)[1]
 	}
-	vars["COMPONENTNAME"] = name
-	vars["COMPONENT"] = component
-	return replace(cmd, vars)
+	values["COMPONENTNAME"] = name
+	values["COMPONENT"] = component
+	return &Component{Name: component, Command: replace(cmd, vars), values: values}
 }
 
 func replace(s string, vars map[string]string) string {
@@ -252,12 +264,47 @@ func (l *Library) Components() []*Component {
 	return out
 }
 
-// Command is the command line that starts a participant of component
-// under role, with initial packets iips.
-func (l *Library) Command(c *Component, role string, iips map[string]any) string {
-	data, _ := json.Marshal(iips)
+// Command is the shell text that starts a participant of component c
+// under role, with initial packets iips (what msgflo's procfile prints).
+// Every value (the role, the initial packets as JSON, the file and
+// component names) is one literal word; none may start with '-' (it would
+// be an option of the program).
+func (l *Library) Command(c *Component, role string, iips map[string]any) (string, error) {
+	text, _, err := l.command(c, role, iips)
+	return text, err
+}
+
+// Script is Command to run under a shell: when the template is one simple
+// command, the shell execs its program, so that the program replaces the
+// shell (it gets the signals, and dies with the runtime).
+func (l *Library) Script(c *Component, role string, iips map[string]any) (string, error) {
+	text, program, err := l.command(c, role, iips)
+	if err != nil || program < 0 {
+		return text, err
+	}
+	return text[:program] + "exec " + text[program:], nil
+}
+
+func (l *Library) command(c *Component, role string, iips map[string]any) (string, int, error) {
+	data, err := json.Marshal(iips)
+	if err != nil {
+		return "", -1, fmt.Errorf("initial packets of %s: %w", role, err)
+	}
 	if iips == nil {
 		data = []byte("{}")
 	}
-	return replace(c.Command, map[string]string{"ROLE": role, "IIPS": "'" + string(data) + "'"})
+	values := map[string]string{"ROLE": role, "IIPS": string(data)}
+	for k, v := range c.values {
+		values[k] = v
+	}
+	for _, k := range placeholders {
+		if v, ok := values[k]; ok && strings.HasPrefix(v, "-") {
+			return "", -1, fmt.Errorf("#%s %q: %w", k, v, ErrOptionValue)
+		}
+	}
+	text, program, err := render(c.Command, values)
+	if err != nil {
+		return "", -1, fmt.Errorf("command of %s: %w", c.Name, err)
+	}
+	return text, program, nil
 }

@@ -49,15 +49,15 @@ func TestPackageJSON(t *testing.T) {
 		t.Fatalf("components %v", names)
 	}
 	api, _ := l.Get("Api") // without the namespace
-	if got := l.Command(api, "api1", nil); got != "node api.js --role api1 --var 8080" {
+	if got, _ := l.Command(api, "api1", nil); got != "node api.js --role api1 --var 8080" {
 		t.Fatalf("command %q", got)
 	}
 	w, _ := l.Get("myproject/Worker")
-	if got := l.Command(w, "w1", nil); got != "python3 "+filepath.Join(comps, "Worker.py")+" w1 Worker" || w.Language != "python" {
+	if got, _ := l.Command(w, "w1", nil); got != "python3 "+filepath.Join(comps, "Worker.py")+" w1 Worker" || w.Language != "python" {
 		t.Fatalf("command %q (%s)", got, w.Language)
 	}
 	g, _ := l.Get("myproject/Graph")
-	if got := l.Command(g, "g1", map[string]any{"in": 5}); got != `noflo-runtime-msgflo --name g1 --graph Graph --iips '{"in":5}'` {
+	if got, _ := l.Command(g, "g1", map[string]any{"in": 5}); got != `noflo-runtime-msgflo --name g1 --graph Graph --iips '{"in":5}'` {
 		t.Fatalf("command %q", got)
 	}
 }
@@ -70,7 +70,7 @@ func TestPlainFileAndDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, ok := l.Get("a/B")
-	if !ok || l.Command(c, "r", nil) != "run a/B B r" {
+	if got, _ := l.Command(c, "r", nil); !ok || got != "run a/B B r" {
 		t.Fatalf("%v %+v", ok, c)
 	}
 	if l.Config.Handlers[".js"] != DefaultHandlers[".js"] || l.Config.Handlers[".go"] == "" {

@@ -106,7 +106,15 @@ func (r *Runtime) iipsForLocked(role string) map[string]any {
 
 func (r *Runtime) startProcessLocked(role, component string) {
 	lc, _ := r.libraryComponentLocked(component)
-	line := r.opts.Library.Command(lc, role, r.iipsForLocked(role))
+	line, err := r.opts.Library.Script(lc, role, r.iipsForLocked(role))
+	if err != nil {
+		r.log.Error().Err(err).Str("role", role).Str("component", component).Msg("cannot start participant process")
+		p := &process{role: role, component: component, exited: true, done: make(chan struct{})}
+		close(p.done)
+		r.procs[role] = p
+		r.processErrorLocked(role, fmt.Sprintf("could not start participant process: %v", err))
+		return
+	}
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+r.broker.URL())
 	if r.opts.Library.Dir != "" {

@@ -199,7 +199,9 @@ func New(opts Options) (*Runtime, error) {
 			if _, builtin := r.components[lc.Name]; builtin {
 				continue
 			}
-			r.components[lc.Name] = &component{name: lc.Name, description: "started with: " + lc.Command, lib: lc}
+			// The command line is not shown: it may hold the library's
+			// variables (keys, passwords).
+			r.components[lc.Name] = &component{name: lc.Name, description: "participant started by the runtime", lib: lc}
 		}
 	}
 	if opts.GraphFile != "" {

@@ -239,10 +239,13 @@ func containsString(list []string, s string) bool {
 // participant subcommand (self is how to call this program).
 func nodeCommand(l *library.Library, g *graph.Graph, n *graph.Node, self string) (string, error) {
 	if c, ok := l.Get(n.Component); ok {
-		return l.Command(c, n.ID, g.InitialData(n.ID)), nil
+		return l.Command(c, n.ID, g.InitialData(n.ID))
 	}
 	if _, builtin := participant.LookupCore(n.Component); builtin {
-		return self + " participant " + n.Component + " --role " + n.ID, nil
+		if strings.HasPrefix(n.ID, "-") {
+			return "", fmt.Errorf("role %q: %w", n.ID, library.ErrOptionValue)
+		}
+		return library.QuoteWord(self) + " participant " + library.QuoteWord(n.Component) + " --role " + library.QuoteWord(n.ID), nil
 	}
 	return "", fmt.Errorf("No component %s defined for role %s", n.Component, n.ID)
 }
