@@ -39,7 +39,7 @@ func quoteWord(v string) string {
 	if safeWord.MatchString(v) {
 		return v
 	}
-	return v
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 type shellContext int

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -23,7 +22,7 @@ func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
 	}
 	// The participant writes its arguments, NUL-terminated, to a new file.
 	lib := writeFile(t, "lib.json", mustJSON(map[string]any{"components": map[string]string{
-		"Args": `sh -c 'printf "%s\0" "$@" > "$(mktemp -p ` + out + `)"; exec sleep 600' argv0 --role #ROLE --iips #IIPS`,
+		"Args": `sh -c 'f=$(mktemp -p ` + out + `); printf "%s\0" "$@" > "$f"; mv "$f" "$f.done"; exec sleep 600' argv0 --role #ROLE --iips #IIPS`,
 	}}))
 	touch := "touch " + pwned
 	ids := []string{
@@ -53,9 +52,12 @@ func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the files the participants write
 		files, _ := os.ReadDir(out)
 		for _, f := range files {
-			data, err := os.ReadFile(filepath.Join(out, f.Name()))
-			if err != nil || !bytes.HasSuffix(data, []byte{0}) {
+			if !strings.HasSuffix(f.Name(), ".done") {
 				continue // not written yet
+			}
+			data, err := os.ReadFile(filepath.Join(out, f.Name()))
+			if err != nil {
+				t.Fatal(err)
 			}
 			args := strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")
 			if len(args) != 4 || args[0] != "--role" || args[2] != "--iips" {
