@@ -47,7 +47,10 @@ test-spec: build
 	./scripts/each-broker.sh ./scripts/fbp-spec.sh $(BIN)
 
 # Figures, never pass/fail: the binary as clients use it (embedded broker,
-# then Mosquitto when it runs), then the in-process Go benchmarks.
+# RabbitMQ and Mosquitto when they run); the throughput of a 3-hop chain of
+# the binary's core/Repeat nodes on RabbitMQ as a ratio to plain amqp091-go
+# relays of the same guarantee (persistent and transient), and the
+# participant SDK's own figure; then the in-process Go benchmarks.
 bench: build
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN)
 	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
@@ -57,7 +60,7 @@ bench: build
 		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker mqtt://127.0.0.1:1883; \
 	else echo "Mosquitto not running: skipped its figures"; fi
 	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
-		$(GO) run ./cmd/msgflo-bench --throughput amqp://guest:guest@127.0.0.1:5672/; \
+		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --throughput amqp://guest:guest@127.0.0.1:5672/; \
 	else echo "RabbitMQ not running: skipped the 3-hop throughput figures"; fi
 	$(GO) test -run '^$$' -bench . -benchmem ./protocol
 

@@ -129,3 +129,11 @@ type AsyncPublisher interface {
 type Pending interface {
 	Wait(ctx context.Context) error
 }
+
+// TransientPublisher is implemented by brokers that can publish without
+// making the broker persist or confirm the message (msgflo-nodejs's
+// delivery, --persistent-messages=false): faster, but a message the broker
+// loses (restart, failure) is gone.
+type TransientPublisher interface {
+	PublishTransient(ctx context.Context, queue string, data []byte) error
+}

@@ -62,7 +62,9 @@ func Serve(ctx context.Context, c Component, role, brokerURL string, opts Option
 
 // Main runs c as a participant program, as msgflo-nodejs runs a component
 // file: flags --role (default: the component's name, lower-cased) and
-// --broker (default: see BrokerURL), until SIGINT or SIGTERM. It prints
+// --broker (default: see BrokerURL), until SIGINT or SIGTERM;
+// MSGFLO_PERSISTENT_MESSAGES=false sends transient messages (see
+// Options.TransientMessages). It prints
 // "ROLE connected to BROKER" once announced, and exits non-zero on failure.
 //
 //	func main() { participant.Main(myComponent) }
@@ -73,9 +75,14 @@ func Main(c Component) {
 	_ = fs.Parse(os.Args[1:])
 	*broker = BrokerURL(*broker, os.Getenv)
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: time.RFC3339}).With().Timestamp().Logger()
+	persistent, err := PersistentMessagesFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := Serve(ctx, c, *role, *broker, Options{Logger: log}, func() {
+	err = Serve(ctx, c, *role, *broker, Options{Logger: log, TransientMessages: !persistent}, func() {
 		fmt.Printf("%s connected to %s\n", *role, network.RedactURL(*broker))
 	})
 	if err != nil {
@@ -88,6 +95,6 @@ func Main(c Component) {
 // Emit sends data on one of the participant's outports outside of message
 // processing: what a source (a component without inports) does.
 func (p *Participant) Emit(ctx context.Context, port string, data json.RawMessage) error {
-	o := &output{p: p, ctx: ctx}
+	o := &output{p: p, ctx: ctx, transient: p.transient()}
 	return o.Send(port, data)
 }

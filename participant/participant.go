@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,9 +90,43 @@ type Options struct {
 	ID string
 	// DiscoveryPeriod defaults to MSGFLO_DISCOVERY_PERIOD or 60 s.
 	DiscoveryPeriod time.Duration
-	// Prefetch bounds unacknowledged messages per inport (default 10).
+	// Prefetch bounds unacknowledged messages per inport (default
+	// DefaultPrefetch).
 	Prefetch int
-	Logger   zerolog.Logger
+	// TransientMessages sends outputs as transient messages without
+	// waiting for the broker to confirm them, and acknowledges an input
+	// as soon as its outputs are handed to the connection, as
+	// msgflo-nodejs does: faster, but messages the broker loses are gone.
+	// Only brokers implementing network.TransientPublisher (AMQP) honour
+	// it; on others outputs stay confirmed. The default (false) is
+	// persistent, confirmed messages. See PersistentMessagesFromEnv.
+	TransientMessages bool
+	Logger            zerolog.Logger
+}
+
+// DefaultPrefetch bounds a participant's unacknowledged messages per
+// inport: enough to keep the broker busy while confirms come back, small
+// enough that a participant never holds more than a few hundred KiB of
+// typical messages.
+const DefaultPrefetch = 100
+
+// PersistentMessagesEnv is the environment variable through which the
+// runtime passes --persistent-messages to the participant processes it
+// starts ("false": transient messages).
+const PersistentMessagesEnv = "MSGFLO_PERSISTENT_MESSAGES"
+
+// PersistentMessagesFromEnv reads MSGFLO_PERSISTENT_MESSAGES: true unless
+// it is a false value ("false", "0"); an unparsable value is an error.
+func PersistentMessagesFromEnv(getenv func(string) string) (bool, error) {
+	v := getenv(PersistentMessagesEnv)
+	if v == "" {
+		return true, nil
+	}
+	p, err := strconv.ParseBool(v)
+	if err != nil {
+		return true, fmt.Errorf("%s=%q: want true or false", PersistentMessagesEnv, v)
+	}
+	return p, nil
 }
 
 // Participant is a running instance of a component under a role.
@@ -140,7 +175,7 @@ func New(b network.Broker, c Component, role string, opts Options) (*Participant
 		opts.DiscoveryPeriod = DefaultDiscoveryPeriod
 	}
 	if opts.Prefetch <= 0 {
-		opts.Prefetch = 10
+		opts.Prefetch = DefaultPrefetch
 	}
 	p := &Participant{broker: b, comp: c, role: role, opts: opts, log: opts.Logger}
 	def := network.Definition{
@@ -257,7 +292,7 @@ func (p *Participant) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err))
 		}
 		var acks chan settlement
-		if _, async := p.broker.(network.AsyncPublisher); async {
+		if _, async := p.broker.(network.AsyncPublisher); async && p.transient() == nil {
 			acks = make(chan settlement, p.opts.Prefetch)
 			ackers = append(ackers, acks)
 			p.ackersWG.Add(1)
@@ -384,10 +419,21 @@ func (p *Participant) Send(ctx context.Context, inport string, data json.RawMess
 // collected and the input is acknowledged once they are all in, by the
 // inport's acker, in order, while the next messages are processed.
 type output struct {
-	p       *Participant
-	ctx     context.Context
-	async   network.AsyncPublisher
-	pending []network.Pending
+	p         *Participant
+	ctx       context.Context
+	async     network.AsyncPublisher
+	transient network.TransientPublisher
+	pending   []network.Pending
+}
+
+// transient is the broker's transient publisher when the participant
+// sends transient messages.
+func (p *Participant) transient() network.TransientPublisher {
+	if !p.opts.TransientMessages {
+		return nil
+	}
+	t, _ := p.broker.(network.TransientPublisher)
+	return t
 }
 
 func (o *output) Send(port string, data json.RawMessage) error {
@@ -397,6 +443,9 @@ func (o *output) Send(port string, data json.RawMessage) error {
 	}
 	if !json.Valid(data) {
 		return fmt.Errorf("participant %s: data for outport %s is not JSON", o.p.role, port)
+	}
+	if o.transient != nil {
+		return o.transient.PublishTransient(o.ctx, out.Queue, data)
 	}
 	if o.async != nil {
 		pd, err := o.async.PublishAsync(o.ctx, out.Queue, data)
@@ -453,6 +502,10 @@ func (p *Participant) settle(s settlement) {
 // message is processed while the broker confirms; otherwise it is inline.
 func (p *Participant) handler(ctx context.Context, port string, acks chan<- settlement) network.Handler {
 	async, _ := p.broker.(network.AsyncPublisher)
+	transient := p.transient()
+	if transient != nil {
+		async = nil
+	}
 	settle := func(s settlement) {
 		if acks == nil {
 			p.settle(s)
@@ -468,7 +521,7 @@ func (p *Participant) handler(ctx context.Context, port string, acks chan<- sett
 			return
 		}
 		in := Input{Port: port, Data: append(json.RawMessage(nil), data...)}
-		out := &output{p: p, ctx: ctx, async: async}
+		out := &output{p: p, ctx: ctx, async: async, transient: transient}
 		if err := p.process(ctx, in, out); err != nil {
 			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")
 			settle(settlement{d: d, failed: true})

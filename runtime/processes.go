@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // Participant processes: a node whose component the library can start (and
@@ -117,6 +118,9 @@ func (r *Runtime) startProcessLocked(role, component string) {
 	}
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+r.broker.URL())
+	if r.opts.TransientMessages {
+		cmd.Env = append(cmd.Env, participant.PersistentMessagesEnv+"=false")
+	}
 	if r.opts.Library.Dir != "" {
 		cmd.Dir = filepath.Dir(r.opts.Library.Dir)
 	}

@@ -96,8 +96,9 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 	}
 	for _, s := range start {
 		p, err := participant.New(r.broker, *s.comp, s.role, participant.Options{
-			DiscoveryPeriod: r.opts.DiscoveryPeriod,
-			Logger:          r.log.With().Str("role", s.role).Logger(),
+			DiscoveryPeriod:   r.opts.DiscoveryPeriod,
+			TransientMessages: r.opts.TransientMessages,
+			Logger:            r.log.With().Str("role", s.role).Logger(),
 		})
 		if err == nil {
 			err = p.Declare(ctx)

@@ -55,6 +55,10 @@ type Options struct {
 	HeartbeatExpiry time.Duration
 	// DiscoveryPeriod is given to in-process participants.
 	DiscoveryPeriod time.Duration
+	// TransientMessages makes in-process participants send transient
+	// messages without confirms (--persistent-messages=false); participant
+	// processes get it as MSGFLO_PERSISTENT_MESSAGES=false.
+	TransientMessages bool
 	// GraphFile is where the main graph is saved: on network:persist, and
 	// after every change when AutoSave is set.
 	GraphFile string

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,18 +30,20 @@ func main() {
 	bin := flag.String("runtime", "bin/msgflo-runtime", "runtime binary")
 	broker := flag.String("broker", "", "broker URL passed to the runtime (empty: embedded)")
 	nodes := flag.Int("nodes", 200, "nodes in the chain")
-	rounds := flag.Int("roundtrips", 5000, "getruntime round trips")
-	amqpURL := flag.String("throughput", "", "RabbitMQ URL: measure a 3-hop chain of participants against plain amqp091-go instead")
+	roundtrips := flag.Int("roundtrips", 5000, "getruntime round trips")
+	amqpURL := flag.String("throughput", "", "RabbitMQ URL: measure a 3-hop chain of the runtime's core/Repeat nodes against plain amqp091-go relays instead")
 	messages := flag.Int("messages", 20000, "messages through the 3-hop chain")
+	rounds := flag.Int("rounds", 3, "measurements of each 3-hop chain")
+	pprofAddr := flag.String("pprof", "", "start the runtime with --pprof ADDR (loopback) to profile it under load")
 	flag.Parse()
 	if *amqpURL != "" {
-		if err := throughput(*amqpURL, *messages); err != nil {
+		if err := throughput(*bin, *amqpURL, *messages, *rounds, *pprofAddr); err != nil {
 			fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(*bin, *broker, *nodes, *rounds); err != nil {
+	if err := run(*bin, *broker, *nodes, *roundtrips); err != nil {
 		fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
 		os.Exit(1)
 	}
@@ -52,34 +52,24 @@ func main() {
 var ready = regexp.MustCompile(`ready on (ws://\S+)`)
 
 func run(bin, broker string, nodes, rounds int) error {
-	cmd := exec.Command(bin, "--port", "0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+broker, "CLOUDAMQP_URL=")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
+	var flags []string
+	if broker != "" {
+		flags = append(flags, "--broker", broker)
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	addr, pid, stop, err := startRuntime(bin, flags...)
+	if err != nil {
 		return err
 	}
 	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		stop()
 		cleanup(broker, nodes)
 	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("runtime did not start: %w", err)
-	}
-	m := ready.FindStringSubmatch(line)
-	if m == nil {
-		return fmt.Errorf("unexpected first line %q", line)
-	}
-	c, err := dial(m[1])
+	c, err := dial(addr)
 	if err != nil {
 		return err
 	}
 	defer c.conn.Close()
+	c.secret = benchSecret
 	where := "embedded broker"
 	if broker != "" {
 		where = broker
@@ -89,7 +79,7 @@ func run(bin, broker string, nodes, rounds int) error {
 	// getruntime round trips, on raw frames so that the client's own JSON
 	// work is not counted.
 	lat := make([]time.Duration, 0, rounds)
-	getruntime := []byte(`{"protocol":"runtime","command":"getruntime","payload":{}}`)
+	getruntime := []byte(`{"protocol":"runtime","command":"getruntime","payload":{},"secret":"` + benchSecret + `"}`)
 	for range rounds {
 		t0 := time.Now()
 		if err := c.raw(getruntime, `{"protocol":"runtime","command":"runtime"`); err != nil {
@@ -110,9 +100,9 @@ func run(bin, broker string, nodes, rounds int) error {
 	// them ready.
 	var script [][]byte
 	for i := range nodes {
-		script = append(script, fmt.Appendf(nil, `{"protocol":"graph","command":"addnode","payload":{"id":"%s","component":"core/Repeat","graph":"chain"}}`, node(i)))
+		script = append(script, fmt.Appendf(nil, `{"protocol":"graph","command":"addnode","payload":{"id":"%s","component":"core/Repeat","graph":"chain"},"secret":"%s"}`, node(i), benchSecret))
 		if i > 0 {
-			script = append(script, fmt.Appendf(nil, `{"protocol":"graph","command":"addedge","payload":{"src":{"node":"%s","port":"out"},"tgt":{"node":"%s","port":"in"},"graph":"chain"}}`, node(i-1), node(i)))
+			script = append(script, fmt.Appendf(nil, `{"protocol":"graph","command":"addedge","payload":{"src":{"node":"%s","port":"out"},"tgt":{"node":"%s","port":"in"},"graph":"chain"},"secret":"%s"}`, node(i-1), node(i), benchSecret))
 		}
 	}
 	begin := time.Now()
@@ -159,7 +149,7 @@ func run(bin, broker string, nodes, rounds int) error {
 	}
 	fmt.Printf("  %d packets through %d hops: %.3f s (%.0f hops/s)\n", packets, nodes, time.Since(begin).Seconds(), float64(packets*(nodes-1))/time.Since(begin).Seconds())
 
-	rss, err := rssKiB(cmd.Process.Pid)
+	rss, err := rssKiB(pid)
 	if err == nil {
 		fmt.Printf("  runtime RSS with %d nodes running: %.1f MiB\n", nodes, float64(rss)/1024)
 	}
@@ -192,6 +182,7 @@ func cleanup(broker string, nodes int) {
 
 type client struct {
 	conn    *websocket.Conn
+	secret  string
 	pending []msg
 }
 
@@ -231,7 +222,7 @@ func (c *client) raw(frame []byte, prefix string) error {
 }
 
 func (c *client) send(protocol, command string, payload any) {
-	_ = c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload})
+	_ = c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload, "secret": c.secret})
 }
 
 func (c *client) request(protocol, command string, payload any, reply string) (msg, error) {

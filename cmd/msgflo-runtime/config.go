@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ type config struct {
 	componentDir  string
 	waitTimeout   time.Duration
 	forward       []string
+	// transient: --persistent-messages=false.
+	transient bool
+	pprof     string
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -79,8 +83,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.componentDir, "componentdir", "participants", "directory of component files, started with the library's handlers (by extension)")
 	waitTimeout := fs.String("wait-timeout", "45", "seconds a started participant process has to announce itself")
 	forward := fs.String("forward", "stderr,stdout", "streams of participant processes to copy to the runtime's stderr, prefixed with the role")
+	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
+	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
-	if err := fs.Parse(msgfloBoolArgs(args, "auto-save")); err != nil {
+	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages")); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -104,6 +110,17 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if c.waitTimeout, err = seconds("wait-timeout", *waitTimeout); err != nil {
 		return config{}, err
+	}
+	switch p, err := strconv.ParseBool(*persistent); {
+	case err != nil:
+		return config{}, fmt.Errorf("--persistent-messages: %q is not true or false", *persistent)
+	default:
+		c.transient = !p
+	}
+	if c.pprof != "" {
+		if err := loopbackAddress(c.pprof); err != nil {
+			return config{}, fmt.Errorf("--pprof: %w", err)
+		}
 	}
 	c.forward = splitList(*forward)
 	for _, f := range c.forward {
@@ -162,4 +179,22 @@ func msgfloBoolArgs(args []string, names ...string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// loopbackAddress checks that addr is host:port with a loopback host: the
+// profiler shows the process's internals and must not be reachable from
+// other machines.
+func loopbackAddress(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address (use 127.0.0.1:PORT)", addr)
+	}
+	return nil
 }

@@ -111,22 +111,23 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 	defer broker.Close()
 
 	rt, err := runtime.New(runtime.Options{
-		ID:              cfg.runtimeID,
-		Label:           cfg.label,
-		Broker:          broker,
-		Components:      participant.CoreComponents(),
-		HeartbeatExpiry: cfg.heartbeat,
-		DiscoveryPeriod: cfg.discovery,
-		GraphFile:       cfg.graphFile,
-		AutoSave:        cfg.autoSave,
-		Ignore:          cfg.ignore,
-		Library:         lib,
-		WaitTimeout:     cfg.waitTimeout,
-		Forward:         cfg.forward,
-		ForwardTo:       forwardTo,
-		Namespace:       lib.Config.Namespace,
-		Repository:      lib.Config.Repository,
-		Logger:          log.With().Str("component", "runtime").Logger(),
+		ID:                cfg.runtimeID,
+		Label:             cfg.label,
+		Broker:            broker,
+		Components:        participant.CoreComponents(),
+		HeartbeatExpiry:   cfg.heartbeat,
+		DiscoveryPeriod:   cfg.discovery,
+		TransientMessages: cfg.transient,
+		GraphFile:         cfg.graphFile,
+		AutoSave:          cfg.autoSave,
+		Ignore:            cfg.ignore,
+		Library:           lib,
+		WaitTimeout:       cfg.waitTimeout,
+		Forward:           cfg.forward,
+		ForwardTo:         forwardTo,
+		Namespace:         lib.Config.Namespace,
+		Repository:        lib.Config.Repository,
+		Logger:            log.With().Str("component", "runtime").Logger(),
 	})
 	if err != nil {
 		return err
@@ -180,6 +181,16 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		g.Add(func() error { return srv.Serve(serveCtx, ln) }, func(error) { stop() })
 	}
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	if cfg.pprof != "" {
+		pln, err := net.Listen("tcp", cfg.pprof)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for --pprof: %w", err)
+		}
+		log.Warn().Str("address", pln.Addr().String()).Msg("serving the Go profiler (--pprof)")
+		pctx, stop := context.WithCancel(ctx)
+		g.Add(func() error { return servePprof(pctx, pln) }, func(error) { stop() })
+	}
 
 	{
 		// Announce readiness once the runtime listens for participants.

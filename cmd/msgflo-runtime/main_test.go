@@ -349,3 +349,30 @@ func TestReadmeSession(t *testing.T) {
 		t.Errorf("core/Output did not log the data:\n%s", p.stderrText())
 	}
 }
+
+func TestConfigPersistentMessagesAndPprof(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		env       string
+		transient bool
+		bad       bool
+	}{
+		{nil, "", false, false},
+		{[]string{"--persistent-messages=false"}, "", true, false},
+		{[]string{"--persistent-messages", "false"}, "", true, false},
+		{nil, "false", true, false},
+		{[]string{"--persistent-messages=true"}, "false", false, false},
+		{[]string{"--persistent-messages=maybe"}, "", false, true},
+		{[]string{"--pprof", "127.0.0.1:0"}, "", false, false},
+		{[]string{"--pprof", "localhost:6060"}, "", false, false},
+		{[]string{"--pprof", "0.0.0.0:6060"}, "", false, true},
+		{[]string{"--pprof", ":6060"}, "", false, true},
+		{[]string{"--pprof", "192.168.1.2:6060"}, "", false, true},
+	} {
+		env := map[string]string{"MSGFLO_PERSISTENT_MESSAGES": tc.env}
+		c, err := parseConfig(tc.args, func(k string) string { return env[k] }, &bytes.Buffer{})
+		if (err != nil) != tc.bad || err == nil && c.transient != tc.transient {
+			t.Errorf("%q with MSGFLO_PERSISTENT_MESSAGES=%q: transient %v, error %v", tc.args, tc.env, c.transient, err)
+		}
+	}
+}

@@ -22,7 +22,8 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	fs := newToolFlags("participant", "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
 	role := fs.String("role", "", "role of the participant (default: the component's name, lower-cased)")
 	broker := fs.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
-	prefetch := fs.Int("prefetch", 0, "messages in flight per inport (default 10)")
+	prefetch := fs.Int("prefetch", 0, fmt.Sprintf("messages in flight per inport (default %d)", participant.DefaultPrefetch))
+	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (env MSGFLO_PERSISTENT_MESSAGES; default true)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	positional, code, ok := fs.parse(args)
 	if !ok {
@@ -47,10 +48,20 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 		return 2
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.RFC3339}).Level(lvl).With().Timestamp().Str("role", *role).Logger()
+	persistent, err := participant.PersistentMessagesFromEnv(func(k string) string {
+		if k == participant.PersistentMessagesEnv && *persistentFlag != "" {
+			return *persistentFlag
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, Logger: log}, func() {
+	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, TransientMessages: !persistent, Logger: log}, func() {
 		fmt.Fprintf(stdout, "%s connected to %s\n", *role, network.RedactURL(url))
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/network"
 	msgamqp "github.com/msgflo/msgflo-runtime/network/amqp"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
+	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // discoveryQueue is this test binary's own: go test runs packages in
@@ -402,5 +403,47 @@ func expectAfterProbes(t *testing.T, in *brokertest.Inbox, want string) {
 
 func drain(in *brokertest.Inbox) {
 	for in.TryNext(0) {
+	}
+}
+
+// A participant sends persistent messages unless asked for transient ones
+// (--persistent-messages=false), which it must then really send transient:
+// the broker says which in each delivery.
+func TestParticipantDeliveryMode(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	for _, tc := range []struct {
+		transient bool
+		want      uint8
+	}{{false, amqp.Persistent}, {true, amqp.Transient}} {
+		t.Run(fmt.Sprintf("transient=%v", tc.transient), func(t *testing.T) {
+			b := dialVia(t, url)
+			ctx := context.Background()
+			rep, _ := participant.LookupCore("core/Repeat")
+			role := brokertest.Role("mode")
+			p, err := participant.New(b, rep, role, participant.Options{TransientMessages: tc.transient})
+			must(t, err)
+			must(t, p.Start(ctx))
+			defer p.Stop(ctx)
+			sink := brokertest.Role("modesink") + ".IN"
+			must(t, b.DeclareInport(ctx, sink, network.QueueOptions{}))
+			must(t, b.Bind(ctx, role+".OUT", sink))
+
+			conn, err := amqp.Dial(url)
+			must(t, err)
+			defer conn.Close()
+			ch, err := conn.Channel()
+			must(t, err)
+			deliveries, err := ch.Consume(sink, "", true, false, false, false, nil)
+			must(t, err)
+			must(t, p.Send(ctx, "in", []byte(`{"n":1}`)))
+			select {
+			case d := <-deliveries:
+				if string(d.Body) != `{"n":1}` || d.DeliveryMode != tc.want {
+					t.Fatalf("got %s with delivery mode %d, want mode %d", d.Body, d.DeliveryMode, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no message within 10 s")
+			}
+		})
 	}
 }

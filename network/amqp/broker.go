@@ -61,15 +61,20 @@ type Broker struct {
 
 	topoMu sync.Mutex // serialises use of topo
 	topo   *amqp.Channel
-	pubMu  sync.Mutex // guards pub
-	pub    *amqp.Channel
+	pubMu  sync.Mutex    // guards pub and tpub
+	pub    *amqp.Channel // in confirm mode
+	tpub   *amqp.Channel // transient publishes, no confirms
 
 	done chan struct{}
 	wg   sync.WaitGroup
 	seq  atomic.Uint64
 }
 
-var _ network.Broker = (*Broker)(nil)
+var (
+	_ network.Broker             = (*Broker)(nil)
+	_ network.AsyncPublisher     = (*Broker)(nil)
+	_ network.TransientPublisher = (*Broker)(nil)
+)
 
 // Dial connects to amqp:// or amqps:// rawURL. The first connection must
 // succeed; later drops are healed in the background.
@@ -247,7 +252,7 @@ func (b *Broker) resetChannels() {
 	b.topo = nil
 	b.topoMu.Unlock()
 	b.pubMu.Lock()
-	b.pub = nil
+	b.pub, b.tpub = nil, nil
 	b.pubMu.Unlock()
 }
 
@@ -581,6 +586,34 @@ func (p *pending) Wait(ctx context.Context) error {
 		return fmt.Errorf("broker refused message to %s", p.exchange)
 	}
 	return nil
+}
+
+// PublishTransient implements network.TransientPublisher: a transient
+// message on the outport's exchange, on a channel without confirms. It
+// returns once the message is handed to the connection.
+func (b *Broker) PublishTransient(ctx context.Context, exchange string, data []byte) error {
+	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Transient, Body: data}
+	return b.retry(ctx, func(conn *amqp.Connection) error {
+		ch, err := b.transientChannel(conn)
+		if err != nil {
+			return err
+		}
+		return ch.PublishWithContext(ctx, exchange, "", false, false, msg)
+	})
+}
+
+func (b *Broker) transientChannel(conn *amqp.Connection) (*amqp.Channel, error) {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if b.tpub != nil && !b.tpub.IsClosed() {
+		return b.tpub, nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	b.tpub = ch
+	return ch, nil
 }
 
 func (b *Broker) pubChannel(conn *amqp.Connection) (*amqp.Channel, error) {
