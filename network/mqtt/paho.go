@@ -120,6 +120,12 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 		c.client.Disconnect(0)
 		return nil, fmt.Errorf("connect to %s: %w", host, err)
 	}
+	// Connected: paho may run the on-connect handler of this first
+	// connection only now, and listeners must not hear of it as a
+	// reconnection ("connection restored" at start).
+	c.mu.Lock()
+	c.connected = true
+	c.mu.Unlock()
 	return b, nil
 }
 
