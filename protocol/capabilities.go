@@ -1,9 +1,8 @@
 package protocol
 
 // Capabilities the runtime offers. network:persist joins them when a graph
-// file is configured; component:setsource and protocol:trace are not
-// offered (the runtime cannot do them yet), so their commands are refused
-// as not permitted.
+// file is configured; component:setsource is not offered (the runtime
+// cannot do it yet), so its command is refused as not permitted.
 var offeredCapabilities = []string{
 	"protocol:runtime",
 	"protocol:graph",
@@ -14,6 +13,7 @@ var offeredCapabilities = []string{
 	"network:status",
 	"network:data",
 	"network:control",
+	"protocol:trace",
 }
 
 // capabilitySet is what one client may do: the union of the inputs and

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/msgflo/msgflo-runtime/graph"
@@ -228,7 +227,6 @@ func handlerTable() map[string]handler {
 			return nil
 		},
 
-		"trace:start": noTracing, "trace:stop": noTracing, "trace:dump": noTracing, "trace:clear": noTracing,
 		"component:source": func(s *Server, rc *request) error {
 			var p runtime.SourcePayload
 			if err := rc.payload(&p); err != nil {
@@ -238,10 +236,6 @@ func handlerTable() map[string]handler {
 			return err
 		},
 	}
-}
-
-func noTracing(*Server, *request) error {
-	return errors.New("Tracing is not supported by this runtime")
 }
 
 func exported[T any](k graph.PortKind, fn func(*runtime.Runtime, graph.PortKind, T) error) func(*runtime.Runtime, T) error {

@@ -173,7 +173,6 @@ func TestGraphErrors(t *testing.T) {
 		{"packet to missing port", "runtime", "packet", `{"port":"nope","event":"data","payload":1,"graph":"g"}`, "Graph g has no exported inport nope"},
 		{"getsource missing", "component", "getsource", `{"name":"nope/Nope"}`, "Component nope/Nope not found"},
 		{"setsource not offered", "component", "source", `{"name":"x","language":"python","code":""}`, "component:source is not permitted"},
-		{"trace not offered", "trace", "start", `{"graph":"g"}`, "trace:start is not permitted"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -97,6 +97,9 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 		WriteBufferSize: 4096,
 	}
 	s.handlers = handlerTable()
+	for name, h := range traceHandlers() {
+		s.handlers[name] = h
+	}
 	rt.SetSink(s.hub)
 	return s, nil
 }

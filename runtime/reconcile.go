@@ -320,6 +320,7 @@ func sortBindings(bs []binding) {
 // started graphs. Nothing is tapped while no client is connected.
 func (r *Runtime) wantedTapsLocked() map[string]bool {
 	want := map[string]bool{}
+	r.traceTapsLocked(want)
 	if len(r.watchers) == 0 {
 		return want
 	}
@@ -394,6 +395,7 @@ func (r *Runtime) onTap(queue string, data []byte) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.recordTraceLocked(queue, data)
 	for _, gs := range r.sortedGraphsLocked() {
 		if !gs.started {
 			continue

@@ -23,6 +23,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/proxy"
 )
 
 // ProtocolVersion is the FBP protocol version the runtime speaks.
@@ -75,6 +76,9 @@ type Options struct {
 	// "stderr") copied to ForwardTo, each line prefixed with the role.
 	Forward   []string
 	ForwardTo io.Writer
+	// ProxyTimeout bounds the wait for an FBP-capable participant's answer
+	// (default proxy.DefaultTimeout).
+	ProxyTimeout time.Duration
 	// RetryDelay is the first delay before a failed broker operation is
 	// tried again (doubling up to a minute). Default 500 ms.
 	RetryDelay time.Duration
@@ -96,6 +100,8 @@ type Runtime struct {
 	// taps are the edge taps made in the broker, by queue; only the Run
 	// goroutine (the reconciler) touches them.
 	taps map[string]network.Subscription
+	// proxy reaches FBP-capable participants through their own queues.
+	proxy *proxy.Proxy
 
 	// mu guards everything below. Broker operations never run under it.
 	mu         sync.Mutex
@@ -126,6 +132,8 @@ type Runtime struct {
 	buffer *[]Event
 	// reported remembers network errors already sent, so retries don't repeat them.
 	reported map[string]bool
+	// traces are the graphs' flowtrace recorders, by graph id (trace.go).
+	traces map[string]*traceState
 }
 
 type graphState struct {
@@ -192,8 +200,10 @@ func New(opts Options) (*Runtime, error) {
 		procs:      map[string]*process{},
 		watchers:   map[ClientID]map[string]map[edgeKey]bool{},
 		reported:   map[string]bool{},
+		traces:     map[string]*traceState{},
 		sink:       discard{},
 	}
+	r.proxy = proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger})
 	for _, c := range opts.Components {
 		comp := c
 		r.components[c.Name] = componentFromSDK(&comp)
@@ -361,6 +371,7 @@ func expiryCheckInterval(expiry time.Duration) time.Duration {
 }
 
 func (r *Runtime) shutdown() {
+	defer r.proxy.Close()
 	r.stopAllProcesses()
 	if r.persist != nil {
 		defer r.persist.close()
@@ -407,6 +418,12 @@ func (r *Runtime) addParticipantLocked(def network.Definition) {
 		return
 	}
 	r.log.Info().Str("role", def.Role).Str("component", def.Component).Str("id", def.ID).Msg("participant discovered")
+	if def.Inqueue != "" && def.Outqueue != "" {
+		r.proxy.Watch(def) // announced FBP queues: no probe needed
+	}
+	if change == network.Added {
+		r.traceParticipantLocked(def)
+	}
 	if r.updateComponentLocked(def) {
 		r.emit("component", "component", r.components[def.Component].payload())
 	}
@@ -425,6 +442,7 @@ func (r *Runtime) expireParticipants() {
 	gone := r.registry.Expire(now, r.opts.HeartbeatExpiry)
 	for _, def := range gone {
 		r.log.Warn().Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
+		r.proxy.Forget(def.ID)
 		for _, gs := range r.sortedGraphsLocked() {
 			if gs.g.Node(def.Role) == nil {
 				continue
