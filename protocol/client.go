@@ -49,8 +49,16 @@ type client struct {
 	// are filtered with it.
 	caps atomic.Pointer[capabilitySet]
 
+	// remoteHost is the peer's IP, against which wrong secrets count.
+	remoteHost string
+	// authenticated and wrongSecrets belong to the reader goroutine.
+	authenticated bool
+	wrongSecrets  int
+
 	closeOnce sync.Once
 	done      chan struct{} // closed when the client is going away
+	closeCode int           // the status the writer says goodbye with; set before done closes
+	closeText string
 }
 
 // queue hands a message to the writer without blocking; a client that
@@ -94,7 +102,16 @@ func (c *client) flush() error {
 }
 
 func (c *client) close() {
-	c.closeOnce.Do(func() { close(c.done) })
+	c.closeWith(websocket.CloseNormalClosure, "")
+}
+
+// closeWith makes the writer say goodbye with this status, unless the
+// client is already going away.
+func (c *client) closeWith(code int, text string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeText = code, text
+		close(c.done)
+	})
 }
 
 func (c *client) mayReceive(protocol, command string) bool {
@@ -129,7 +146,7 @@ func (c *client) writePump() {
 		case <-c.done:
 			c.wmu.Lock()
 			defer c.wmu.Unlock()
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(writeWait))
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(writeWait))
 			return
 		}
 	}

@@ -88,7 +88,7 @@ func (s *Server) handle(c *client, data []byte) {
 		payload = map[string]any{}
 		msg["payload"] = payload
 	}
-	caps := s.capabilitiesFor(secretOf(msg, payload))
+	caps := s.capabilitiesFor(c, secretOf(msg, payload))
 	c.caps.Store(caps)
 
 	h, known := s.handlers[protocol+":"+command]
@@ -135,13 +135,6 @@ func secretOf(msg, payload map[string]any) string {
 	}
 	s, _ := payload["secret"].(string)
 	return s
-}
-
-func (s *Server) capabilitiesFor(secret string) *capabilitySet {
-	if s.opts.Secret == "" || secret == s.opts.Secret {
-		return s.all
-	}
-	return s.anonymous
 }
 
 // edit adapts a runtime edit to a handler: decode the payload, apply it.

@@ -36,8 +36,21 @@ type Options struct {
 	// AllowedOrigins restricts the Origin of WebSocket upgrades; empty
 	// accepts any (Flowhub is served from another origin).
 	AllowedOrigins []string
-	// ReadLimit is the largest message accepted (default DefaultReadLimit).
+	// ReadLimit is the largest message accepted once the client has
+	// presented the secret, or from anyone without a secret (default
+	// DefaultReadLimit).
 	ReadLimit int64
+	// AnonymousReadLimit is the largest message accepted before the client
+	// has presented the secret (default DefaultAnonymousReadLimit).
+	AnonymousReadLimit int64
+	// MaxWrongSecrets closes a connection that presented this many wrong
+	// secrets (default DefaultMaxWrongSecrets).
+	MaxWrongSecrets int
+	// GuessBurst and GuessRefill limit wrong secrets per remote address:
+	// GuessBurst at once, then one per GuessRefill (defaults
+	// DefaultGuessBurst, DefaultGuessRefill).
+	GuessBurst  int
+	GuessRefill time.Duration
 	// IDE is the Flowhub base URL for the landing page's live link.
 	IDE string
 	// Address is the ws:// address clients use, for the landing page.
@@ -60,6 +73,7 @@ type Server struct {
 	all       *capabilitySet
 	anonymous *capabilitySet
 	allNames  []string
+	secrets   *secretChecker
 	nextID    atomic.Uint64
 	handlers  map[string]handler
 
@@ -75,7 +89,15 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = DefaultReadLimit
 	}
+	if opts.AnonymousReadLimit <= 0 {
+		opts.AnonymousReadLimit = DefaultAnonymousReadLimit
+	}
+	opts.AnonymousReadLimit = min(opts.AnonymousReadLimit, opts.ReadLimit)
+	if opts.MaxWrongSecrets <= 0 {
+		opts.MaxWrongSecrets = DefaultMaxWrongSecrets
+	}
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
+	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
 	s.enc = &encoder{validator: v, check: opts.CheckOutput}
 	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
@@ -135,11 +157,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (it is queued until the writer starts).
 	id := runtime.ClientID(s.nextID.Add(1))
 	c := &client{
-		id:   id,
-		log:  s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
-		send: make(chan []byte, sendQueueSize),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		id:         id,
+		log:        s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
+		remoteHost: remoteHost(r.RemoteAddr),
+		send:       make(chan []byte, sendQueueSize),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	c.caps.Store(s.anonymous)
 	s.hub.add(c)
@@ -171,7 +194,14 @@ func (s *Server) serveConn(c *client) {
 }
 
 func (s *Server) readPump(c *client) {
-	c.conn.SetReadLimit(s.opts.ReadLimit)
+	// Before the secret, only small messages: nothing a client without it
+	// may do needs more, and a big one would cost memory before the
+	// secret is even checked.
+	limit := s.opts.ReadLimit
+	if s.opts.Secret != "" {
+		limit = s.opts.AnonymousReadLimit
+	}
+	c.conn.SetReadLimit(limit)
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -180,7 +210,7 @@ func (s *Server) readPump(c *client) {
 		kind, data, err := c.conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.log.Warn().Int64("limit", s.opts.ReadLimit).Msg("message too large: closing connection")
+				c.log.Warn().Bool("authenticated", c.authenticated).Msg("message too large: closing connection")
 			} else if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				c.log.Debug().Err(err).Msg("read failed")
 			}

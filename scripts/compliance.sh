@@ -17,12 +17,17 @@ if [ ! -x "$DIR/node_modules/.bin/fbp-test" ] || [ ! -x "$DIR/node_modules/.bin/
 	(cd "$DIR" && npm install --no-audit --no-fund --loglevel=error "fbp-protocol@$VERSION" >/dev/null)
 fi
 
+# The runtime requires a secret: a fresh one per run, which fbp-test sends
+# with every message (FBP_PROTOCOL_SECRET).
+FBP_PROTOCOL_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export FBP_PROTOCOL_SECRET
+
 # fbp-test reads fbp-config.json from its working directory, as fbp-init
 # writes it, and runs mocha from ./node_modules there.
 cat > "$DIR/fbp-config.json" <<JSON
 {
   "name": "msgflo",
-  "command": "exec '$BIN' --port $PORT --host localhost",
+  "command": "exec '$BIN' --port $PORT --host localhost --secret $FBP_PROTOCOL_SECRET",
   "host": "localhost",
   "port": $PORT,
   "collection": "core",

@@ -25,8 +25,10 @@ cleanup() {
 trap cleanup EXIT
 
 # Start the runtime as fbp-spec's --command would, but keep hold of it: the
-# suite must end with the runtime shutting down cleanly.
-"$BIN" --port "$PORT" --host localhost >"$WORK/stdout" 2>"$WORK/stderr" &
+# suite must end with the runtime shutting down cleanly. The runtime
+# requires a secret: a fresh one per run, passed to fbp-spec.
+SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+"$BIN" --port "$PORT" --host localhost --secret "$SECRET" >"$WORK/stdout" 2>"$WORK/stderr" &
 pid=$!
 tries=0
 until grep -q "ready on ws://" "$WORK/stdout"; do
@@ -47,7 +49,7 @@ fi
 
 status=0
 # All suites in one run, one graph per suite.
-if ! timeout 300 "$DIR/node_modules/.bin/fbp-spec" --address "ws://localhost:$PORT" "$ROOT/spec"; then
+if ! timeout 300 "$DIR/node_modules/.bin/fbp-spec" --address "ws://localhost:$PORT" --secret "$SECRET" "$ROOT/spec"; then
 	echo "fbp-spec: FAILED" >&2
 	status=1
 fi

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +26,7 @@ type config struct {
 	embeddedHost  string
 	embeddedPort  int
 	secret        string
+	noAuth        bool
 	anonymousCaps string
 	runtimeID     string
 	label         string
@@ -67,8 +70,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port; empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
 	fs.IntVar(&c.embeddedPort, "embedded-port", 0, "port of the embedded broker's MQTT listener (0 picks a free one, so it never collides with a system broker on 1883)")
-	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); empty allows everyone everything")
-	fs.StringVar(&c.anonymousCaps, "anonymous-capabilities", "", "comma-separated capabilities for clients without the secret (only with --secret), e.g. protocol:runtime,graph:readonly")
+	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); default a random one, printed in the Flowhub link only; an explicit empty value is --no-auth")
+	fs.BoolVar(&c.noAuth, "no-auth", false, "no secret: every client that can connect gets full access (warned about at start)")
+	fs.StringVar(&c.anonymousCaps, "anonymous-capabilities", "", "comma-separated capabilities for clients without the secret, e.g. protocol:runtime,graph:readonly (default none: getruntime only)")
 	fs.StringVar(&c.runtimeID, "runtime-id", envOr("", "MSGFLO_RUNTIME_ID"), "runtime UUID reported to clients (env MSGFLO_RUNTIME_ID; default a fresh random UUID)")
 	fs.StringVar(&c.label, "label", "msgflo-runtime", "human-readable runtime label reported to clients")
 	fs.StringVar(&c.ide, "ide", "https://app.flowhub.io", "Flowhub URL; the live-mode link to this runtime is printed at start")
@@ -86,9 +90,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
-	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages")); err != nil {
+	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages", "no-auth")); err != nil {
 		return config{}, err
 	}
+	secretGiven := false
+	fs.Visit(func(f *flag.Flag) { secretGiven = secretGiven || f.Name == "secret" })
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -131,10 +137,29 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if c.autoSave && c.graphFile == "" {
 		return config{}, errors.New("--auto-save needs --graph")
 	}
-	if c.anonymousCaps != "" && c.secret == "" {
-		return config{}, errors.New("--anonymous-capabilities needs --secret")
+	switch {
+	case c.noAuth && c.secret != "" && secretGiven:
+		return config{}, errors.New("--no-auth and --secret contradict each other")
+	case c.noAuth || (secretGiven && c.secret == ""):
+		c.noAuth, c.secret = true, ""
+	case c.secret == "":
+		if c.secret, err = randomSecret(); err != nil {
+			return config{}, err
+		}
+	}
+	if c.anonymousCaps != "" && c.noAuth {
+		return config{}, errors.New("--anonymous-capabilities means nothing with --no-auth (everyone gets everything)")
 	}
 	return c, nil
+}
+
+// randomSecret is a fresh 128-bit secret, as hex.
+func randomSecret() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate a secret: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 func seconds(name, v string) (time.Duration, error) {

@@ -75,9 +75,11 @@ func connectFBP(t *testing.T, ws string) *fbpClient {
 	return c
 }
 
+// send presents testSecret at the top level, as Flowhub does (msgflo's
+// coordinator ignores it).
 func (c *fbpClient) send(protocol, command string, payload any) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload}); err != nil {
+	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload, "secret": testSecret}); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"syscall"
@@ -180,7 +181,23 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		serveCtx, stop := context.WithCancel(ctx)
 		g.Add(func() error { return srv.Serve(serveCtx, ln) }, func(error) { stop() })
 	}
-	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	{
+		// Signals are caught from here on, before the ready line: a
+		// client told "ready" may stop the runtime at once (oklog/run's
+		// SignalHandler starts catching only when its goroutine runs).
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigc)
+		sigCtx, stop := context.WithCancel(ctx)
+		g.Add(func() error {
+			select {
+			case sig := <-sigc:
+				return &run.SignalError{Signal: sig}
+			case <-sigCtx.Done():
+				return sigCtx.Err()
+			}
+		}, func(error) { stop() })
+	}
 	if cfg.pprof != "" {
 		pln, err := net.Listen("tcp", cfg.pprof)
 		if err != nil {
@@ -202,8 +219,11 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 				return nil
 			}
 			fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
-			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, ""))
+			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, cfg.secret))
 			ready()
+			if cfg.noAuth {
+				log.Warn().Str("address", address).Msg("authentication is off (--no-auth): every client that can connect may edit graphs and start participant processes")
+			}
 			log.Debug().Str("address", address).Str("runtime", cfg.runtimeID).Msg("runtime ready")
 			<-readyCtx.Done()
 			return nil

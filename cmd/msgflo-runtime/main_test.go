@@ -62,8 +62,33 @@ func (p *proc) stderrText() string {
 	return p.stderr.String()
 }
 
+// testSecret is the secret the tests' runtimes are started with: start
+// adds --secret unless the test chose the authentication itself (--secret,
+// --no-auth or MSGFLO_SECRET), and connectFBP and getruntime present it.
+const testSecret = "test-secret"
+
+// choosesAuth reports whether a test's command line or environment decides
+// the runtime's authentication.
+func choosesAuth(env, args []string) bool {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "secret" || name == "no-auth") {
+			return true
+		}
+	}
+	for _, e := range env {
+		if strings.HasPrefix(e, "MSGFLO_SECRET=") {
+			return true
+		}
+	}
+	return false
+}
+
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	if !choosesAuth(env, args) {
+		args = append([]string{"--secret", testSecret}, args...)
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
@@ -112,6 +137,19 @@ func (p *proc) ready(t *testing.T) (ws, broker string) {
 	return m[1], m[3]
 }
 
+// flowhubLink reads the second stdout line, the Flowhub link.
+func (p *proc) flowhubLink(t *testing.T) string {
+	t.Helper()
+	line, err := p.stdout.ReadString('\n')
+	link, ok := strings.CutPrefix(strings.TrimSpace(line), "Open in Flowhub: ")
+	if err != nil || !ok {
+		t.Fatalf("second line %q (%v), want the Flowhub link", line, err)
+	}
+	return link
+}
+
+// getruntime asks the runtime at ws to describe itself, presenting
+// testSecret.
 func getruntime(t *testing.T, ws string) map[string]any {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
@@ -120,7 +158,7 @@ func getruntime(t *testing.T, ws string) map[string]any {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := conn.WriteJSON(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}}); err != nil {
+	if err := conn.WriteJSON(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}, "secret": testSecret}); err != nil {
 		t.Fatal(err)
 	}
 	var m struct {
@@ -242,15 +280,16 @@ func TestBadCommandLines(t *testing.T) {
 		args []string
 		want string
 	}{
-		"unknown flag":     {nil, []string{"--nope"}, "flag provided but not defined"},
-		"bad port":         {nil, []string{"--port", "70000"}, "ports must be between"},
-		"stray argument":   {nil, []string{"graph.fbp"}, "unexpected argument"},
-		"bad log level":    {nil, []string{"--log-level", "loud"}, "--log-level"},
-		"bad heartbeat":    {[]string{"MSGFLO_HEARTBEAT_EXPIRY=soon"}, nil, "heartbeat-expiry"},
-		"caps sans secret": {nil, []string{"--anonymous-capabilities", "protocol:runtime"}, "needs --secret"},
-		"amqp down":        {nil, []string{"--broker", "amqp://guest:secretpw@127.0.0.1:1/"}, "connect to broker"},
-		"unknown scheme":   {[]string{"MSGFLO_BROKER=redis://x"}, nil, "unknown scheme"},
-		"broker down":      {nil, []string{"--broker", "mqtt://127.0.0.1:1"}, "connect to broker"},
+		"unknown flag":    {nil, []string{"--nope"}, "flag provided but not defined"},
+		"bad port":        {nil, []string{"--port", "70000"}, "ports must be between"},
+		"stray argument":  {nil, []string{"graph.fbp"}, "unexpected argument"},
+		"bad log level":   {nil, []string{"--log-level", "loud"}, "--log-level"},
+		"bad heartbeat":   {[]string{"MSGFLO_HEARTBEAT_EXPIRY=soon"}, nil, "heartbeat-expiry"},
+		"caps sans auth":  {nil, []string{"--no-auth", "--anonymous-capabilities", "protocol:runtime"}, "means nothing with --no-auth"},
+		"no-auth, secret": {nil, []string{"--no-auth", "--secret", "x"}, "contradict"},
+		"amqp down":       {nil, []string{"--broker", "amqp://guest:secretpw@127.0.0.1:1/"}, "connect to broker"},
+		"unknown scheme":  {[]string{"MSGFLO_BROKER=redis://x"}, nil, "unknown scheme"},
+		"broker down":     {nil, []string{"--broker", "mqtt://127.0.0.1:1"}, "connect to broker"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -326,12 +365,15 @@ func TestConfigPrecedence(t *testing.T) {
 }
 
 // The README's example session, run as written against the binary.
+// The runtime starts with a generated secret, and the session connects
+// with the printed Flowhub link, as the README says.
 func TestReadmeSession(t *testing.T) {
-	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0")
-	ws, _ := p.ready(t)
+	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0")
+	p.ready(t)
+	link := p.flowhubLink(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "run", "../../examples/session", ws).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "run", "../../examples/session", link).CombinedOutput()
 	if err != nil {
 		t.Fatalf("session: %v\n%s", err, out)
 	}

@@ -2,13 +2,21 @@
 // running msgflo-runtime, builds a two-node graph, starts it and prints
 // every message the runtime sends back until the data has flowed.
 //
-//	go run ./examples/session [ws://localhost:3569]
+//	go run ./examples/session 'https://app.flowhub.io/#runtime/endpoint?...'
+//	MSGFLO_SECRET=... go run ./examples/session ws://localhost:3569
+//
+// The argument is the "Open in Flowhub" link the runtime prints (it holds
+// the address and the secret), or a ws:// address with the secret in
+// MSGFLO_SECRET.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -29,17 +37,40 @@ var script = []string{
 const doneID = "repeat() OUT -> IN show()"
 
 func main() {
-	addr := "ws://localhost:3569"
+	arg := "ws://localhost:3569"
 	if len(os.Args) > 1 {
-		addr = os.Args[1]
+		arg = os.Args[1]
 	}
-	if err := run(addr); err != nil {
+	addr, secret, err := endpoint(arg, os.Getenv("MSGFLO_SECRET"))
+	if err == nil {
+		err = run(addr, secret)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "session:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+// endpoint reads the address and the secret from a Flowhub link
+// (.../#runtime/endpoint?protocol=websocket&address=...&secret=...), or
+// takes arg as the address and the secret from the environment.
+func endpoint(arg, envSecret string) (addr, secret string, err error) {
+	if strings.HasPrefix(arg, "ws://") || strings.HasPrefix(arg, "wss://") {
+		return arg, envSecret, nil
+	}
+	u, err := url.Parse(arg)
+	if err != nil {
+		return "", "", err
+	}
+	_, query, _ := strings.Cut(u.Fragment, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil || q.Get("address") == "" {
+		return "", "", errors.New("not a ws:// address or a Flowhub link with an address")
+	}
+	return q.Get("address"), q.Get("secret"), nil
+}
+
+func run(addr, secret string) error {
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 5 * time.Second}
 	conn, _, err := d.Dial(addr, nil)
 	if err != nil {
@@ -48,6 +79,12 @@ func run(addr string) error {
 	defer conn.Close()
 	for _, line := range script {
 		fmt.Println(">", line)
+		if secret != "" {
+			// Every message carries the secret at the top level, as
+			// Flowhub sends it.
+			quoted, _ := json.Marshal(secret)
+			line = `{"secret":` + string(quoted) + "," + line[1:]
+		}
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
 			return err
 		}

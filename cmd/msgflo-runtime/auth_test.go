@@ -1,0 +1,167 @@
+package main
+
+import (
+	"net/http"
+	neturl "net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsSession is one WebSocket connection to the binary, for the
+// authentication tests.
+type wsSession struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func dialWS(t *testing.T, ws string, header http.Header) (*wsSession, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.Dial(ws, header)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &wsSession{t: t, conn: conn}, resp, nil
+}
+
+// roundTrip sends one message and returns the first reply.
+func (s *wsSession) roundTrip(msg map[string]any) map[string]any {
+	s.t.Helper()
+	if err := s.conn.WriteJSON(msg); err != nil {
+		s.t.Fatal(err)
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var reply map[string]any
+	if err := s.conn.ReadJSON(&reply); err != nil {
+		s.t.Fatalf("no reply to %v: %v", msg, err)
+	}
+	return reply
+}
+
+func capabilitiesOf(t *testing.T, reply map[string]any) []any {
+	t.Helper()
+	if reply["command"] != "runtime" {
+		t.Fatalf("getruntime answered %v", reply)
+	}
+	caps, _ := reply["payload"].(map[string]any)["capabilities"].([]any)
+	return caps
+}
+
+var hexSecret = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// With no secret configured, one is generated: it is in the Flowhub link
+// and nowhere in the log; a client presenting it (in the payload as
+// fbp-client does, or at the top level as Flowhub does) gets everything,
+// others only getruntime.
+func TestGeneratedSecret(t *testing.T) {
+	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0", "--log-level", "debug")
+	ws, _ := p.ready(t)
+	link := p.flowhubLink(t)
+	u, err := neturl.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, query, _ := strings.Cut(u.Fragment, "?")
+	q, _ := neturl.ParseQuery(query)
+	secret := q.Get("secret")
+	if !hexSecret.MatchString(secret) || u.RawQuery != "" {
+		t.Fatalf("Flowhub link %q: want a 128-bit hex secret in the fragment", link)
+	}
+
+	anon, _, err := dialWS(t, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps := capabilitiesOf(t, anon.roundTrip(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}})); len(caps) != 0 {
+		t.Fatalf("capabilities without the secret: %v", caps)
+	}
+	reply := anon.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g"}})
+	if reply["command"] != "error" || !strings.Contains(reply["payload"].(map[string]any)["message"].(string), "not permitted") {
+		t.Fatalf("clear without the secret: %v", reply)
+	}
+
+	inPayload, _, err := dialWS(t, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps := capabilitiesOf(t, inPayload.roundTrip(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{"secret": secret}})); len(caps) < 5 {
+		t.Fatalf("capabilities with the secret in the payload: %v", caps)
+	}
+	if reply := inPayload.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g", "secret": secret}}); reply["command"] != "clear" {
+		t.Fatalf("clear with the secret in the payload: %v", reply)
+	}
+	topLevel, _, err := dialWS(t, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply := topLevel.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "h"}, "secret": secret}); reply["command"] != "clear" {
+		t.Fatalf("clear with the secret at the top level: %v", reply)
+	}
+
+	p.signalAndWait(t, syscall.SIGTERM)
+	if strings.Contains(p.stderrText(), secret) {
+		t.Fatalf("the secret is in the log:\n%s", p.stderrText())
+	}
+}
+
+// Two starts, two secrets.
+func TestGeneratedSecretsDiffer(t *testing.T) {
+	var seen []string
+	for i := 0; i < 2; i++ {
+		p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0")
+		p.ready(t)
+		link := p.flowhubLink(t)
+		_, secret, _ := strings.Cut(link, "secret=")
+		seen = append(seen, secret)
+	}
+	if seen[0] == seen[1] || !hexSecret.MatchString(seen[0]) {
+		t.Fatalf("secrets %q", seen)
+	}
+}
+
+// --no-auth (or an explicit empty --secret) gives everyone everything,
+// with a warning at start.
+func TestNoAuth(t *testing.T) {
+	for _, args := range [][]string{{"--no-auth"}, {"--secret", ""}, {"--secret="}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET=should-be-ignored"}, append([]string{"--port", "0"}, args...)...)
+			ws, _ := p.ready(t)
+			if link := p.flowhubLink(t); strings.Contains(link, "secret") {
+				t.Fatalf("link %q", link)
+			}
+			c, _, err := dialWS(t, ws, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reply := c.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g"}}); reply["command"] != "clear" {
+				t.Fatalf("clear without a secret: %v", reply)
+			}
+			p.signalAndWait(t, syscall.SIGTERM)
+			if !strings.Contains(p.stderrText(), "authentication is off (--no-auth)") {
+				t.Fatalf("no warning:\n%s", p.stderrText())
+			}
+		})
+	}
+}
+
+// MSGFLO_SECRET sets the secret.
+func TestSecretFromTheEnvironment(t *testing.T) {
+	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET=from-env"}, "--port", "0")
+	ws, _ := p.ready(t)
+	if link := p.flowhubLink(t); !strings.HasSuffix(link, "&secret=from-env") {
+		t.Fatalf("link %q", link)
+	}
+	c, _, err := dialWS(t, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply := c.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g"}, "secret": "from-env"}); reply["command"] != "clear" {
+		t.Fatalf("clear with the secret from the environment: %v", reply)
+	}
+}
