@@ -72,6 +72,10 @@ func connectFBP(t *testing.T, ws string) *fbpClient {
 		}
 	}()
 	t.Cleanup(func() { conn.Close() })
+	// As Flowhub does: present the secret first, so that the broadcasts
+	// this connection may receive are those of a client with it.
+	c.send("runtime", "getruntime", map[string]any{})
+	c.waitFor("runtime", "runtime", nil)
 	return c
 }
 
