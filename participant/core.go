@@ -120,32 +120,28 @@ func picker() ProcessFunc {
 		mu.Lock()
 		keys := path
 		mu.Unlock()
-		var v any
-		if err := json.Unmarshal(in.Data, &v); err != nil {
-			return err
-		}
+		// Walk the raw JSON: the value picked keeps its bytes.
+		v := in.Data
 		for _, k := range keys {
-			switch x := v.(type) {
-			case map[string]any:
+			var obj map[string]json.RawMessage
+			var arr []json.RawMessage
+			switch {
+			case json.Unmarshal(v, &obj) == nil && obj != nil:
 				var ok bool
-				if v, ok = x[k]; !ok {
+				if v, ok = obj[k]; !ok {
 					return out.Send("missing", in.Data)
 				}
-			case []any:
+			case json.Unmarshal(v, &arr) == nil && arr != nil:
 				i, err := strconv.Atoi(k)
-				if err != nil || i < 0 || i >= len(x) {
+				if err != nil || i < 0 || i >= len(arr) {
 					return out.Send("missing", in.Data)
 				}
-				v = x[i]
+				v = arr[i]
 			default:
 				return out.Send("missing", in.Data)
 			}
 		}
-		data, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		return out.Send("out", data)
+		return out.Send("out", v)
 	}
 }
 

@@ -5,6 +5,7 @@
 package participant
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,15 +36,33 @@ type Port struct {
 	Queue string
 }
 
-// Input is one message taken from an inport.
+// Input is one message taken from an inport. Data is the message body as
+// it came from the broker, byte for byte, when it is JSON; a body that is
+// not JSON is delivered as a JSON string of its text (as msgflo-nodejs
+// does; see network.AsJSON), so Data is always valid JSON in UTF-8.
 type Input struct {
 	Port string
 	Data json.RawMessage
 }
 
-// Output sends data on the participant's outports.
+// Output sends data on the participant's outports. Send publishes data
+// exactly as given (it must be JSON in UTF-8); use SendValue to encode a Go
+// value.
 type Output interface {
 	Send(port string, data json.RawMessage) error
+}
+
+// SendValue encodes v as JSON (without HTML escapes) and sends it on port.
+// Data received on an inport is best passed on with Send as it is, which
+// keeps its bytes (big integers, number spelling, key order).
+func SendValue(out Output, port string, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("send on %s: %w", port, err)
+	}
+	return out.Send(port, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // ProcessFunc handles one message. zerolog.Ctx(ctx) is the participant's
@@ -441,8 +460,8 @@ func (o *output) Send(port string, data json.RawMessage) error {
 	if !ok {
 		return fmt.Errorf("participant %s has no outport %s", o.p.role, port)
 	}
-	if !json.Valid(data) {
-		return fmt.Errorf("participant %s: data for outport %s is not JSON", o.p.role, port)
+	if !network.IsJSON(data) {
+		return fmt.Errorf("participant %s: data for outport %s is not JSON in UTF-8", o.p.role, port)
 	}
 	if o.transient != nil {
 		return o.transient.PublishTransient(o.ctx, out.Queue, data)
@@ -514,13 +533,8 @@ func (p *Participant) handler(ctx context.Context, port string, acks chan<- sett
 		acks <- s
 	}
 	return func(d network.Delivery) {
-		data := d.Data()
-		if !json.Valid(data) {
-			p.log.Warn().Str("role", p.role).Str("port", port).Int("bytes", len(data)).Msg("dropped a message that is not JSON")
-			settle(settlement{d: d, failed: true})
-			return
-		}
-		in := Input{Port: port, Data: append(json.RawMessage(nil), data...)}
+		// A body that is not JSON is data too (its text as a JSON string).
+		in := Input{Port: port, Data: append(json.RawMessage(nil), network.AsJSON(d.Data())...)}
 		out := &output{p: p, ctx: ctx, async: async, transient: transient}
 		if err := p.process(ctx, in, out); err != nil {
 			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")

@@ -183,8 +183,7 @@ func Example() {
 			if err := json.Unmarshal(in.Data, &s); err != nil {
 				return err // nacked
 			}
-			data, _ := json.Marshal(strings.ToUpper(s))
-			return out.Send("out", data)
+			return participant.SendValue(out, "out", strings.ToUpper(s))
 		},
 	}
 	p, err := participant.New(b, upper, "upper", participant.Options{})
@@ -244,6 +243,9 @@ func TestPick(t *testing.T) {
 	missing.Expect(t, `{"user":{}}`)
 	must(t, p.Send(context.Background(), "in", json.RawMessage(`{"user":{"langs":[{"n":null}, [1]]}}`)))
 	out.Expect(t, `[1]`)
+	// The value picked keeps its bytes.
+	must(t, p.Send(context.Background(), "in", json.RawMessage(`{"user":{"langs":[0, {"z":12345678901234567890, "a":1.10,"s":"\u00e6<"}]}}`)))
+	out.Expect(t, `{"z":12345678901234567890, "a":1.10,"s":"\u00e6<"}`)
 }
 
 func TestDelayKeepsOrder(t *testing.T) {

@@ -107,6 +107,8 @@ func TestFailuresAreNackedAndDoNotStop(t *testing.T) {
 				return out.Send("nope", in.Data)
 			case `"badjson"`:
 				return out.Send("out", json.RawMessage(`{`))
+			case `"badutf8"`:
+				return out.Send("out", json.RawMessage("\"\xff\""))
 			}
 			return out.Send("OUT", in.Data) // port names are case-insensitive
 		},
@@ -116,7 +118,7 @@ func TestFailuresAreNackedAndDoNotStop(t *testing.T) {
 	must(t, p.Start(context.Background()))
 	t.Cleanup(func() { p.Stop(context.Background()) })
 	out := collect(t, b, role+".OUT")
-	failing := []string{`"fail"`, `"panic"`, `"badport"`, `"badjson"`}
+	failing := []string{`"fail"`, `"panic"`, `"badport"`, `"badjson"`, `"badutf8"`}
 	for _, v := range append(failing, `"ok"`) {
 		must(t, b.Send(context.Background(), role+".IN", []byte(v)))
 	}
@@ -131,10 +133,10 @@ func TestFailuresAreNackedAndDoNotStop(t *testing.T) {
 	out.Expect(t, `"ok"`) // nothing from the failed ones came before it
 }
 
-// A message that is not JSON is refused (nacked) at the door. The payload
-// work under way (issue #10) makes such bodies data; this test then changes
-// with it.
-func TestNonJSONIsNacked(t *testing.T) {
+// A message that is not JSON is data, as in msgflo-nodejs: the process
+// function gets a JSON string of its text (bytes that are not UTF-8
+// replaced as Node.js replaces them), and the message is acknowledged.
+func TestNonJSONIsData(t *testing.T) {
 	b := newRecordingBroker(t)
 	role := brokertest.Role("nj")
 	rep, _ := participant.LookupCore("core/Repeat")
@@ -142,14 +144,17 @@ func TestNonJSONIsNacked(t *testing.T) {
 	must(t, err)
 	must(t, p.Start(context.Background()))
 	t.Cleanup(func() { p.Stop(context.Background()) })
-	must(t, b.Send(context.Background(), role+".IN", []byte(`not json`)))
-	must(t, b.Send(context.Background(), role+".IN", []byte(`"ok"`)))
-	if s := b.next(t); s.data != `not json` || s.ack {
-		t.Fatalf("settled %+v, want the non-JSON body nacked", s)
+	out := collect(t, b.Broker, role+".OUT") // its acks are not the participant's
+	bodies := []string{`not json`, "\"b\xe2\x82d\"", `"ok"`}
+	for _, v := range bodies {
+		must(t, b.Send(context.Background(), role+".IN", []byte(v)))
 	}
-	if s := b.next(t); s.data != `"ok"` || !s.ack {
-		t.Fatalf("settled %+v, want \"ok\" acknowledged", s)
+	for _, v := range bodies {
+		if s := b.next(t); s.data != v || !s.ack {
+			t.Fatalf("settled %+v, want %q acknowledged", s, v)
+		}
 	}
+	out.Expect(t, `"not json"`, "\"b\ufffdd\"", `"ok"`)
 }
 
 // Stop lets a message being processed finish, and it is acknowledged

@@ -158,11 +158,8 @@ func dumpMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	got := make(chan json.RawMessage, *amount)
 	var out []json.RawMessage
 	sub, err := b.Consume(ctx, *queue, 1, func(d network.Delivery) {
-		data := append(json.RawMessage(nil), d.Data()...)
-		if !json.Valid(data) {
-			s, _ := json.Marshal(string(data)) // as msgflo: not JSON, kept as text
-			data = s
-		}
+		// As msgflo: a body that is not JSON is kept as its text.
+		data := append(json.RawMessage(nil), network.AsJSON(d.Data())...)
 		select {
 		case got <- data:
 			_ = d.Ack()

@@ -29,8 +29,7 @@ var upper = participant.Component{
 		if err := json.Unmarshal(in.Data, &s); err != nil {
 			return err // not a string: nacked (dead-lettered on RabbitMQ)
 		}
-		data, _ := json.Marshal(strings.ToUpper(s))
-		return out.Send("out", data)
+		return participant.SendValue(out, "out", strings.ToUpper(s))
 	},
 }
 

@@ -49,6 +49,30 @@ func RunParticipant(t *testing.T, open func(t *testing.T) network.Broker) {
 		}
 		in.Expect(t, `{"a":1}`, `"two"`, `[3]`)
 	})
+	t.Run("ParticipantNonJSONIsData", func(t *testing.T) {
+		// A device publishing plain text (MQTT `on`) or bytes that are not
+		// UTF-8: a Go participant gets the text as a JSON string, as
+		// msgflo-nodejs does, and a core/Repeat chain carries it on; JSON
+		// keeps its bytes.
+		b := open(t)
+		defer b.Close()
+		rep, _ := participant.LookupCore("core/Repeat")
+		r1, r2 := Role("raw1"), Role("raw2")
+		for _, r := range []string{r1, r2} {
+			p, err := participant.New(b, rep, r, participant.Options{})
+			must(t, err)
+			must(t, p.Start(ctx(t)))
+			defer p.Stop(context.Background())
+		}
+		out := Role("sink") + ".IN"
+		in := inport(t, b, out)
+		must(t, b.Bind(ctx(t), r1+".OUT", r2+".IN"))
+		must(t, b.Bind(ctx(t), r2+".OUT", out))
+		for _, body := range []string{"on", "", "a\xffb", `{"n":12345678901234567890, "a":1.10}`} {
+			must(t, b.Send(ctx(t), r1+".IN", []byte(body)))
+		}
+		in.Expect(t, `"on"`, `""`, "\"a\ufffdb\"", `{"n":12345678901234567890, "a":1.10}`)
+	})
 	t.Run("ParticipantCarriesOnAfterAFailure", func(t *testing.T) {
 		b := open(t)
 		defer b.Close()
