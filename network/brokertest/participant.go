@@ -68,10 +68,10 @@ func RunParticipant(t *testing.T, open func(t *testing.T) network.Broker) {
 		in := inport(t, b, out)
 		must(t, b.Bind(ctx(t), r1+".OUT", r2+".IN"))
 		must(t, b.Bind(ctx(t), r2+".OUT", out))
-		for _, body := range []string{"on", "", "a\xffb", `{"n":12345678901234567890, "a":1.10}`} {
+		for _, body := range []string{"on", "", "a\xffb", `{"id":12345678901234567890,"z":1,"a":-0,"f":1.10}`} {
 			must(t, b.Send(ctx(t), r1+".IN", []byte(body)))
 		}
-		in.Expect(t, `"on"`, `""`, "\"a\ufffdb\"", `{"n":12345678901234567890, "a":1.10}`)
+		in.Expect(t, `"on"`, `""`, "\"a\ufffdb\"", `{"id":12345678901234567890,"z":1,"a":-0,"f":1.10}`)
 	})
 	t.Run("ParticipantCarriesOnAfterAFailure", func(t *testing.T) {
 		b := open(t)
