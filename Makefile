@@ -24,10 +24,12 @@ run: build
 test: lint test-go test-fuzz test-compliance test-spec
 
 # The interop tests run participants of the Node.js msgflo stack, which
-# scripts/npm-interop.sh installs (pinned) into the cache.
+# scripts/npm-interop.sh installs (pinned) into the cache; the tracing tests
+# run noflo-runtime-msgflo, which scripts/npm-noflo.sh installs there.
 test-go:
 	@skiplog=$$(mktemp); nodedir=$$(./scripts/npm-interop.sh) || exit 1; \
-	MSGFLO_NODE_DIR=$$nodedir MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 ./...; rc=$$?; \
+	noflodir=$$(./scripts/npm-noflo.sh) || exit 1; \
+	MSGFLO_NODE_DIR=$$nodedir MSGFLO_NOFLO_DIR=$$noflodir MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 ./...; rc=$$?; \
 	if [ -s $$skiplog ]; then echo "== broker tests skipped:"; sort $$skiplog; fi; \
 	rm -f $$skiplog; exit $$rc
 

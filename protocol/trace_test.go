@@ -14,6 +14,7 @@ type flowtraceDoc struct {
 		Participants []struct {
 			Node, Participant, Error string
 			Events                   int
+			Tracing                  bool
 		} `json:"participants"`
 	} `json:"header"`
 	Events []traceEventDoc `json:"events"`
@@ -33,7 +34,7 @@ type traceEventDoc struct {
 
 func (c *wsClient) dump(graph string) flowtraceDoc {
 	c.t.Helper()
-	m := c.request("trace", "dump", obj(fmt.Sprintf(`{"graph":%q,"type":"flowtrace.json"}`, graph)), "dump")
+	m := c.requestShared("trace", "dump", obj(fmt.Sprintf(`{"graph":%q,"type":"flowtrace.json"}`, graph)), "dump")
 	p := m.payloadMap()
 	if p["graph"] != graph || p["type"] != "flowtrace.json" {
 		c.t.Fatalf("dump payload %s", m.Text)

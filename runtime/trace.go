@@ -52,6 +52,8 @@ type traceState struct {
 	// started are the participant ids told to start tracing (noflo's
 	// tracer attaches again on every start, so once per id).
 	started map[string]bool
+	// acked are the participants that acknowledged their start.
+	acked map[string]bool
 }
 
 func (ts *traceState) record(ev []byte) {
@@ -93,7 +95,7 @@ func (r *Runtime) TraceStart(p TracePayload) (TracePayload, error) {
 	size = min(size, maxTraceBuffer)
 	ts, ok := r.traces[gs.g.ID]
 	if !ok {
-		ts = &traceState{started: map[string]bool{}}
+		ts = &traceState{started: map[string]bool{}, acked: map[string]bool{}}
 		r.traces[gs.g.ID] = ts
 	}
 	if size != ts.buffersize {
@@ -147,6 +149,9 @@ func (r *Runtime) traceStartParticipant(graphID string, def network.Definition) 
 		r.log.Warn().Err(err).Str("graph", graphID).Msg("cannot start tracing in a participant")
 		return
 	}
+	r.mu.Lock()
+	ts.acked[def.ID] = true
+	r.mu.Unlock()
 	r.log.Info().Str("graph", graphID).Str("participant", def.ID).Msg("participant traces its network")
 }
 
@@ -209,6 +214,7 @@ func (r *Runtime) forwardTraceLocked(graphID string, ts *traceState, command str
 		}
 		if command == "stop" && c.Endpoint().Announced {
 			delete(ts.started, id)
+			delete(ts.acked, id)
 		}
 		go func() {
 			if _, err := c.Request(context.Background(), "trace", command, TracePayload{Graph: "default"}); err != nil {
@@ -309,7 +315,9 @@ type TracedParticipant struct {
 	Participant string `json:"participant"`
 	Component   string `json:"component,omitempty"`
 	Events      int    `json:"events"`
-	Error       string `json:"error,omitempty"`
+	// Tracing says the participant acknowledged trace:start.
+	Tracing bool   `json:"tracing"`
+	Error   string `json:"error,omitempty"`
 }
 
 // TraceDump answers trace:dump: the coordinator's events merged with the
@@ -330,8 +338,12 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 		return DumpPayload{}, fmt.Errorf("encode graph %s: %w", graphID, err)
 	}
 	var events [][]byte
+	tracing := map[string]bool{}
 	if ts, ok := r.traces[graphID]; ok {
 		events = ts.ordered()
+		for id := range ts.acked {
+			tracing[id] = true
+		}
 	}
 	type target struct {
 		node string
@@ -362,7 +374,7 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := answer{tp: TracedParticipant{Node: tg.node, Participant: tg.def.ID, Component: tg.def.Component}}
+			a := answer{tp: TracedParticipant{Node: tg.node, Participant: tg.def.ID, Component: tg.def.Component, Tracing: tracing[tg.def.ID]}}
 			var err error
 			a.graphs, a.events, err = r.dumpParticipant(ctx, tg.node, tg.def, p.Type)
 			a.tp.Events = len(a.events)
