@@ -203,9 +203,19 @@ func handlerTable() map[string]handler {
 
 		"network:start": edit(func(rt *runtime.Runtime, p graphRef) error { return rt.Start(p.Graph) }),
 		"network:stop":  edit(func(rt *runtime.Runtime, p graphRef) error { return rt.Stop(p.Graph) }),
-		"network:getstatus": query("status", func(s *Server, _ *request, p graphRef) (runtime.StatusPayload, error) {
-			return s.rt.Status(p.Graph)
-		}),
+		"network:getstatus": func(s *Server, rc *request) error {
+			var p graphRef
+			if err := rc.payload(&p); err != nil {
+				return err
+			}
+			st, err := s.rt.Status(p.Graph)
+			if err != nil {
+				return err
+			}
+			rc.reply(s, "status", st)
+			s.rt.ReportProblems(rc.c.id, st.Graph) // what still keeps nodes from running
+			return nil
+		},
 		"network:debug": query("debug", func(s *Server, _ *request, p runtime.DebugPayload) (runtime.DebugPayload, error) {
 			return s.rt.SetDebug(p.Graph, p.Enable)
 		}),
@@ -254,6 +264,7 @@ func getRuntime(s *Server, rc *request) error {
 			rc.reply(s, "ports", ports)
 		}
 	}
+	s.rt.ReportProblems(rc.c.id, "") // what keeps nodes from running, for a client that just came
 	return nil
 }
 

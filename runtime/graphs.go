@@ -20,7 +20,7 @@ func (r *Runtime) Clear(p ClearPayload) error {
 	r.mu.Lock()
 	g := graph.New(p.ID)
 	g.Name, g.Library, g.Icon, g.Description, g.Main = p.Name, p.Library, p.Icon, p.Description, p.Main
-	r.graphs[p.ID] = &graphState{g: g}
+	r.graphs[p.ID] = r.newGraphState(g)
 	if p.Main {
 		r.mainGraph = p.ID
 	} else if r.mainGraph == p.ID {
@@ -65,7 +65,7 @@ func (r *Runtime) LoadGraph(g *graph.Graph, main, start bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g.Main = main
-	gs := &graphState{g: g}
+	gs := r.newGraphState(g)
 	r.graphs[g.ID] = gs
 	if main {
 		r.mainGraph = g.ID
@@ -94,6 +94,7 @@ func (r *Runtime) AddNode(p NodePayload) error {
 		if err != nil {
 			return err
 		}
+		gs.nodesChanged()
 		r.emit("graph", "addnode", NodePayload{ID: n.ID, Component: n.Component, Metadata: n.Metadata, Graph: gs.g.ID})
 		return nil
 	})
@@ -107,6 +108,7 @@ func (r *Runtime) RemoveNode(p NodeIDPayload) error {
 		if err != nil {
 			return err
 		}
+		gs.nodesChanged()
 		id := gs.g.ID
 		for _, e := range removed.Edges {
 			r.emit("graph", "removeedge", EdgePayload{Src: portRef(e.Src), Tgt: portRef(e.Tgt), Graph: id})
@@ -121,7 +123,7 @@ func (r *Runtime) RemoveNode(p NodeIDPayload) error {
 		for _, x := range removed.Outports {
 			r.emit("graph", "removeoutport", PublicPayload{Public: x.Public, Graph: id})
 		}
-		gs.outbox = dropTarget(gs.outbox, p.ID)
+		gs.setOutbox(dropTarget(gs.outbox, p.ID))
 		r.emit("graph", "removenode", NodeIDPayload{ID: p.ID, Graph: id})
 		if len(removed.Inports)+len(removed.Outports) > 0 {
 			r.emit("runtime", "ports", r.portsLocked(gs))
@@ -142,6 +144,7 @@ func (r *Runtime) RenameNode(p RenamePayload) error {
 		if err := gs.g.RenameNode(p.From, p.To); err != nil {
 			return err
 		}
+		gs.nodesChanged()
 		for _, d := range gs.outbox {
 			if d.tgt.Node == p.From {
 				d.tgt.Node = p.To

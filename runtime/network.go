@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -9,10 +10,11 @@ import (
 	"github.com/msgflo/msgflo-runtime/graph"
 )
 
-// Network semantics: a started graph has its edges bound in the broker and
-// its IIPs sent; a stopped graph keeps its participants running but is not
-// wired (messages wait in the participants' queues where the broker keeps
-// them). "running" means the runtime still has packets to deliver for it.
+// Network semantics (as msgflo): a graph's edges are bound in the broker as
+// soon as both ends are known, started or not. Starting a graph sends its
+// IIPs and lets its in-process participants take messages; stopping it
+// pauses them (messages wait in their queues) and unbinds nothing.
+// Participants in other processes run whatever the graph's state.
 
 // Info is what runtime:runtime reports besides capabilities.
 type Info struct {
@@ -27,7 +29,31 @@ func (r *Runtime) Info() Info {
 	return Info{ID: r.opts.ID, Label: r.opts.Label, Namespace: r.opts.Namespace, Repository: r.opts.Repository, MainGraph: r.mainGraph}
 }
 
-func (gs *graphState) running() bool { return gs.started && len(gs.outbox) > 0 }
+// runningLocked is network:status's "running": the graph is started and
+// data can still arrive in it: packets wait to be delivered, or it has
+// exported inports, or one of its nodes is served by a participant that may
+// send on its own (another process, or a built-in component without
+// inports). A started graph of built-in nodes fed only by initial packets
+// has finished once they are delivered, as a NoFlo network has (the FBP
+// compliance suite expects running:false then).
+func (r *Runtime) runningLocked(gs *graphState) bool {
+	if !gs.started {
+		return false
+	}
+	if gs.blocked > 0 && gs.blocked == len(gs.outbox) {
+		return false // everything it has to deliver waits for a node that cannot run
+	}
+	if len(gs.outbox) > 0 || len(gs.g.Inports) > 0 {
+		return true
+	}
+	for _, n := range gs.g.Nodes {
+		c, ok := r.components[n.Component]
+		if !ok || c.builtin == nil || len(c.builtin.Inports) == 0 {
+			return true
+		}
+	}
+	return false
+}
 
 func (r *Runtime) timestamp() string { return r.now().UTC().Format(time.RFC3339Nano) }
 
@@ -36,22 +62,56 @@ func (gs *graphState) queueIIP(i *graph.IIP) error {
 	if err != nil {
 		return fmt.Errorf("initial packet to %s: %w", i.Tgt, err)
 	}
-	gs.outbox = append(gs.outbox, &delivery{tgt: i.Tgt, data: data, iip: i})
+	return gs.push(&delivery{tgt: i.Tgt, data: data, iip: i})
+}
+
+// ErrOutboxFull is wrapped by the errors of packets refused because their
+// graph's outbox is full.
+var ErrOutboxFull = errors.New("outbox full")
+
+// push appends a packet to the outbox, unless that would take the bytes
+// waiting there beyond the graph's limit: the packet is then refused (with
+// an error naming the graph and the port), never held silently.
+func (gs *graphState) push(d *delivery) error {
+	if gs.maxBytes > 0 && gs.bytes+len(d.data) > gs.maxBytes {
+		return fmt.Errorf("Graph %s: packet to %s refused: %d bytes already wait to be sent in this graph and the limit is %d (--max-pending-bytes): %w",
+			gs.g.ID, d.tgt, gs.bytes, gs.maxBytes, ErrOutboxFull)
+	}
+	gs.outbox = append(gs.outbox, d)
+	gs.bytes += len(d.data)
 	return nil
 }
 
+// setOutbox replaces the outbox (after packets left it) and recounts its bytes.
+func (gs *graphState) setOutbox(list []*delivery) {
+	gs.outbox = list
+	gs.bytes = 0
+	for _, d := range list {
+		gs.bytes += len(d.data)
+	}
+}
+
+// pending reports whether an IIP waits in the outbox.
+func (gs *graphState) pending(i *graph.IIP) bool {
+	return slices.ContainsFunc(gs.outbox, func(d *delivery) bool { return d.iip == i })
+}
+
 func (gs *graphState) dropDelivery(i *graph.IIP) {
-	gs.outbox = slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip == i })
+	gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip == i }))
 }
 
 func dropTarget(outbox []*delivery, node string) []*delivery {
 	return slices.DeleteFunc(outbox, func(d *delivery) bool { return d.tgt.Node == node })
 }
 
+// startLocked starts a stopped graph: its IIPs are sent once per start.
 func (r *Runtime) startLocked(gs *graphState) {
+	if gs.started {
+		return
+	}
 	gs.started = true
 	gs.startedAt = r.now()
-	gs.outbox = slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil })
+	gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil }))
 	for _, i := range gs.g.IIPs {
 		if err := gs.queueIIP(i); err != nil {
 			r.networkErrorLocked("iip:"+gs.g.ID+":"+i.ID(), gs.g.ID, err.Error())
@@ -59,8 +119,9 @@ func (r *Runtime) startLocked(gs *graphState) {
 	}
 }
 
-// Start starts a graph's network: binds its edges and sends its IIPs.
-// Starting a started network sends its IIPs again.
+// Start starts a graph's network: its in-process participants take
+// messages and its IIPs are sent. Starting a started network changes
+// nothing (its IIPs were sent when it started, or when they were added).
 func (r *Runtime) Start(graphID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,13 +130,14 @@ func (r *Runtime) Start(graphID string) error {
 		return err
 	}
 	r.startLocked(gs)
-	r.emit("network", "started", StartedPayload{Time: r.timestamp(), Graph: gs.g.ID, Started: true, Running: gs.running(), Debug: gs.debug})
+	r.emit("network", "started", StartedPayload{Time: r.timestamp(), Graph: gs.g.ID, Started: true, Running: r.runningLocked(gs), Debug: gs.debug})
 	r.poke()
 	return nil
 }
 
-// Stop stops a graph's network: its edges are unbound and pending IIPs dropped.
-// Stopping a stopped network answers stopped again.
+// Stop pauses a graph's network: its in-process participants take no more
+// messages (they wait in their queues) and IIPs not yet sent are dropped;
+// its edges stay bound. Stopping a stopped network answers stopped again.
 func (r *Runtime) Stop(graphID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -89,7 +151,7 @@ func (r *Runtime) Stop(graphID string) error {
 		uptime = &u
 	}
 	gs.started = false
-	gs.outbox = slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil })
+	gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil }))
 	r.emit("network", "stopped", StartedPayload{Time: r.timestamp(), Graph: gs.g.ID, Started: false, Running: false, Uptime: uptime, Debug: gs.debug})
 	r.poke()
 	return nil
@@ -103,7 +165,7 @@ func (r *Runtime) Status(graphID string) (StatusPayload, error) {
 	if err != nil {
 		return StatusPayload{}, err
 	}
-	return StatusPayload{Graph: gs.g.ID, Running: gs.running(), Started: gs.started, Debug: gs.debug}, nil
+	return StatusPayload{Graph: gs.g.ID, Running: r.runningLocked(gs), Started: gs.started, Debug: gs.debug}, nil
 }
 
 // SetDebug answers network:debug. Debug mode is recorded and reported in
@@ -195,7 +257,9 @@ func (r *Runtime) SendPacket(p PacketPayload) (PacketPayload, error) {
 		if err != nil {
 			return PacketPayload{}, fmt.Errorf("packet to %s: %w", p.Port, err)
 		}
-		gs.outbox = append(gs.outbox, &delivery{tgt: graph.Endpoint{Node: x.Node, Port: x.Port}, data: data})
+		if err := gs.push(&delivery{tgt: graph.Endpoint{Node: x.Node, Port: x.Port}, data: data}); err != nil {
+			return PacketPayload{}, err
+		}
 		r.poke()
 	}
 	return PacketPayload{Port: p.Port, Event: p.Event, Type: p.Type, Schema: p.Schema, Payload: p.Payload, Graph: gs.g.ID}, nil

@@ -67,11 +67,12 @@ func (r *Runtime) reconcileProcesses() {
 	want := map[string]string{}
 	for _, gs := range r.sortedGraphsLocked() {
 		for _, n := range gs.g.Nodes {
-			if slices.Contains(r.opts.Ignore, n.ID) {
+			role := gs.roleOf(n.ID)
+			if slices.Contains(r.opts.Ignore, role) {
 				continue
 			}
 			if _, ok := r.libraryComponentLocked(n.Component); ok {
-				want[n.ID] = n.Component
+				want[role] = n.Component
 			}
 		}
 	}
@@ -100,7 +101,9 @@ func (r *Runtime) reconcileProcesses() {
 func (r *Runtime) iipsForLocked(role string) map[string]any {
 	iips := map[string]any{}
 	for _, gs := range r.graphs {
-		maps.Copy(iips, gs.g.InitialData(role))
+		for _, node := range gs.nodesOfRole(role) {
+			maps.Copy(iips, gs.g.InitialData(node))
+		}
 	}
 	return iips
 }
@@ -258,9 +261,7 @@ func (r *Runtime) stopAllProcesses() {
 }
 
 func (r *Runtime) processErrorLocked(role, msg string) {
-	for _, gs := range r.graphsWithNodeLocked(role) {
-		r.emit("network", "processerror", ProcessErrorPayload{ID: role, Error: msg, Graph: gs.g.ID})
-	}
+	r.nodeErrorLocked("process:"+role, role, false, func(string) string { return msg })
 }
 
 var componentFileName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)

@@ -3,8 +3,10 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/graph"
@@ -21,6 +23,9 @@ import (
 const stopTimeout = 10 * time.Second
 
 func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
+	r.mu.Lock()
+	r.pruneProblemsLocked()
+	r.mu.Unlock()
 	if r.reconcileParticipants(ctx) {
 		failed = true
 	}
@@ -50,16 +55,17 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 	want := map[string]*participant.Component{}
 	for _, gs := range r.sortedGraphsLocked() {
 		for _, n := range gs.g.Nodes {
+			role := gs.roleOf(n.ID)
 			c, ok := r.components[n.Component]
-			if !ok || c.builtin == nil || slices.Contains(r.opts.Ignore, n.ID) {
+			if !ok || c.builtin == nil || slices.Contains(r.opts.Ignore, role) {
 				continue
 			}
-			if other, taken := want[n.ID]; taken && other.Name != c.builtin.Name {
+			if other, taken := want[role]; taken && other.Name != c.builtin.Name {
 				r.networkErrorLocked("role:"+gs.g.ID+":"+n.ID, gs.g.ID,
-					fmt.Sprintf("Node %s (%s) shares its role with a node of component %s in another graph; it is served by that participant", n.ID, n.Component, other.Name))
+					fmt.Sprintf("Node %s (%s) shares its role %s with a node of component %s; it is served by that participant", n.ID, n.Component, role, other.Name))
 				continue
 			}
-			want[n.ID] = c.builtin
+			want[role] = c.builtin
 		}
 	}
 	var stop []string
@@ -82,6 +88,9 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 		r.mu.Lock()
 		lp := r.local[role]
 		delete(r.local, role)
+		// A paused participant finishes what it holds instead of waiting
+		// for a start that will not come.
+		lp.gate.set(true)
 		id := lp.p.Definition().ID
 		r.registry.Remove(id)
 		delete(r.lastKnown, role)
@@ -94,8 +103,23 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 		cancel()
 		r.log.Info().Str("role", role).Str("component", lp.component).Msg("stopped in-process participant")
 	}
+	r.mu.Lock()
+	for role, lp := range r.local {
+		open := r.roleStartedLocked(role)
+		if lp.gate.set(open) {
+			if open {
+				r.log.Debug().Str("role", role).Msg("in-process participant resumed")
+			} else {
+				r.log.Debug().Str("role", role).Msg("in-process participant paused")
+			}
+		}
+	}
+	r.mu.Unlock()
 	for _, s := range start {
-		p, err := participant.New(r.broker, *s.comp, s.role, participant.Options{
+		r.mu.Lock()
+		g := newGate(r.roleStartedLocked(s.role))
+		r.mu.Unlock()
+		p, err := participant.New(r.broker, gated(*s.comp, g), s.role, participant.Options{
 			DiscoveryPeriod:   r.opts.DiscoveryPeriod,
 			TransientMessages: r.opts.TransientMessages,
 			Logger:            r.log.With().Str("role", s.role).Logger(),
@@ -107,16 +131,14 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 		key := "start:" + s.role
 		if err != nil {
 			failed = true
-			for _, gs := range r.graphsWithNodeLocked(s.role) {
-				r.networkErrorLocked(key+":"+gs.g.ID, gs.g.ID, fmt.Sprintf("Could not start participant %s (%s): %v", s.role, s.comp.Name, err))
-			}
+			r.nodeErrorLocked(key, s.role, true, func(node string) string {
+				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", s.role, s.comp.Name, node, err)
+			})
 			r.mu.Unlock()
 			continue
 		}
-		for _, gs := range r.graphsWithNodeLocked(s.role) {
-			r.clearErrorLocked(key + ":" + gs.g.ID)
-		}
-		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p}
+		r.clearNodeErrorLocked(key, s.role)
+		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g}
 		// Known at once, so that its edges can be bound before it runs.
 		r.addParticipantLocked(p.Definition())
 		r.mu.Unlock()
@@ -147,9 +169,9 @@ func (r *Runtime) startLocals(ctx context.Context) (failed bool) {
 		key := "start:" + role
 		if err != nil {
 			failed = true
-			for _, gs := range r.graphsWithNodeLocked(role) {
-				r.networkErrorLocked(key+":"+gs.g.ID, gs.g.ID, fmt.Sprintf("Could not start participant %s (%s): %v", role, lp.component, err))
-			}
+			r.nodeErrorLocked(key, role, true, func(node string) string {
+				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", role, lp.component, node, err)
+			})
 			r.mu.Unlock()
 			continue
 		}
@@ -160,15 +182,23 @@ func (r *Runtime) startLocals(ctx context.Context) (failed bool) {
 	return failed
 }
 
-// outputsWiredLocked reports whether every edge leaving role in a started
-// graph is bound (edges that cannot be resolved are reported elsewhere).
+// roleStartedLocked reports whether a node served by role is in a started
+// graph: its in-process participant takes messages only then.
+func (r *Runtime) roleStartedLocked(role string) bool {
+	for _, gs := range r.graphs {
+		if gs.started && gs.hasRole(role) {
+			return true
+		}
+	}
+	return false
+}
+
+// outputsWiredLocked reports whether every edge leaving role is bound
+// (edges that cannot be resolved are reported elsewhere).
 func (r *Runtime) outputsWiredLocked(role string) bool {
 	for _, gs := range r.graphs {
-		if !gs.started {
-			continue
-		}
 		for _, e := range gs.g.Edges {
-			if e.Src.Node == role && r.edgeWaitingLocked(e) {
+			if gs.roleOf(e.Src.Node) == role && r.edgeWaitingLocked(gs, e) {
 				return false
 			}
 		}
@@ -179,22 +209,22 @@ func (r *Runtime) outputsWiredLocked(role string) bool {
 // edgeWaitingLocked reports whether an edge is not bound at the broker yet
 // although it can be: an edge whose ports do not resolve is reported
 // elsewhere and not waited for.
-func (r *Runtime) edgeWaitingLocked(e *graph.Edge) bool {
-	src, ok, err := r.queueOfLocked(e.Src, true)
+func (r *Runtime) edgeWaitingLocked(gs *graphState, e *graph.Edge) bool {
+	src, ok, err := r.queueOfLocked(gs, e.Src, true)
 	if err != nil {
 		return false
 	}
 	if !ok {
 		return true
 	}
-	tgt, ok, err := r.queueOfLocked(e.Tgt, false)
+	tgt, ok, err := r.queueOfLocked(gs, e.Tgt, false)
 	return err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}])
 }
 
-func (r *Runtime) graphsWithNodeLocked(node string) []*graphState {
+func (r *Runtime) graphsWithRoleLocked(role string) []*graphState {
 	var out []*graphState
 	for _, gs := range r.sortedGraphsLocked() {
-		if gs.g.Node(node) != nil {
+		if gs.hasRole(role) {
 			out = append(out, gs)
 		}
 	}
@@ -204,8 +234,8 @@ func (r *Runtime) graphsWithNodeLocked(node string) []*graphState {
 // queueOfLocked resolves a node's port to its queue through the participant
 // serving the node's role. ok is false while no participant is known; err
 // says the participant has no such port.
-func (r *Runtime) queueOfLocked(ep graph.Endpoint, out bool) (queue string, ok bool, err error) {
-	def, found := r.resolveLocked(ep.Node)
+func (r *Runtime) queueOfLocked(gs *graphState, ep graph.Endpoint, out bool) (queue string, ok bool, err error) {
+	def, found := r.resolveLocked(gs.roleOf(ep.Node))
 	if !found {
 		return "", false, nil
 	}
@@ -224,17 +254,15 @@ func (r *Runtime) queueOfLocked(ep graph.Endpoint, out bool) (queue string, ok b
 	return p.Queue, true, nil
 }
 
-// wantedBindingsLocked lists the bindings the started graphs need, with the
-// graphs that need each (for error reports).
+// wantedBindingsLocked lists the bindings the graphs need, with the graphs
+// that need each (for error reports). An edge is bound as soon as both its
+// ends are known, whether its graph is started or not (as msgflo).
 func (r *Runtime) wantedBindingsLocked() map[binding][]string {
 	want := map[binding][]string{}
 	for _, gs := range r.sortedGraphsLocked() {
-		if !gs.started {
-			continue
-		}
 		for _, e := range gs.g.Edges {
-			src, okSrc, errSrc := r.queueOfLocked(e.Src, true)
-			tgt, okTgt, errTgt := r.queueOfLocked(e.Tgt, false)
+			src, okSrc, errSrc := r.queueOfLocked(gs, e.Src, true)
+			tgt, okTgt, errTgt := r.queueOfLocked(gs, e.Tgt, false)
 			key := "edge:" + gs.g.ID + ":" + e.ID()
 			if errSrc != nil || errTgt != nil {
 				err := errSrc
@@ -329,7 +357,7 @@ func (r *Runtime) wantedTapsLocked() map[string]bool {
 			continue
 		}
 		for _, e := range gs.g.Edges {
-			src, ok, _ := r.queueOfLocked(e.Src, true)
+			src, ok, _ := r.queueOfLocked(gs, e.Src, true)
 			if !ok {
 				continue
 			}
@@ -339,7 +367,7 @@ func (r *Runtime) wantedTapsLocked() map[string]bool {
 			}
 		}
 		for _, x := range gs.g.Outports {
-			if q, ok, _ := r.queueOfLocked(graph.Endpoint{Node: x.Node, Port: x.Port}, true); ok {
+			if q, ok, _ := r.queueOfLocked(gs, graph.Endpoint{Node: x.Node, Port: x.Port}, true); ok {
 				want[q] = true
 			}
 		}
@@ -401,11 +429,11 @@ func (r *Runtime) onTap(queue string, data []byte) {
 			continue
 		}
 		for _, e := range gs.g.Edges {
-			src, ok, _ := r.queueOfLocked(e.Src, true)
+			src, ok, _ := r.queueOfLocked(gs, e.Src, true)
 			if !ok || src != queue {
 				continue
 			}
-			tgt, ok, _ := r.queueOfLocked(e.Tgt, false)
+			tgt, ok, _ := r.queueOfLocked(gs, e.Tgt, false)
 			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
 				continue
 			}
@@ -418,7 +446,7 @@ func (r *Runtime) onTap(queue string, data []byte) {
 			r.emitTo(to, "network", "data", DataPayload{ID: e.ID(), Src: &s, Tgt: portRef(e.Tgt), Graph: gs.g.ID, Data: val()})
 		}
 		for _, x := range gs.g.Outports {
-			q, ok, _ := r.queueOfLocked(graph.Endpoint{Node: x.Node, Port: x.Port}, true)
+			q, ok, _ := r.queueOfLocked(gs, graph.Endpoint{Node: x.Node, Port: x.Port}, true)
 			if !ok || q != queue {
 				continue
 			}
@@ -435,8 +463,9 @@ type readyDelivery struct {
 
 // wiredFromLocked reports whether every edge data can take from node on is
 // bound at the broker (edges that cannot be resolved are reported
-// elsewhere and not waited for).
-func (r *Runtime) wiredFromLocked(gs *graphState, node string) bool {
+// elsewhere and not waited for); if not, waitFor is a node whose
+// participant is not known yet, when that is why.
+func (r *Runtime) wiredFromLocked(gs *graphState, node string) (wired bool, waitFor string) {
 	seen := map[string]bool{node: true}
 	queue := []string{node}
 	for len(queue) > 0 {
@@ -446,8 +475,14 @@ func (r *Runtime) wiredFromLocked(gs *graphState, node string) bool {
 			if e.Src.Node != n {
 				continue
 			}
-			if r.edgeWaitingLocked(e) {
-				return false
+			if r.edgeWaitingLocked(gs, e) {
+				if _, known := r.resolveLocked(gs.roleOf(e.Src.Node)); !known {
+					return false, e.Src.Node
+				}
+				if _, known := r.resolveLocked(gs.roleOf(e.Tgt.Node)); !known {
+					return false, e.Tgt.Node
+				}
+				return false, ""
 			}
 			if !seen[e.Tgt.Node] {
 				seen[e.Tgt.Node] = true
@@ -455,37 +490,83 @@ func (r *Runtime) wiredFromLocked(gs *graphState, node string) bool {
 			}
 		}
 	}
-	return true
+	return true, ""
+}
+
+// stuckLocked says why a node of the graph will not get a participant
+// without help, or "" when one is on its way (an in-process participant or
+// a process being started) or known.
+func (r *Runtime) stuckLocked(gs *graphState, node string) string {
+	for k, p := range r.problems {
+		if p.graph == gs.g.ID && p.node == node && !strings.HasPrefix(k, "wait:") {
+			return p.message
+		}
+	}
+	n := gs.g.Node(node)
+	if n == nil {
+		return ""
+	}
+	role := gs.roleOf(node)
+	if _, known := r.resolveLocked(role); known {
+		return ""
+	}
+	if slices.Contains(r.opts.Ignore, role) {
+		return fmt.Sprintf("no participant with role %s has announced itself, and the runtime ignores that role", role)
+	}
+	if c, ok := r.components[n.Component]; ok && c.builtin != nil {
+		return ""
+	}
+	if _, ok := r.libraryComponentLocked(n.Component); ok {
+		return ""
+	}
+	return fmt.Sprintf("no participant with role %s has announced itself, and the runtime cannot start component %s", role, n.Component)
 }
 
 func (r *Runtime) deliver(ctx context.Context) (failed bool) {
 	r.mu.Lock()
 	var ready []readyDelivery
+	waits := map[string]problem{}
 	for _, gs := range r.sortedGraphsLocked() {
 		kept := gs.outbox[:0]
-		wired := map[string]bool{}
-		for _, d := range gs.outbox {
-			if gs.started {
-				// A packet sent now could reach a participant whose output
-				// is not bound yet, and the broker would drop what it
-				// sends: wait until every edge downstream is in place.
-				w, known := wired[d.tgt.Node]
-				if !known {
-					w = r.wiredFromLocked(gs, d.tgt.Node)
-					wired[d.tgt.Node] = w
-				}
-				if !w {
-					kept = append(kept, d)
-					continue
-				}
+		gs.blocked = 0
+		type state struct {
+			wired   bool
+			waitFor string
+		}
+		states := map[string]state{}
+		// wait keeps a packet back; when the node it waits for will not
+		// get a participant without help, the wait is reported, naming it.
+		wait := func(d *delivery, node string) {
+			kept = append(kept, d)
+			if node == "" {
+				return
 			}
-			q, ok, err := r.queueOfLocked(d.tgt, false)
+			if why := r.stuckLocked(gs, node); why != "" {
+				gs.blocked++
+				waits["wait:"+gs.g.ID+":"+node] = problem{graph: gs.g.ID, node: node,
+					message: fmt.Sprintf("Packets to %s wait for node %s: %s", d.tgt.Node, node, why)}
+			}
+		}
+		for _, d := range gs.outbox {
+			// A packet sent now could reach a participant whose output
+			// is not bound yet, and the broker would drop what it
+			// sends: wait until every edge downstream is in place.
+			st, known := states[d.tgt.Node]
+			if !known {
+				st.wired, st.waitFor = r.wiredFromLocked(gs, d.tgt.Node)
+				states[d.tgt.Node] = st
+			}
+			if !st.wired {
+				wait(d, st.waitFor)
+				continue
+			}
+			q, ok, err := r.queueOfLocked(gs, d.tgt, false)
 			if err != nil {
 				r.networkErrorLocked("deliver:"+gs.g.ID+":"+d.tgt.String(), gs.g.ID, fmt.Sprintf("Cannot deliver to %s: %v", d.tgt, err))
 				continue
 			}
 			if !ok {
-				kept = append(kept, d)
+				wait(d, d.tgt.Node)
 				continue
 			}
 			ready = append(ready, readyDelivery{graph: gs.g.ID, queue: q, d: d})
@@ -495,7 +576,14 @@ func (r *Runtime) deliver(ctx context.Context) (failed bool) {
 				}
 			}
 		}
-		gs.outbox = kept
+		gs.setOutbox(kept)
+	}
+	r.dropProblemsLocked(func(k string, _ problem) bool {
+		_, still := waits[k]
+		return strings.HasPrefix(k, "wait:") && !still
+	})
+	for _, k := range slices.Sorted(maps.Keys(waits)) {
+		r.raiseLocked(k, waits[k])
 	}
 	r.mu.Unlock()
 
@@ -506,7 +594,7 @@ func (r *Runtime) deliver(ctx context.Context) (failed bool) {
 			// Put this and the rest back, in order, ahead of newer ones.
 			for j := len(ready) - 1; j >= i; j-- {
 				if gs, ok := r.graphs[ready[j].graph]; ok {
-					gs.outbox = append([]*delivery{ready[j].d}, gs.outbox...)
+					gs.setOutbox(append([]*delivery{ready[j].d}, gs.outbox...))
 				}
 			}
 			r.networkErrorLocked("send:"+rd.queue, rd.graph, fmt.Sprintf("Could not send to %s: %v", rd.queue, err))

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -44,7 +45,9 @@ var (
 type Options struct {
 	// ID is the runtime's UUID; Label a human-readable name.
 	ID, Label string
-	// Namespace and Repository describe the project, when a library gives them.
+	// Namespace and Repository describe the project, when a library gives
+	// them. Without a namespace, the runtime reports the name in the working
+	// folder's package.json, else DefaultNamespace.
 	Namespace, Repository string
 	// Broker is the connection every broker operation goes through.
 	Broker network.Broker
@@ -79,6 +82,11 @@ type Options struct {
 	// ProxyTimeout bounds the wait for an FBP-capable participant's answer
 	// (default proxy.DefaultTimeout).
 	ProxyTimeout time.Duration
+	// MaxPendingBytes bounds the data waiting to be sent per graph
+	// (initial packets and runtime:packet data whose target is not wired
+	// yet); a packet beyond it is refused with an error. Default
+	// DefaultMaxPendingBytes; negative: no bound.
+	MaxPendingBytes int
 	// RetryDelay is the first delay before a failed broker operation is
 	// tried again (doubling up to a minute). Default 500 ms.
 	RetryDelay time.Duration
@@ -134,16 +142,30 @@ type Runtime struct {
 	reported map[string]bool
 	// traces are the graphs' flowtrace recorders, by graph id (trace.go).
 	traces map[string]*traceState
+	// problems are the lasting problems of nodes (a participant that cannot
+	// start, a packet waiting for a node), by the key they were reported
+	// under: reported again to each client that connects or asks for a
+	// graph's status, until they are over.
+	problems map[string]problem
 }
 
 type graphState struct {
-	g         *graph.Graph
+	g *graph.Graph
+	// roles caches the role of each node (graph.Graph.Roles); nil after
+	// the nodes changed.
+	roles     map[string]string
 	started   bool
 	startedAt time.Time
 	debug     bool
 	// outbox holds initial packets and runtime:packet data waiting for
 	// their target participant, in order.
 	outbox []*delivery
+	// bytes is the size of the data in outbox; maxBytes bounds it (0: no
+	// bound).
+	bytes, maxBytes int
+	// blocked counts the packets of outbox that wait for a node with a
+	// reported problem (set by each delivery pass).
+	blocked int
 }
 
 type delivery struct {
@@ -163,9 +185,11 @@ func keyOf(src, tgt graph.Endpoint) edgeKey {
 type localParticipant struct {
 	component string
 	p         *participant.Participant
-	// running is set once it consumes: it waits until its outputs in
-	// started graphs are bound, so that nothing it sends is dropped.
+	// running is set once it consumes: it waits until its outputs are
+	// bound, so that nothing it sends is dropped.
 	running bool
+	// gate is open while one of the graphs with its node is started.
+	gate *gate
 }
 
 // New creates a runtime. Its broker must be connected.
@@ -181,6 +205,15 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxPendingBytes == 0 {
+		opts.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = packageName("package.json")
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
 	}
 	r := &Runtime{
 		opts:       opts,
@@ -201,6 +234,7 @@ func New(opts Options) (*Runtime, error) {
 		watchers:   map[ClientID]map[string]map[edgeKey]bool{},
 		reported:   map[string]bool{},
 		traces:     map[string]*traceState{},
+		problems:   map[string]problem{},
 		sink:       discard{},
 	}
 	r.proxy = proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger})
@@ -225,6 +259,36 @@ func New(opts Options) (*Runtime, error) {
 		w.OnConnection(r.onBrokerConnection)
 	}
 	return r, nil
+}
+
+// DefaultMaxPendingBytes is the default bound of the data waiting to be
+// sent per graph.
+const DefaultMaxPendingBytes = 64 << 20
+
+// newGraphState wraps a graph with the runtime's limits.
+func (r *Runtime) newGraphState(g *graph.Graph) *graphState {
+	return &graphState{g: g, maxBytes: max(r.opts.MaxPendingBytes, 0)}
+}
+
+// DefaultNamespace is the namespace reported when neither the library nor
+// the working folder's package.json names one (Flowhub names a live
+// project after it).
+const DefaultNamespace = "msgflo"
+
+// packageName reads the name from a package.json ("" when there is none).
+func packageName(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var pkg struct {
+		Name string `json:"name"`
+	}
+	if json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&pkg) != nil {
+		return ""
+	}
+	return pkg.Name
 }
 
 type discard struct{}
@@ -386,6 +450,9 @@ func (r *Runtime) shutdown() {
 	local := r.local
 	r.local = map[string]*localParticipant{}
 	r.mu.Unlock()
+	for _, lp := range local {
+		lp.gate.set(true) // a paused participant finishes what it holds
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for role, lp := range local {
@@ -423,11 +490,35 @@ func (r *Runtime) addParticipantLocked(def network.Definition) {
 	}
 	if change == network.Added {
 		r.traceParticipantLocked(def)
+		r.clearNodeErrorLocked("process:"+def.Role, def.Role)
+		r.sendIIPsToNewInstanceLocked(def)
 	}
 	if r.updateComponentLocked(def) {
 		r.emit("component", "component", r.components[def.Component].payload())
 	}
 	r.poke()
+}
+
+// sendIIPsToNewInstanceLocked gives a participant instance heard from for
+// the first time (a new id: started, or restarted) the initial packets of
+// its nodes in started graphs (msgflo issue 127), unless they are still
+// waiting to be sent.
+func (r *Runtime) sendIIPsToNewInstanceLocked(def network.Definition) {
+	for _, gs := range r.sortedGraphsLocked() {
+		if !gs.started {
+			continue
+		}
+		for _, node := range gs.nodesOfRole(def.Role) {
+			for _, i := range gs.g.IIPs {
+				if i.Tgt.Node != node || gs.pending(i) {
+					continue
+				}
+				if err := gs.queueIIP(i); err != nil {
+					r.networkErrorLocked("iip:"+gs.g.ID+":"+i.ID(), gs.g.ID, err.Error())
+				}
+			}
+		}
+	}
 }
 
 func (r *Runtime) expireParticipants() {
@@ -444,14 +535,13 @@ func (r *Runtime) expireParticipants() {
 		r.log.Warn().Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
 		r.proxy.Forget(def.ID)
 		for _, gs := range r.sortedGraphsLocked() {
-			if gs.g.Node(def.Role) == nil {
-				continue
+			for _, node := range gs.nodesOfRole(def.Role) {
+				r.emit("network", "processerror", ProcessErrorPayload{
+					ID:    node,
+					Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, r.opts.HeartbeatExpiry),
+					Graph: gs.g.ID,
+				})
 			}
-			r.emit("network", "processerror", ProcessErrorPayload{
-				ID:    def.Role,
-				Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, r.opts.HeartbeatExpiry),
-				Graph: gs.g.ID,
-			})
 		}
 	}
 	if len(gone) > 0 {
@@ -474,6 +564,50 @@ func (r *Runtime) resolveLocked(role string) (network.Definition, bool) {
 	}
 	return best.Definition, true
 }
+
+// roleOf is the role of a node of the graph: its id, or its escape when
+// the id is not a safe queue name (graph.Graph.Role).
+func (gs *graphState) roleOf(node string) string {
+	if gs.roles == nil {
+		gs.roles = gs.g.Roles()
+	}
+	if role, ok := gs.roles[node]; ok {
+		return role
+	}
+	return graph.EscapeRole(node)
+}
+
+// nodesOfRole lists the graph's nodes served by role, in graph order.
+func (gs *graphState) nodesOfRole(role string) []string {
+	if gs.roles == nil {
+		gs.roles = gs.g.Roles()
+	}
+	var out []string
+	for _, n := range gs.g.Nodes {
+		if gs.roles[n.ID] == role {
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
+
+func (gs *graphState) hasRole(role string) bool {
+	if gs.roles == nil {
+		gs.roles = gs.g.Roles()
+	}
+	if r, ok := gs.roles[role]; ok && r == role {
+		return true
+	}
+	for _, r := range gs.roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// nodesChanged drops the role cache after nodes were added, removed or renamed.
+func (gs *graphState) nodesChanged() { gs.roles = nil }
 
 func (r *Runtime) sortedGraphsLocked() []*graphState {
 	out := make([]*graphState, 0, len(r.graphs))

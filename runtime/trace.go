@@ -107,7 +107,7 @@ func (r *Runtime) TraceStart(p TracePayload) (TracePayload, error) {
 	}
 	ts.tracing = true
 	for _, n := range gs.g.Nodes {
-		if def, ok := r.fbpCandidateLocked(n.ID); ok {
+		if def, ok := r.fbpCandidateLocked(gs.roleOf(n.ID)); ok {
 			go r.traceStartParticipant(gs.g.ID, def)
 		}
 	}
@@ -115,13 +115,13 @@ func (r *Runtime) TraceStart(p TracePayload) (TracePayload, error) {
 	return TracePayload{Graph: gs.g.ID, Buffersize: size}, nil
 }
 
-// fbpCandidateLocked returns the participant of a node that may be
+// fbpCandidateLocked returns the participant of a role that may be
 // FBP-capable: a discovered one not running in this process.
-func (r *Runtime) fbpCandidateLocked(node string) (network.Definition, bool) {
-	if _, local := r.local[node]; local {
+func (r *Runtime) fbpCandidateLocked(role string) (network.Definition, bool) {
+	if _, local := r.local[role]; local {
 		return network.Definition{}, false
 	}
-	return r.resolveLocked(node)
+	return r.resolveLocked(role)
 }
 
 // traceStartParticipant tells one participant to start tracing, once per
@@ -160,7 +160,7 @@ func (r *Runtime) traceStartParticipant(graphID string, def network.Definition) 
 func (r *Runtime) traceParticipantLocked(def network.Definition) {
 	for id, ts := range r.traces {
 		gs, ok := r.graphs[id]
-		if !ok || !ts.tracing || gs.g.Node(def.Role) == nil {
+		if !ok || !ts.tracing || !gs.hasRole(def.Role) {
 			continue
 		}
 		if _, local := r.local[def.Role]; local {
@@ -232,7 +232,7 @@ func (r *Runtime) traceTapsLocked(want map[string]bool) {
 			continue
 		}
 		for _, e := range gs.g.Edges {
-			if src, ok, _ := r.queueOfLocked(e.Src, true); ok {
+			if src, ok, _ := r.queueOfLocked(gs, e.Src, true); ok {
 				want[src] = true
 			}
 		}
@@ -265,11 +265,11 @@ func (r *Runtime) recordTraceLocked(queue string, data []byte) {
 			continue
 		}
 		for _, e := range gs.g.Edges {
-			src, ok, _ := r.queueOfLocked(e.Src, true)
+			src, ok, _ := r.queueOfLocked(gs, e.Src, true)
 			if !ok || src != queue {
 				continue
 			}
-			tgt, ok, _ := r.queueOfLocked(e.Tgt, false)
+			tgt, ok, _ := r.queueOfLocked(gs, e.Tgt, false)
 			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
 				continue
 			}
@@ -351,7 +351,7 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 	}
 	var targets []target
 	for _, n := range gs.g.Nodes {
-		if def, ok := r.fbpCandidateLocked(n.ID); ok {
+		if def, ok := r.fbpCandidateLocked(gs.roleOf(n.ID)); ok {
 			targets = append(targets, target{node: n.ID, def: def})
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
 // config is everything the command line and environment decide.
@@ -44,8 +45,9 @@ type config struct {
 	waitTimeout   time.Duration
 	forward       []string
 	// transient: --persistent-messages=false.
-	transient bool
-	pprof     string
+	transient  bool
+	pprof      string
+	maxPending int
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -89,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	forward := fs.String("forward", "stderr,stdout", "streams of participant processes to copy to the runtime's stderr, prefixed with the role")
 	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
+	fs.IntVar(&c.maxPending, "max-pending-bytes", runtime.DefaultMaxPendingBytes, "bytes of packets that may wait to be sent per graph (initial packets, runtime:packet); beyond it packets are refused with an error")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
 	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages", "no-auth")); err != nil {
 		return config{}, err
@@ -127,6 +130,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		if err := loopbackAddress(c.pprof); err != nil {
 			return config{}, fmt.Errorf("--pprof: %w", err)
 		}
+	}
+	if c.maxPending <= 0 {
+		return config{}, fmt.Errorf("--max-pending-bytes: %d is not a positive number of bytes", c.maxPending)
 	}
 	c.forward = splitList(*forward)
 	for _, f := range c.forward {

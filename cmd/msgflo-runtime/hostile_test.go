@@ -8,9 +8,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	graphmodel "github.com/msgflo/msgflo-runtime/graph"
 )
 
-// Node ids and initial packets from a graph file reach the participant
+// Node ids (as their roles) and initial packets from a graph file reach the participant
 // process as the literal words they are: no shell runs any of them, and an
 // id that would be an option of the program starts nothing.
 func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
@@ -30,13 +32,20 @@ func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
 		"f' ; " + touch + " ; echo '", `g" ; ` + touch + ` ; echo "`, "h | " + touch, "ünï ☃ 'x'", "#IIPS",
 	}
 	graph := map[string]any{"processes": map[string]any{}, "connections": []any{}}
+	// Ids that are not safe queue names run under escaped roles.
+	roles := graphmodel.New("hostile")
+	for _, id := range ids {
+		if _, err := roles.AddNode(id, "Args", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := map[string]string{} // role -> its IIPs as JSON
 	for i, id := range ids {
 		graph["processes"].(map[string]any)[id] = map[string]any{"component": "Args"}
 		data := "x' ; " + touch + " ; echo '" + ids[(i+1)%len(ids)]
 		graph["connections"] = append(graph["connections"].([]any), map[string]any{"data": data, "tgt": map[string]any{"process": id, "port": "in"}})
 		js, _ := json.Marshal(map[string]any{"in": data})
-		want[id] = string(js)
+		want[roles.Role(id)] = string(js)
 	}
 	graph["processes"].(map[string]any)["-x"] = map[string]any{"component": "Args"}
 	gf := writeFile(t, "hostile.json", mustJSON(graph))
@@ -67,8 +76,8 @@ func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		if got[id] != want[id] {
-			t.Errorf("role %q got initial packets %q, want %q", id, got[id], want[id])
+		if role := roles.Role(id); got[role] != want[role] {
+			t.Errorf("role %q (node %q) got initial packets %q, want %q", role, id, got[role], want[role])
 		}
 	}
 	if !strings.Contains(p.stderrText(), `#ROLE \"-x\": a value may not start with '-'`) {

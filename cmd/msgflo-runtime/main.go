@@ -124,6 +124,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		Ignore:            cfg.ignore,
 		Library:           lib,
 		WaitTimeout:       cfg.waitTimeout,
+		MaxPendingBytes:   cfg.maxPending,
 		Forward:           cfg.forward,
 		ForwardTo:         forwardTo,
 		Namespace:         lib.Config.Namespace,

@@ -41,8 +41,8 @@ func graphBindings(g *graph.Graph) []setupBinding {
 		}
 	}
 	for _, e := range g.Edges {
-		src := network.QueueName(e.Src.Node, e.Src.Port)
-		tgt := network.QueueName(e.Tgt.Node, e.Tgt.Port)
+		src := network.QueueName(g.Role(e.Src.Node), e.Src.Port)
+		tgt := network.QueueName(g.Role(e.Tgt.Node), e.Tgt.Port)
 		switch {
 		case rr[e.Src.Node] != nil:
 			if e.Src.Port == "deadletter" {
@@ -119,6 +119,9 @@ func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 		fw := splitList(*forward)
 		for _, role := range roles {
 			n := g.Node(role)
+			if ids := g.NodesOfRole(role); n == nil && len(ids) > 0 {
+				n = g.Node(ids[0]) // --only names the role of a node whose id is not one
+			}
 			if !isSetupParticipant(n) || containsString(skip, role) {
 				continue
 			}

@@ -209,14 +209,15 @@ func procfileMain(args []string, getenv func(string) string, stdout, stderr io.W
 	}
 	var lines []string
 	for _, n := range g.Nodes {
-		if containsString(ignore, n.ID) {
+		role := g.Role(n.ID)
+		if containsString(ignore, n.ID) || containsString(ignore, role) {
 			continue
 		}
 		cmd, err := nodeCommand(l, g, n, "msgflo-runtime")
 		if err != nil {
 			return t.fail(1, "%v", err)
 		}
-		lines = append(lines, n.ID+": "+cmd)
+		lines = append(lines, role+": "+cmd)
 	}
 	fmt.Fprintln(stdout, strings.Join(lines, "\n")+"\n"+strings.Join(include, "\n"))
 	return 0
@@ -234,17 +235,20 @@ func containsString(list []string, s string) bool {
 // nodeCommand is the command line that runs node's participant: the
 // library's command, or, for a built-in component, this program's
 // participant subcommand (self is how to call this program).
+// The participant's role is the node's (graph.Graph.Role), as the runtime
+// gives it.
 func nodeCommand(l *library.Library, g *graph.Graph, n *graph.Node, self string) (string, error) {
+	role := g.Role(n.ID)
 	if c, ok := l.Get(n.Component); ok {
-		return l.Command(c, n.ID, g.InitialData(n.ID))
+		return l.Command(c, role, g.InitialData(n.ID))
 	}
 	if _, builtin := participant.LookupCore(n.Component); builtin {
-		if strings.HasPrefix(n.ID, "-") {
-			return "", fmt.Errorf("role %q: %w", n.ID, library.ErrOptionValue)
+		if strings.HasPrefix(role, "-") {
+			return "", fmt.Errorf("role %q: %w", role, library.ErrOptionValue)
 		}
-		return library.QuoteWord(self) + " participant " + library.QuoteWord(n.Component) + " --role " + library.QuoteWord(n.ID), nil
+		return library.QuoteWord(self) + " participant " + library.QuoteWord(n.Component) + " --role " + library.QuoteWord(role), nil
 	}
-	return "", fmt.Errorf("No component %s defined for role %s", n.Component, n.ID)
+	return "", fmt.Errorf("No component %s defined for role %s", n.Component, role)
 }
 
 // foreignDefinition is a foreign participant's YAML file, as msgflo reads it.

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+)
+
+// flowhubBrokers are the brokers the Flowhub replay runs on: the embedded
+// one (no --broker), RabbitMQ and Mosquitto.
+var flowhubBrokers = []struct {
+	name string
+	url  func(t testing.TB) string
+}{
+	{"embedded", func(testing.TB) string { return "" }},
+	{"amqp", brokertest.RabbitMQURL},
+	{"mqtt", brokertest.MosquittoURL},
+}
+
+// The sequence Flowhub (noflo-ui 0.29.1) sends in live mode, replayed at the
+// protocol level against the binary started with --graph: it introduces
+// itself with the secret in the payload, lists components, asks the main
+// graph's status and source, adds a node with a Flowhub-style id
+// (library/Component_random), connects it, adds an initial packet, selects
+// the edge, starts, stops and moves the node about. The data reaches the
+// packet view (network:data for the UI's graph) exactly once, the status
+// says running, and no error of any kind is sent.
+func TestFlowhubLiveSession(t *testing.T) {
+	for _, bk := range flowhubBrokers {
+		t.Run(bk.name, func(t *testing.T) {
+			url := bk.url(t)
+			s := uuid.New()[:8]
+			a, b, out := "fa"+s, "fb"+s, "core/Output_"+s[:5]
+			if url != "" && url[:4] == "amqp" {
+				t.Cleanup(func() { deleteQueues(url, a, b, "core_Output_"+s[:5]) })
+			}
+			path := writeFile(t, "demo.fbp", fmt.Sprintf("INPORT=%s.IN:IN\nOUTPORT=%s.OUT:OUT\n%s(core/Repeat) OUT -> IN %s(core/Repeat)\n", a, b, a, b))
+			var env []string
+			if url != "" {
+				env = append(env, "MSGFLO_BROKER="+url)
+			}
+			p := start(t, env, "--port", "0", "--graph", path, "--secret", "fh-secret")
+			ws, _ := p.ready(t)
+			c, frames := connectAsFlowhub(t, ws)
+			sec := func(m map[string]any) map[string]any { m["secret"] = "fh-secret"; return m }
+
+			c.flowhubSend("runtime", "getruntime", sec(map[string]any{}))
+			rt := c.waitFor("runtime", "runtime", nil)
+			if rt["graph"] != "demo" || rt["namespace"] == nil || rt["namespace"] == "" {
+				t.Fatalf("runtime:runtime %v", rt)
+			}
+			c.flowhubSend("component", "list", sec(map[string]any{}))
+			c.waitFor("component", "componentsready", nil)
+			c.flowhubSend("network", "getstatus", sec(map[string]any{"graph": "demo"}))
+			if st := c.waitFor("network", "status", nil); st["running"] != true || st["started"] != true {
+				t.Fatalf("status of the live graph: %v", st)
+			}
+			c.flowhubSend("component", "getsource", sec(map[string]any{"name": "demo"}))
+			if src := c.waitFor("component", "source", nil); src["language"] != "json" {
+				t.Fatalf("source %v", src)
+			}
+
+			c.flowhubSend("graph", "addnode", sec(map[string]any{"id": out, "component": "core/Output", "metadata": map[string]any{"label": "Output", "x": 300, "y": 100}, "graph": "demo"}))
+			c.waitFor("graph", "addnode", nil)
+			edge := map[string]any{"src": map[string]any{"node": b, "port": "out"}, "tgt": map[string]any{"node": out, "port": "in"}}
+			c.flowhubSend("graph", "addedge", sec(map[string]any{"src": edge["src"], "tgt": edge["tgt"], "metadata": map[string]any{}, "graph": "demo"}))
+			c.waitFor("graph", "addedge", nil)
+			c.flowhubSend("network", "edges", sec(map[string]any{"graph": "demo", "edges": []any{edge}}))
+			c.waitFor("network", "edges", nil)
+			c.flowhubSend("graph", "addinitial", sec(map[string]any{"src": map[string]any{"data": "hello flowhub"}, "tgt": map[string]any{"node": a, "port": "in"}, "metadata": map[string]any{}, "graph": "demo"}))
+			c.waitFor("graph", "addinitial", nil)
+			onEdge := func(p map[string]any) bool {
+				src, _ := p["src"].(map[string]any)
+				tgt, _ := p["tgt"].(map[string]any)
+				return p["graph"] == "demo" && src != nil && src["node"] == b && tgt["node"] == out
+			}
+			if d := c.waitFor("network", "data", onEdge); d["data"] != "hello flowhub" {
+				t.Fatalf("packet view got %v", d)
+			}
+
+			c.flowhubSend("network", "start", sec(map[string]any{"graph": "demo"}))
+			if st := c.waitFor("network", "started", nil); st["running"] != true {
+				t.Fatalf("started %v", st)
+			}
+			// The initial packet was sent once: the next data on the edge
+			// is a packet sent after the start.
+			c.flowhubSend("runtime", "packet", sec(map[string]any{"graph": "demo", "port": "in", "event": "data", "payload": "after start"}))
+			if d := c.waitFor("network", "data", onEdge); d["data"] != "after start" {
+				t.Fatalf("packet view got %v again", d["data"])
+			}
+			c.flowhubSend("network", "stop", sec(map[string]any{"graph": "demo"}))
+			if st := c.waitFor("network", "stopped", nil); st["running"] != false || st["started"] != false {
+				t.Fatalf("stopped %v", st)
+			}
+			for i := range 20 {
+				c.flowhubSend("graph", "changenode", sec(map[string]any{"id": out, "metadata": map[string]any{"x": 300 + i, "y": 100 + i}, "graph": "demo"}))
+				c.waitFor("graph", "changenode", nil)
+			}
+			// Problems are reported after a status reply: a last round
+			// trip makes sure they would have been seen.
+			c.flowhubSend("network", "getstatus", sec(map[string]any{"graph": "demo"}))
+			c.waitFor("network", "status", nil)
+			c.flowhubSend("component", "list", sec(map[string]any{}))
+			c.waitFor("component", "componentsready", nil)
+			for _, f := range frames() {
+				if f["command"] == "error" || f["command"] == "processerror" {
+					t.Fatalf("the runtime sent %v", f)
+				}
+			}
+		})
+	}
+}
+
+// connectAsFlowhub opens a connection as fbp-protocol-client does: it
+// sends nothing by itself, and what the test sends carries the secret in
+// the payload only (see flowhubSend). The function returned lists every
+// message received so far.
+func connectAsFlowhub(t *testing.T, ws string) (*fbpClient, func() []map[string]any) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
+	conn, _, err := d.Dial(ws, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", ws, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &fbpClient{t: t, conn: conn, in: make(chan map[string]any, 1000)}
+	var mu sync.Mutex
+	var all []map[string]any
+	go func() {
+		defer close(c.in)
+		for {
+			var m map[string]any
+			if err := conn.ReadJSON(&m); err != nil {
+				return
+			}
+			mu.Lock()
+			all = append(all, m)
+			mu.Unlock()
+			c.in <- m
+		}
+	}()
+	return c, func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(all)
+	}
+}
+
+// flowhubSend sends a message as Flowhub does: protocol, command and
+// payload only (the secret, if any, is in the payload).
+func (c *fbpClient) flowhubSend(protocol, command string, payload map[string]any) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload}); err != nil {
+		c.t.Fatal(err)
+	}
+}
