@@ -206,7 +206,12 @@ func Example() {
 	_ = b.Bind(ctx, "upper.OUT", "reader.IN")
 
 	_ = p.Send(ctx, "in", json.RawMessage(`"hello msgflo"`))
-	fmt.Println(<-got)
+	select {
+	case s := <-got:
+		fmt.Println(s)
+	case <-time.After(10 * time.Second):
+		fmt.Println("nothing came")
+	}
 	// Output: "HELLO MSGFLO"
 }
 

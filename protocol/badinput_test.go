@@ -98,7 +98,11 @@ func TestNoGoroutineLeakAfterAbuse(t *testing.T) {
 		c.next()
 		c.next()
 		_ = c.conn.Close()
-		<-c.closed
+		select {
+		case <-c.closed:
+		case <-time.After(waitLimit):
+			t.Fatal("the connection's reader never stopped")
+		}
 	}
 	// Connections are torn down asynchronously: wait until the server has
 	// let go of all of them.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -68,7 +69,11 @@ func FuzzHandle(f *testing.F) {
 	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
 	defer wg.Wait()
 	defer cancel()
-	<-rt.Ready()
+	select {
+	case <-rt.Ready():
+	case <-time.After(waitLimit):
+		f.Fatal("the runtime was not ready")
+	}
 
 	c := &client{id: 1, send: make(chan []byte, sendQueueSize), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.caps.Store(srv.all)

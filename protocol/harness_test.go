@@ -79,7 +79,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
-	<-rt.Ready()
+	select {
+	case <-rt.Ready():
+	case <-time.After(waitLimit):
+		t.Fatalf("the runtime was not ready within %s", waitLimit)
+	}
 	go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()

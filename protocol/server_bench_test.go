@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
@@ -39,7 +40,11 @@ func benchServer(b *testing.B) *websocket.Conn {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
-	<-rt.Ready()
+	select {
+	case <-rt.Ready():
+	case <-time.After(waitLimit):
+		b.Fatal("the runtime was not ready")
+	}
 	go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}}
 	conn, _, err := d.Dial("ws://"+ln.Addr().String(), nil)

@@ -65,7 +65,7 @@ func TestBrokerOutage(t *testing.T) {
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = rt.Run(ctx) }()
 			defer func() { cancel(); wg.Wait() }()
-			<-rt.Ready()
+			waitReady(t, rt)
 			f := &fixture{t: t, rt: rt, events: rec, broker: watcher}
 			rt.ClientConnected(1) // runtime:packet goes to connected clients
 

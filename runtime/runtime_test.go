@@ -117,13 +117,35 @@ func startFixture(t *testing.T, b, ext network.Broker, mod func(*Options), close
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
-	<-rt.Ready()
+	waitReady(t, rt)
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
 		closeBrokers()
 	})
 	return &fixture{t: t, rt: rt, events: rec, broker: b, ext: ext, passes: passes}
+}
+
+// waitReady waits until rt listens for announcements.
+func waitReady(t testing.TB, rt *Runtime) {
+	t.Helper()
+	select {
+	case <-rt.Ready():
+	case <-time.After(waitLimit):
+		t.Fatalf("the runtime was not ready within %s", waitLimit)
+	}
+}
+
+// nextPass waits for the next reconcile pass and returns its tap count.
+func (f *fixture) nextPass() int {
+	f.t.Helper()
+	select {
+	case n := <-f.passes:
+		return n
+	case <-time.After(waitLimit):
+		f.t.Fatalf("no reconcile pass within %s", waitLimit)
+		return 0
+	}
 }
 
 // pass waits for a reconcile pass that started after the call and returns
@@ -135,9 +157,9 @@ func (f *fixture) pass() int {
 		<-f.passes
 	}
 	f.rt.poke()
-	<-f.passes
+	f.nextPass()
 	f.rt.poke()
-	return <-f.passes
+	return f.nextPass()
 }
 
 // waitEvent skips events until one matches.

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Runs the project's fbp-spec suites (spec/*.yaml) with the pinned fbp-spec
-# CLI against the runtime binary given as $1.
+# CLI against the runtime binary given as $1. Fails unless exactly EXPECT
+# cases pass (fbp-spec marks each with a check mark), so that a suite file
+# or case that silently stops running is noticed.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 VERSION=0.8.0
+# Cases in spec/*.yaml: chain 3, json-fixture 2, repeat 8.
+EXPECT=13
 PORT=${FBP_SPEC_PORT:-3572}
 CACHE=${MSGFLO_CACHE_DIR:-$HOME/.cache/msgflo-runtime}
 DIR=$CACHE/fbp-spec-$VERSION
@@ -49,8 +53,14 @@ fi
 
 status=0
 # All suites in one run, one graph per suite.
-if ! timeout 300 "$DIR/node_modules/.bin/fbp-spec" --address "ws://localhost:$PORT" --secret "$SECRET" "$ROOT/spec"; then
+if ! timeout 300 "$DIR/node_modules/.bin/fbp-spec" --address "ws://localhost:$PORT" --secret "$SECRET" "$ROOT/spec" >"$WORK/spec.log" 2>&1; then
 	echo "fbp-spec: FAILED" >&2
+	status=1
+fi
+cat "$WORK/spec.log"
+passing=$(grep -c ': ✓$' "$WORK/spec.log" || true)
+if [ "$passing" -ne "$EXPECT" ]; then
+	echo "fbp-spec: FAILED ($passing cases passed; want $EXPECT)" >&2
 	status=1
 fi
 
@@ -65,4 +75,4 @@ if [ $status -ne 0 ]; then
 	cat "$WORK/stderr" >&2
 	exit 1
 fi
-echo "fbp-spec: all suites pass${MSGFLO_BROKER:+ on ${MSGFLO_BROKER%%://*}}"
+echo "fbp-spec: all $EXPECT cases pass${MSGFLO_BROKER:+ on ${MSGFLO_BROKER%%://*}}"

@@ -88,6 +88,22 @@ func (c *fbpClient) send(protocol, command string, payload any) {
 	}
 }
 
+// next returns the next message, failing the test when none comes within
+// a minute or the connection is closed.
+func (c *fbpClient) next() map[string]any {
+	c.t.Helper()
+	select {
+	case m, ok := <-c.in:
+		if !ok {
+			c.t.Fatal("connection closed")
+		}
+		return m
+	case <-time.After(60 * time.Second):
+		c.t.Fatal("no message within 60 s")
+	}
+	return nil
+}
+
 func (c *fbpClient) waitFor(protocol, command string, match func(p map[string]any) bool) map[string]any {
 	c.t.Helper()
 	deadline := time.After(60 * time.Second)
@@ -174,7 +190,7 @@ func TestNodejsParticipantInOurRuntime(t *testing.T) {
 			c.send("component", "list", map[string]any{})
 			found := false
 			for {
-				m := <-c.in
+				m := c.next()
 				if m["command"] == "componentsready" {
 					break
 				}

@@ -112,7 +112,11 @@ func start(t *testing.T, env []string, args ...string) *proc {
 			}
 		}
 		_ = cmd.Process.Kill()
-		<-p.done
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("runtime %d not reaped 30 s after SIGKILL", cmd.Process.Pid)
+		}
 		if t.Failed() {
 			t.Logf("runtime log:\n%s", p.stderrText())
 		}

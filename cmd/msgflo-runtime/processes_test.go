@@ -60,7 +60,7 @@ func TestLibraryParticipantProcesses(t *testing.T) {
 	c.send("component", "list", map[string]any{})
 	listed := map[string]bool{}
 	for {
-		m := <-c.in
+		m := c.next()
 		if m["command"] == "componentsready" {
 			break
 		}
@@ -202,7 +202,7 @@ func TestComponentSource(t *testing.T) {
 	}
 	for _, bad := range []string{"../escape", "a/b", "..", ".hidden", ""} {
 		c.send("component", "source", map[string]any{"name": bad, "language": "python", "code": "x"})
-		if m := <-c.in; m["command"] != "error" {
+		if m := c.next(); m["command"] != "error" {
 			t.Fatalf("name %q accepted: %v", bad, m)
 		}
 	}

@@ -92,7 +92,13 @@ func TestRestartAfterSIGKILLLosesNothing(t *testing.T) {
 		}
 		produced <- nil
 	}()
-	<-half
+	select {
+	case <-half:
+	case err := <-produced:
+		t.Fatalf("producer stopped early: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the producer never got half way")
+	}
 
 	// The burst of edits; the runtime dies in the middle of it.
 	acked := 0
@@ -107,8 +113,12 @@ func TestRestartAfterSIGKILLLosesNothing(t *testing.T) {
 		c1.waitFor("graph", "addnode", func(p map[string]any) bool { return p["id"] == id })
 		acked = i + 1
 	}
-	<-p1.done
-	p1.done <- nil
+	select {
+	case <-p1.done:
+		p1.done <- nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runtime did not die of SIGKILL")
+	}
 
 	// The file is a valid graph holding every acknowledged edit.
 	data, err := os.ReadFile(path)
@@ -136,8 +146,13 @@ func TestRestartAfterSIGKILLLosesNothing(t *testing.T) {
 	if err := g2.UnmarshalJSON([]byte(src["code"].(string))); err != nil || len(g2.Nodes) < 3+acked {
 		t.Fatalf("restarted runtime has %d nodes, want at least %d (%v)", len(g2.Nodes), 3+acked, err)
 	}
-	if err := <-produced; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-produced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the producer never finished")
 	}
 	select {
 	case <-all:

@@ -194,7 +194,12 @@ func TestReconnectLosesNothing(t *testing.T) {
 	}
 	proxy.Unblock()
 	waitConnection(t, events, true)
-	must(t, <-done)
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(brokertest.Timeout):
+		t.Fatal("publishes made during the outage never completed")
+	}
 	for i := range 10 {
 		v := fmt.Sprintf(`{"after":%d}`, i)
 		want = append(want, v)
