@@ -27,7 +27,7 @@ func TestClearStopsProcesses(t *testing.T) {
 			"procs/Polite":   "exec " + polite + " #ROLE",
 		},
 	}))
-	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0", "--library", lib, "--componentdir", "", "--wait-timeout", "1")
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", "", "--wait-timeout", "1")
 	ws, _ := p.ready(t)
 	c := connectFBP(t, ws)
 	c.edit("clear", map[string]any{"id": "g", "main": true})
