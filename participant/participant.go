@@ -120,7 +120,16 @@ type Options struct {
 	// it; on others outputs stay confirmed. The default (false) is
 	// persistent, confirmed messages. See PersistentMessagesFromEnv.
 	TransientMessages bool
-	Logger            zerolog.Logger
+	// FBP makes the participant FBP-capable: it announces the queues
+	// .fbp.<id>.receive and .fbp.<id>.send as inqueue and outqueue and
+	// answers runtime:getruntime, component:list, component:getsource and
+	// the trace sub-protocol there, with a flowtrace of what it took in
+	// and sent out (see fbp.go).
+	FBP bool
+	// Source is the component's source code, served by
+	// component:getsource when FBP is set.
+	Source string
+	Logger zerolog.Logger
 }
 
 // DefaultPrefetch bounds a participant's unacknowledged messages per
@@ -156,6 +165,8 @@ type Participant struct {
 	opts   Options
 	def    network.Definition
 	log    zerolog.Logger
+	// fbp serves the FBP protocol when Options.FBP is set (nil otherwise).
+	fbp *fbpServer
 
 	mu      sync.Mutex
 	started bool
@@ -234,6 +245,9 @@ func New(b network.Broker, c Component, role string, opts Options) (*Participant
 	}
 	if def.Outports, err = conv(c.Outports, "outport"); err != nil {
 		return nil, err
+	}
+	if opts.FBP {
+		p.enableFBP(&def)
 	}
 	p.def = def
 	return p, nil
@@ -320,6 +334,13 @@ func (p *Participant) Start(ctx context.Context) error {
 		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID, acks))
 		if err != nil {
 			return fail(fmt.Errorf("participant %s: consume inport %s: %w", p.role, port.ID, err))
+		}
+		subs = append(subs, sub)
+	}
+	if p.fbp != nil {
+		sub, err := p.fbp.start(ctx)
+		if err != nil {
+			return fail(err)
 		}
 		subs = append(subs, sub)
 	}
@@ -463,6 +484,7 @@ func (o *output) Send(port string, data json.RawMessage) error {
 	if !network.IsJSON(data) {
 		return fmt.Errorf("participant %s: data for outport %s is not JSON in UTF-8", o.p.role, port)
 	}
+	o.p.fbp.record(out.ID, false, data)
 	if o.transient != nil {
 		return o.transient.PublishTransient(o.ctx, out.Queue, data)
 	}
@@ -536,6 +558,7 @@ func (p *Participant) handler(ctx context.Context, port string, acks chan<- sett
 		// A body that is not JSON is data too (its text as a JSON string).
 		in := Input{Port: port, Data: append(json.RawMessage(nil), network.AsJSON(d.Data())...)}
 		out := &output{p: p, ctx: ctx, async: async, transient: transient}
+		p.fbp.record(port, true, in.Data)
 		if err := p.process(ctx, in, out); err != nil {
 			p.log.Warn().Err(err).Str("role", p.role).Str("port", port).Msg("process failed; message nacked")
 			settle(settlement{d: d, failed: true})

@@ -239,23 +239,6 @@ func (r *Runtime) traceTapsLocked(want map[string]bool) {
 	}
 }
 
-// traceEvent is an event of a flowtrace.
-type traceEvent struct {
-	Protocol    string       `json:"protocol"`
-	Command     string       `json:"command"`
-	Participant string       `json:"participant"`
-	Payload     tracePayload `json:"payload"`
-}
-
-type tracePayload struct {
-	Time  string          `json:"time"`
-	Graph string          `json:"graph"`
-	ID    string          `json:"id,omitempty"`
-	Src   *PortRef        `json:"src,omitempty"`
-	Tgt   *PortRef        `json:"tgt,omitempty"`
-	Data  json.RawMessage `json:"data,omitempty"`
-}
-
 // recordTraceLocked records data seen on an outport queue as a
 // network:data event of every bound edge from it in a traced graph.
 func (r *Runtime) recordTraceLocked(queue string, data []byte) {
@@ -273,33 +256,30 @@ func (r *Runtime) recordTraceLocked(queue string, data []byte) {
 			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
 				continue
 			}
-			s, t := portRef(e.Src), portRef(e.Tgt)
-			ev, err := json.Marshal(traceEvent{Protocol: "network", Command: "data", Participant: r.tracerID(), Payload: tracePayload{
-				Time: r.timestamp(), Graph: gs.g.ID, ID: e.ID(), Src: &s, Tgt: &t, Data: rawData(data),
-			}})
-			if err != nil {
-				r.log.Warn().Err(err).Str("queue", queue).Msg("cannot record a trace event")
-				continue
+			// The data keeps its bytes: the event is assembled around it.
+			payload := map[string]json.RawMessage{
+				"time": jsonOf(r.timestamp()), "graph": jsonOf(gs.g.ID), "id": jsonOf(e.ID()),
+				"src": jsonOf(portRef(e.Src)), "tgt": jsonOf(portRef(e.Tgt)), "data": network.AsJSON(data),
 			}
-			ts.record(ev)
+			ts.record(network.RawObject(map[string]json.RawMessage{
+				"protocol": jsonOf("network"), "command": jsonOf("data"), "participant": jsonOf(r.tracerID()),
+				"payload": network.RawObject(payload),
+			}))
 		}
 	}
 }
 
-// rawData is a message body as JSON: itself when it is JSON, the JSON
-// string of its text otherwise.
-func rawData(data []byte) json.RawMessage {
-	if json.Valid(data) {
-		return json.RawMessage(data)
-	}
-	s, _ := json.Marshal(string(data))
-	return s
+// jsonOf encodes a value that always encodes (strings, port references).
+func jsonOf(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
 }
 
-// flowtrace is the dump format.
+// flowtrace is the dump format. It is assembled, not encoded, so that
+// every event keeps its data's bytes.
 type flowtrace struct {
-	Header flowtraceHeader   `json:"header"`
-	Events []json.RawMessage `json:"events"`
+	Header flowtraceHeader
+	Events []json.RawMessage
 }
 
 type flowtraceHeader struct {
@@ -402,10 +382,11 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 	if ft.Events == nil {
 		ft.Events = []json.RawMessage{}
 	}
-	out, err := json.Marshal(ft)
+	header, err := json.Marshal(ft.Header)
 	if err != nil {
 		return DumpPayload{}, fmt.Errorf("encode flowtrace of %s: %w", graphID, err)
 	}
+	out := network.RawObject(map[string]json.RawMessage{"header": header, "events": network.RawArray(ft.Events)})
 	return DumpPayload{Graph: graphID, Type: p.Type, Flowtrace: string(out)}, nil
 }
 
@@ -454,16 +435,12 @@ func (r *Runtime) dumpParticipant(ctx context.Context, node string, def network.
 		if json.Unmarshal(ev["payload"], &payload) == nil && payload != nil {
 			var g string
 			if json.Unmarshal(payload["graph"], &g) == nil && g != "" {
-				payload["graph"], _ = json.Marshal(prefix(g))
+				payload["graph"] = jsonOf(prefix(g))
 			}
-			ev["payload"], _ = json.Marshal(payload)
+			ev["payload"] = network.RawObject(payload)
 		}
 		ev["participant"] = participant
-		out, err := json.Marshal(ev)
-		if err != nil {
-			continue
-		}
-		events = append(events, out)
+		events = append(events, network.RawObject(ev))
 	}
 	return graphs, events, nil
 }
