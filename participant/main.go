@@ -14,7 +14,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 )
@@ -33,12 +32,19 @@ func BrokerURL(flagValue string, getenv func(string) string) string {
 	return "amqp://localhost"
 }
 
+// MQTTClientID is the MQTT client id of a participant process with role:
+// stable, so that after losing its connection (or being restarted) it
+// finds its persistent session, and the messages queued for it, again.
+// Two processes of one role on MQTT take the session from each other: run
+// one per role (MQTT 3.1.1 has no shared subscriptions).
+func MQTTClientID(role string) string { return "msgflo-" + role }
+
 // Serve connects to brokerURL and runs c under role until ctx ends; then it
 // stops gracefully (messages in process are finished and acknowledged) and
 // disconnects. ready, when given, is called once the participant has
 // announced itself.
 func Serve(ctx context.Context, c Component, role, brokerURL string, opts Options, ready func()) error {
-	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: "msgflo-" + role + "-" + uuid.New()[:8], Logger: opts.Logger})
+	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: MQTTClientID(role), PersistentSession: true, Logger: opts.Logger})
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,14 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		broker = srv.Broker()
 		brokerNote = fmt.Sprintf(" (embedded broker %s)", srv.URL())
 	} else {
-		b, err := dial.Open(ctx, cfg.broker, dial.Options{Logger: log.With().Str("component", "broker").Logger()})
+		// On MQTT a persistent session, named after the runtime id (give
+		// --runtime-id to keep it across restarts), carries the edges and
+		// in-process participants through a broker outage.
+		b, err := dial.Open(ctx, cfg.broker, dial.Options{
+			ClientID:          "msgflo-runtime-" + cfg.runtimeID,
+			PersistentSession: true,
+			Logger:            log.With().Str("component", "broker").Logger(),
+		})
 		if err != nil {
 			return fmt.Errorf("connect to broker: %w", err)
 		}

@@ -17,6 +17,10 @@ import (
 type Options struct {
 	// ClientID is used where the transport has one (MQTT).
 	ClientID string
+	// PersistentSession asks MQTT for a session that outlives the
+	// connection (see mqtt.Options.PersistentSession): participants and
+	// the runtime use one; tools that only publish or peek do not.
+	PersistentSession bool
 	Logger   zerolog.Logger
 }
 
@@ -29,7 +33,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, err
 	}
 	switch u.Scheme {
 	case "mqtt", "tcp":
-		return mqtt.Dial(ctx, rawURL, mqtt.Options{ClientID: opts.ClientID, Logger: opts.Logger})
+		return mqtt.Dial(ctx, rawURL, mqtt.Options{ClientID: opts.ClientID, PersistentSession: opts.PersistentSession, Logger: opts.Logger})
 	case "amqp", "amqps":
 		return amqp.Dial(ctx, rawURL, amqp.Options{Logger: opts.Logger})
 	default:

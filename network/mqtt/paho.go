@@ -17,8 +17,19 @@ import (
 // Options configure Dial.
 type Options struct {
 	// ClientID defaults to a random one (the broker must not see two
-	// connections with one id).
+	// connections with one id). With PersistentSession, a participant
+	// gives a stable one (msgflo-ROLE) so that it finds its session again
+	// after a restart.
 	ClientID string
+	// PersistentSession connects with clean-session false: the broker
+	// keeps the connection's subscriptions while it is down and queues
+	// the QoS 1 messages published to them meanwhile (up to its limits,
+	// e.g. mosquitto's max_queued_messages, 1000 by default), and delivers
+	// them on reconnection. Close ends the session (a connection with
+	// clean-session true), so that a broker does not keep sessions of
+	// processes that stopped; a process that dies keeps its session until
+	// its client id connects again.
+	PersistentSession bool
 	// ConnectTimeout bounds the first connection (default 10 s).
 	ConnectTimeout time.Duration
 	// MaxReconnectInterval bounds the backoff between reconnection
@@ -32,6 +43,9 @@ type Options struct {
 type pahoConn struct {
 	client paho.Client
 	log    zerolog.Logger
+	// endSession, when set, is a clean-session connection of the same
+	// client id that Close makes after disconnecting (PersistentSession).
+	endSession *paho.ClientOptions
 
 	mu        sync.Mutex // guards handlers and listeners
 	handlers  map[string]func(string, []byte)
@@ -90,7 +104,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	po := paho.NewClientOptions().
 		AddBroker("tcp://" + host).
 		SetClientID(opts.ClientID).
-		SetCleanSession(true).
+		SetCleanSession(!opts.PersistentSession).
+		SetStore(newCopyingStore()).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(opts.MaxReconnectInterval).
 		SetConnectTimeout(opts.ConnectTimeout).
@@ -114,6 +129,21 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 		}
 	}
 	c.client = paho.NewClient(po)
+	if opts.PersistentSession {
+		end := paho.NewClientOptions().
+			AddBroker("tcp://" + host).
+			SetClientID(opts.ClientID).
+			SetCleanSession(true).
+			SetAutoReconnect(false).
+			SetConnectTimeout(endSessionTimeout)
+		if u.User != nil {
+			end.SetUsername(u.User.Username())
+			if p, ok := u.User.Password(); ok {
+				end.SetPassword(p)
+			}
+		}
+		c.endSession = end
+	}
 	b = NewBroker(c, rawURL, opts.Logger)
 	tok := c.client.Connect()
 	if err := wait(ctx, tok, opts.ConnectTimeout); err != nil {
@@ -144,6 +174,10 @@ func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {
 }
 
 const operationTimeout = 30 * time.Second
+
+// endSessionTimeout bounds the connection Close makes to end a persistent
+// session.
+const endSessionTimeout = 5 * time.Second
 
 func (c *pahoConn) route(topic string, payload []byte) {
 	c.mu.Lock()
@@ -192,7 +226,17 @@ func (c *pahoConn) resubscribe(topics []string) {
 	}
 }
 
+// Close disconnects and, for a persistent session, ends it: the broker
+// forgets the subscriptions and the messages queued for them.
 func (c *pahoConn) Close() error {
 	c.client.Disconnect(250)
+	if c.endSession == nil {
+		return nil
+	}
+	end := paho.NewClient(c.endSession)
+	if err := wait(context.Background(), end.Connect(), endSessionTimeout); err != nil {
+		return fmt.Errorf("end the MQTT session: %w", err)
+	}
+	end.Disconnect(250)
 	return nil
 }
