@@ -21,7 +21,7 @@ type Options struct {
 	// connection (see mqtt.Options.PersistentSession): participants and
 	// the runtime use one; tools that only publish or peek do not.
 	PersistentSession bool
-	Logger   zerolog.Logger
+	Logger            zerolog.Logger
 }
 
 // Open connects to the broker at rawURL: amqp:// or amqps:// for RabbitMQ,
