@@ -35,6 +35,7 @@ var subcommands = map[string]func(args []string, getenv func(string) string, std
 	"procfile":    procfileMain,
 	"register":    registerMain,
 	"setup":       setupMain,
+	"trace":       traceMain,
 }
 
 // toolFlags is a flag set that takes flags before and after positional
