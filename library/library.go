@@ -308,3 +308,59 @@ func (l *Library) command(c *Component, role string, iips map[string]any) (strin
 	}
 	return text, program, nil
 }
+
+// CheckUploadDir refuses a component directory that clients may write
+// code into (component:source) when it holds the library's configuration
+// (the library file, a package.json) or one of the other files given (the
+// graph file): an upload would replace them.
+func CheckUploadDir(dir string, protected ...string) error {
+	if dir == "" {
+		return errors.New("needs a component directory (--componentdir)")
+	}
+	d, err := resolve(dir)
+	if err != nil {
+		return err
+	}
+	protected = append(protected, filepath.Join(dir, "package.json"))
+	for _, p := range protected {
+		if p == "" {
+			continue
+		}
+		f, err := resolve(p)
+		if err != nil {
+			return err
+		}
+		if f == d || strings.HasPrefix(f, d+string(filepath.Separator)) {
+			if _, err := os.Lstat(p); err != nil && p == protected[len(protected)-1] {
+				continue // no package.json there
+			}
+			return fmt.Errorf("the component directory %s holds %s: an upload could replace it; use a directory of its own", dir, p)
+		}
+	}
+	return nil
+}
+
+// resolve makes path absolute with its symbolic links resolved, as far as
+// it exists.
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for {
+		r, err := filepath.EvalSymlinks(abs)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return filepath.Join(abs, rest), nil
+		}
+		rest = filepath.Join(filepath.Base(abs), rest)
+		abs = parent
+	}
+}

@@ -197,8 +197,8 @@ func handlerTable() map[string]handler {
 		"graph:changegroup":   edit((*runtime.Runtime).ChangeGroup),
 
 		"component:list": listComponents,
-		"component:getsource": query("source", func(s *Server, _ *request, p struct{ Name string }) (runtime.SourcePayload, error) {
-			return s.rt.Source(p.Name)
+		"component:getsource": query("source", func(s *Server, rc *request, p struct{ Name string }) (runtime.SourcePayload, error) {
+			return s.rt.Source(p.Name, rc.c.caps.Load() == s.all) // a library's file only with full access
 		}),
 
 		"network:start": edit(func(rt *runtime.Runtime, p graphRef) error { return rt.Start(p.Graph) }),

@@ -3,7 +3,6 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -153,9 +152,9 @@ func splitName(full string) (library, name string) {
 	return "", full
 }
 
-// Source answers component:getsource: a graph's JSON, or a component's
-// definition as YAML (components known here have no source file yet).
-func (r *Runtime) Source(name string) (SourcePayload, error) {
+// Source answers component:getsource: a graph's JSON, a component's file
+// (only to a client with full access: full), or its definition as YAML.
+func (r *Runtime) Source(name string, full bool) (SourcePayload, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if gs, ok := r.graphs[name]; ok {
@@ -172,7 +171,10 @@ func (r *Runtime) Source(name string) (SourcePayload, error) {
 	}
 	lib, short := splitName(name)
 	if c.lib != nil && c.lib.File != "" {
-		code, err := os.ReadFile(c.lib.File)
+		if !full {
+			return SourcePayload{}, fmt.Errorf("the source of %s is only given to clients with full access", name)
+		}
+		code, err := readComponentFile(r.opts.Library.Dir, c.lib.File)
 		if err != nil {
 			return SourcePayload{}, fmt.Errorf("source of %s: %w", name, err)
 		}

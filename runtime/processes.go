@@ -8,11 +8,8 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -124,9 +121,8 @@ func (r *Runtime) startProcessLocked(role, component string) {
 	if r.opts.TransientMessages {
 		cmd.Env = append(cmd.Env, participant.PersistentMessagesEnv+"=false")
 	}
-	if r.opts.Library.Dir != "" {
-		cmd.Dir = filepath.Dir(r.opts.Library.Dir)
-	}
+	// As msgflo: in the runtime's working directory, where #FILENAME
+	// (the component directory joined with the file's name) is relative to.
 	// Its own process group, so that stopping it stops what it started;
 	// and it dies with the runtime's thread if the runtime is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -262,53 +258,4 @@ func (r *Runtime) stopAllProcesses() {
 
 func (r *Runtime) processErrorLocked(role, msg string) {
 	r.nodeErrorLocked("process:"+role, role, false, func(string) string { return msg })
-}
-
-var componentFileName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
-
-var languageExtension = map[string]string{
-	"python": ".py", "coffeescript": ".coffee", "javascript": ".js", "c++": ".cpp",
-	"rust": ".rs", "yaml": ".yml", "go": ".go", "json": ".json", "fbp": ".fbp",
-}
-
-// SetSource answers component:source: it writes the code into the
-// component directory and registers the component.
-func (r *Runtime) SetSource(p SourcePayload) (ComponentPayload, error) {
-	if r.opts.Library == nil || r.opts.Library.Dir == "" {
-		return ComponentPayload{}, errors.New("component:source needs a component directory (--componentdir)")
-	}
-	name := p.Name
-	if strings.Contains(name, "/") {
-		return ComponentPayload{}, fmt.Errorf("component name %q may not contain '/'", name)
-	}
-	if !componentFileName.MatchString(name) || strings.Contains(name, "..") {
-		return ComponentPayload{}, fmt.Errorf("component name %q is not a file name (letters, digits, '_', '-', '.')", name)
-	}
-	ext, ok := languageExtension[strings.ToLower(p.Language)]
-	if !ok {
-		return ComponentPayload{}, fmt.Errorf("language %q is not one the library can run", p.Language)
-	}
-	if err := os.MkdirAll(r.opts.Library.Dir, 0o755); err != nil {
-		return ComponentPayload{}, err
-	}
-	path := filepath.Join(r.opts.Library.Dir, name+ext)
-	if err := writeAtomic(path, []byte(p.Code)); err != nil {
-		return ComponentPayload{}, fmt.Errorf("write %s: %w", path, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	lc := r.opts.Library.AddFile(path)
-	if lc == nil {
-		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
-	}
-	c, ok := r.components[lc.Name]
-	if !ok {
-		c = &component{name: lc.Name, inports: nil, outports: nil}
-		r.components[lc.Name] = c
-	}
-	c.lib = lc
-	pl := c.payload()
-	r.emit("component", "component", pl)
-	r.poke()
-	return pl, nil
 }

@@ -72,6 +72,9 @@ type Options struct {
 	// Library says which command starts a participant of a component
 	// (nil: only built-in components are started).
 	Library *library.Library
+	// AllowSetSource lets component:source write component files into the
+	// library's directory (code the runtime then runs).
+	AllowSetSource bool
 	// WaitTimeout is how long a participant process may take to announce
 	// itself (default DefaultWaitTimeout).
 	WaitTimeout time.Duration

@@ -48,6 +48,8 @@ type config struct {
 	transient  bool
 	pprof      string
 	maxPending int
+	// allowSetsource lets clients upload component code (component:source).
+	allowSetsource bool
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -92,6 +94,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.IntVar(&c.maxPending, "max-pending-bytes", runtime.DefaultMaxPendingBytes, "bytes of packets that may wait to be sent per graph (initial packets, runtime:packet); beyond it packets are refused with an error")
+	fs.BoolVar(&c.allowSetsource, "allow-setsource", false, "let clients with full access write component files into --componentdir (component:source): code the runtime then runs")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
 	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages", "no-auth")); err != nil {
 		return config{}, err

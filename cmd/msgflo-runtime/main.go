@@ -89,6 +89,11 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 	if err != nil {
 		return err
 	}
+	if cfg.allowSetsource {
+		if err := library.CheckUploadDir(cfg.componentDir, cfg.libraryFile, cfg.graphFile); err != nil {
+			return fmt.Errorf("--allow-setsource: %w", err)
+		}
+	}
 
 	var g run.Group
 	var broker network.Broker
@@ -130,6 +135,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		AutoSave:          cfg.autoSave,
 		Ignore:            cfg.ignore,
 		Library:           lib,
+		AllowSetSource:    cfg.allowSetsource,
 		WaitTimeout:       cfg.waitTimeout,
 		MaxPendingBytes:   cfg.maxPending,
 		Forward:           cfg.forward,
@@ -248,13 +254,13 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 }
 
 // extraCapabilities offers network:persist when there is a file to persist
-// to, and component:setsource when there is a directory for components.
+// to, and component:setsource when uploads are allowed (--allow-setsource).
 func extraCapabilities(cfg config) []string {
 	var out []string
 	if cfg.graphFile != "" {
 		out = append(out, "network:persist")
 	}
-	if cfg.componentDir != "" {
+	if cfg.allowSetsource && cfg.componentDir != "" {
 		out = append(out, "component:setsource")
 	}
 	return out

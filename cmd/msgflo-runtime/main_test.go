@@ -86,10 +86,17 @@ func choosesAuth(env, args []string) bool {
 
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, "", env, args...)
+}
+
+// startIn starts the binary in the working directory dir.
+func startIn(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	if !choosesAuth(env, args) {
 		args = append([]string{"--secret", testSecret}, args...)
 	}
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	cmd.Stderr = lockedWriter{p}

@@ -182,7 +182,7 @@ func runBinary(t *testing.T, args ...string) (string, error) {
 func TestComponentSource(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "components")
 	lib := writeFile(t, "lib.json", `{"msgflo": {"namespace": "mine", "handlers": {".py": "python3 #FILENAME #ROLE"}}}`)
-	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir)
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir, "--allow-setsource")
 	ws, _ := p.ready(t)
 	c := connectFBP(t, ws)
 	c.send("runtime", "getruntime", map[string]any{})
