@@ -62,9 +62,13 @@ type fbpPort struct {
 // fbpEdgePart is one element of the reference parser's edge list: a
 // source, a target or initial data.
 type fbpEdgePart struct {
-	src     *fbpPort
-	tgt     *fbpPort
-	data    any
+	src  *fbpPort
+	tgt  *fbpPort
+	data any // the value, for the reference's checks and messages
+	// raw is the data's JSON text: a 'text' IIP's string, or a JSON IIP's
+	// literal as written (compacted), so numbers, escapes and key order
+	// reach participants unchanged.
+	raw     json.RawMessage
 	hasData bool
 }
 
@@ -506,7 +510,11 @@ func (p *fbpParser) iip() (fbpEdgePart, bool) {
 			p.pos++
 		}
 		if p.lit("'") {
-			return fbpEdgePart{data: b.String(), hasData: true}, true
+			raw, err := marshalNoEscape(b.String())
+			if err != nil {
+				return fbpEdgePart{}, false
+			}
+			return fbpEdgePart{data: b.String(), raw: raw, hasData: true}, true
 		}
 	}
 	p.pos = start
@@ -515,7 +523,14 @@ func (p *fbpParser) iip() (fbpEdgePart, bool) {
 		p.pos = start
 		return fbpEdgePart{}, false
 	}
-	return fbpEdgePart{data: v, hasData: true}, true
+	var raw bytes.Buffer
+	if err := json.Compact(&raw, []byte(string(p.in[start:p.pos]))); err != nil {
+		// The grammar is JSON's: what it accepts, encoding/json reads.
+		p.fail("JSON")
+		p.pos = start
+		return fbpEdgePart{}, false
+	}
+	return fbpEdgePart{data: v, raw: raw.Bytes(), hasData: true}, true
 }
 
 // node = nodeNameAndComponent / nodeName / nodeComponent
@@ -940,17 +955,18 @@ func decodeUTF16(units []uint16) string {
 // --- result ---
 
 type fbpConnection struct {
-	Src  *fbpPort `json:"src,omitempty"`
-	Data any      `json:"data,omitempty"`
-	Tgt  *fbpPort `json:"tgt"`
-	iip  bool
+	Src   *fbpPort
+	Data  json.RawMessage
+	value any // Data decoded, for the reference's checks
+	Tgt   *fbpPort
+	iip   bool
 }
 
 func (c fbpConnection) MarshalJSON() ([]byte, error) {
 	if c.iip {
-		return json.Marshal(struct {
-			Data any      `json:"data"`
-			Tgt  *fbpPort `json:"tgt"`
+		return marshalNoEscape(struct {
+			Data json.RawMessage `json:"data"`
+			Tgt  *fbpPort        `json:"tgt"`
 		}{c.Data, c.Tgt})
 	}
 	return json.Marshal(struct {
@@ -967,7 +983,7 @@ func (p *fbpParser) processEdges() []fbpConnection {
 	for i := 1; i < len(flats); i++ {
 		prev, cur := flats[i-1], flats[i]
 		if (prev.src != nil || prev.hasData) && cur.tgt != nil {
-			out = append(out, fbpConnection{Src: prev.src, Data: prev.data, Tgt: cur.tgt, iip: prev.hasData})
+			out = append(out, fbpConnection{Src: prev.src, Data: prev.raw, value: prev.data, Tgt: cur.tgt, iip: prev.hasData})
 			i++
 		}
 	}
@@ -994,8 +1010,8 @@ func (p *fbpParser) result() ([]byte, error) {
 	}
 	for _, c := range conns {
 		if _, ok := p.nodes[c.Tgt.Process]; !ok {
-			if c.iip && jsTruthy(c.Data) {
-				return nil, &FBPError{Msg: fmt.Sprintf("IIP containing %q is connected to an undefined target node %q", jsString(c.Data), c.Tgt.Process)}
+			if c.iip && jsTruthy(c.value) {
+				return nil, &FBPError{Msg: fmt.Sprintf("IIP containing %q is connected to an undefined target node %q", jsString(c.value), c.Tgt.Process)}
 			}
 			if c.Src == nil {
 				return nil, &FBPError{Msg: fmt.Sprintf("Edge from \"undefined\" port \"undefined\" is connected to an undefined target node %q", c.Tgt.Process)}
@@ -1041,7 +1057,7 @@ func (p *fbpParser) result() ([]byte, error) {
 	if p.properties != nil {
 		res["properties"] = p.properties
 	}
-	return json.Marshal(res)
+	return marshalNoEscape(res)
 }
 
 // orderedObject is a JSON object whose members keep their order.

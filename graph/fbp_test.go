@@ -315,3 +315,53 @@ func TestFBPRoundTripsThroughJSON(t *testing.T) {
 		t.Fatalf("only %d valid files in the corpus", valid)
 	}
 }
+
+// An IIP's data is its JSON text as written (compacted): a JSON literal in
+// the FBP source keeps its numbers, escapes and key order; a 'text' IIP is
+// the JSON string of its text (as npm fbp makes it a string). The graph
+// keeps those bytes through the JSON graph format (autosave).
+func TestIIPDataKeepsItsBytes(t *testing.T) {
+	src, err := os.ReadFile("testdata/fbp/iips-exact.fbp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"a": `{"big":12345678901234567890,"z":1,"a":-0,"f":1.10,"e":1e2,"s":"\u00e6\ud83d\ude00<&>"}`,
+		"b": `[1.10,-0,1e2]`,
+		"c": `"\u00e6 bare"`,
+		"d": `"{\"a\":1} <&>"`,
+		"e": `12345678901234567890`,
+	}
+	g, err := LoadFBP("g", string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := g.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &Graph{}
+	if err := back.UnmarshalJSON(saved); err != nil {
+		t.Fatal(err)
+	}
+	for name, gr := range map[string]*Graph{"parsed": g, "saved and loaded": back} {
+		if len(gr.IIPs) != len(want) {
+			t.Fatalf("%s: %d IIPs, want %d", name, len(gr.IIPs), len(want))
+		}
+		for _, i := range gr.IIPs {
+			if string(i.Data) != want[i.Tgt.Node] {
+				t.Errorf("%s: IIP to %s is %s, want %s", name, i.Tgt.Node, i.Data, want[i.Tgt.Node])
+			}
+		}
+	}
+	// Graphs read from JSON keep the text too (whitespace aside), null
+	// included.
+	j := `{"processes":{"a":{"component":"core/Repeat"}},"connections":[{"data": {"z": 1, "a": [ 1.10, -0 ], "s": "\ud83d\ude00<"}, "tgt":{"process":"a","port":"in"}}, {"data":null,"tgt":{"process":"a","port":"in"}}]}`
+	jg := &Graph{}
+	if err := jg.UnmarshalJSON([]byte(j)); err != nil {
+		t.Fatal(err)
+	}
+	if len(jg.IIPs) != 2 || string(jg.IIPs[0].Data) != `{"z":1,"a":[1.10,-0],"s":"\ud83d\ude00<"}` || string(jg.IIPs[1].Data) != `null` {
+		t.Fatalf("IIPs from JSON: %s, %s", jg.IIPs[0].Data, jg.IIPs[1].Data)
+	}
+}

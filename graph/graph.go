@@ -5,6 +5,8 @@
 package graph
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -87,9 +89,11 @@ func (e Edge) ID() string {
 	return fmt.Sprintf("%s() %s -> %s %s()", e.Src.Node, strings.ToUpper(e.Src.Port), strings.ToUpper(e.Tgt.Port), e.Tgt.Node)
 }
 
-// IIP is an initial information packet sent to an inport when the network starts.
+// IIP is an initial information packet sent to an inport when the network
+// starts. Data is its JSON text (compacted), sent to the participant as it
+// is.
 type IIP struct {
-	Data     any
+	Data     json.RawMessage
 	Tgt      Endpoint
 	Metadata Metadata
 }
@@ -340,15 +344,24 @@ func (g *Graph) ChangeEdge(src, tgt Endpoint, md Metadata) (*Edge, error) {
 	return e, nil
 }
 
-// AddInitial adds an IIP to tgt. Several IIPs to one port are kept in order.
-func (g *Graph) AddInitial(data any, tgt Endpoint, md Metadata) (*IIP, error) {
+// AddInitial adds an IIP with data (JSON text; nil means null) to tgt.
+// The graph keeps a compacted copy of data: whitespace goes, every other
+// byte stays. Several IIPs to one port are kept in order.
+func (g *Graph) AddInitial(data json.RawMessage, tgt Endpoint, md Metadata) (*IIP, error) {
 	if _, err := g.nodeOrErr(tgt.Node); err != nil {
 		return nil, err
 	}
 	if tgt.Port == "" {
 		return nil, &Error{Kind: ErrInvalid, Msg: fmt.Sprintf("Port of node %s must not be empty", tgt.Node)}
 	}
-	i := &IIP{Data: data, Tgt: tgt, Metadata: md}
+	if data == nil {
+		data = json.RawMessage("null")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, &Error{Kind: ErrInvalid, Msg: fmt.Sprintf("Initial packet to %s is not JSON: %v", tgt, err)}
+	}
+	i := &IIP{Data: compact.Bytes(), Tgt: tgt, Metadata: md}
 	g.IIPs = append(g.IIPs, i)
 	return i, nil
 }
@@ -543,6 +556,7 @@ func (g *Graph) EdgesOf(node string) []*Edge {
 // InitialData maps the ports of node to the data of their initial packets
 // (the last one, when a port has several), as msgflo passes them to a
 // participant's command (#IIPS).
+// The values are the IIPs' JSON text (json.RawMessage).
 func (g *Graph) InitialData(node string) map[string]any {
 	out := map[string]any{}
 	for _, iip := range g.IIPs {

@@ -28,7 +28,7 @@ func chain(t *testing.T) *Graph {
 	if _, err := g.AddEdge(ep("b", "out"), ep("c", "in"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.AddInitial("hello", ep("a", "in"), nil); err != nil {
+	if _, err := g.AddInitial(json.RawMessage(`"hello"`), ep("a", "in"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := g.AddExported(In, "IN", "a", "in", nil); err != nil {
@@ -148,7 +148,7 @@ func TestJSONRoundTripAndDeterminism(t *testing.T) {
 	g := chain(t)
 	g.Name = "chain"
 	g.Properties = map[string]any{"environment": map[string]any{"type": "msgflo"}}
-	if _, err := g.AddInitial(map[string]any{"n": 1.0}, ep("b", "in"), Metadata{}); err != nil {
+	if _, err := g.AddInitial(json.RawMessage(`{"n":1}`), ep("b", "in"), Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	first, err := g.MarshalJSON()
@@ -183,8 +183,8 @@ func TestJSONRoundTripAndDeterminism(t *testing.T) {
 	}
 	must(h.AddExported(Out, "OUT", "b", "out", nil))
 	must(h.AddExported(In, "IN", "a", "in", nil))
-	must(h.AddInitial(map[string]any{"n": 1.0}, ep("b", "in"), Metadata{}))
-	must(h.AddInitial("hello", ep("a", "in"), nil))
+	must(h.AddInitial(json.RawMessage(`{"n":1}`), ep("b", "in"), Metadata{}))
+	must(h.AddInitial(json.RawMessage(`"hello"`), ep("a", "in"), nil))
 	must(h.AddEdge(ep("b", "out"), ep("c", "in"), nil))
 	must(h.AddEdge(ep("a", "out"), ep("b", "in"), Metadata{"route": 1.0}))
 	must(h.AddGroup("grp", []string{"a", "b"}, Metadata{"description": "x"}))

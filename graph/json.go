@@ -19,11 +19,11 @@ type jsonEndpoint struct {
 }
 
 type jsonConnection struct {
-	Src      *jsonEndpoint `json:"src,omitempty"`
-	Data     any           `json:"data,omitempty"`
-	Tgt      jsonEndpoint  `json:"tgt"`
-	Metadata Metadata      `json:"metadata,omitzero"`
-	// hasData distinguishes an IIP whose data is null from an edge.
+	Src      *jsonEndpoint   `json:"src,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Tgt      jsonEndpoint    `json:"tgt"`
+	Metadata Metadata        `json:"metadata,omitzero"`
+	// hasData distinguishes an IIP from an edge.
 	hasData bool
 }
 
@@ -34,12 +34,14 @@ func (c jsonConnection) MarshalJSON() ([]byte, error) {
 		Metadata Metadata      `json:"metadata,omitzero"`
 	}
 	type iip struct {
-		Data     any          `json:"data"`
-		Tgt      jsonEndpoint `json:"tgt"`
-		Metadata Metadata     `json:"metadata,omitzero"`
+		Data     json.RawMessage `json:"data"`
+		Tgt      jsonEndpoint    `json:"tgt"`
+		Metadata Metadata        `json:"metadata,omitzero"`
 	}
 	if c.hasData {
-		return json.Marshal(iip{Data: c.Data, Tgt: c.Tgt, Metadata: c.Metadata})
+		// The IIP's JSON text as it is (json.Marshal would escape <, >
+		// and & in it).
+		return marshalNoEscape(iip{Data: c.Data, Tgt: c.Tgt, Metadata: c.Metadata})
 	}
 	return json.Marshal(edge{Src: c.Src, Tgt: c.Tgt, Metadata: c.Metadata})
 }
@@ -244,11 +246,8 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 				return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
 			}
 		case c.Data != nil:
-			var v any
-			if err := json.Unmarshal(c.Data, &v); err != nil {
-				return fmt.Errorf("read JSON graph: connection %d data: %w", i, err)
-			}
-			if _, err := out.AddInitial(v, tgt, md); err != nil {
+			// The data's JSON text is kept as written (compacted).
+			if _, err := out.AddInitial(c.Data, tgt, md); err != nil {
 				return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
 			}
 		default:
@@ -350,4 +349,16 @@ func normalizeMetadata(m Metadata) Metadata {
 		m[k] = normalizeNumbers(v)
 	}
 	return m
+}
+
+// marshalNoEscape is json.Marshal without HTML escapes: raw JSON in v (IIP
+// data) keeps its bytes.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

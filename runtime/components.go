@@ -158,7 +158,7 @@ func (r *Runtime) Source(name string, full bool) (SourcePayload, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if gs, ok := r.graphs[name]; ok {
-		code, err := json.Marshal(gs.g)
+		code, err := graphJSON(gs.g, "")
 		if err != nil {
 			return SourcePayload{}, fmt.Errorf("encode graph %s: %w", name, err)
 		}

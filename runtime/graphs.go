@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network"
 )
 
 // The graph edits. Each one changes the desired graph, broadcasts its
@@ -240,7 +241,11 @@ func (r *Runtime) AddInitial(p InitialPayload) error {
 		if err := r.checkPortLocked(gs.g, tgt, false); err != nil {
 			return err
 		}
-		i, err := gs.g.AddInitial(p.Src.Data, tgt, p.Metadata)
+		data := p.Src.Data
+		if data != nil {
+			data = network.AsJSON(data) // JSON text as sent, in UTF-8
+		}
+		i, err := gs.g.AddInitial(data, tgt, p.Metadata)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func TestExpiredParticipantKeepsItsEdges(t *testing.T) {
 	must(t, p.Start(context.Background()))
 	defer p.Stop(context.Background())
 	send := func(v int) {
-		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: v, Graph: "g"})
+		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 		must(t, err)
 	}
 	send(1)

@@ -90,9 +90,10 @@ type EdgePayload struct {
 	Graph    string         `json:"graph"`
 }
 
-// IIPData is the src of an IIP on the wire: {data}.
+// IIPData is the src of an IIP on the wire: {data}. Data is the JSON text
+// the client sent, kept as it is.
 type IIPData struct {
-	Data any `json:"data"`
+	Data json.RawMessage `json:"data"`
 }
 
 // InitialPayload is graph:addinitial and removeinitial.
@@ -188,13 +189,15 @@ type PortsPayload struct {
 }
 
 // PacketPayload is runtime:packet (both directions) and packetsent.
+// Payload is JSON text carried as it is (a data event always has one:
+// JSON null is "null", which is not omitted).
 type PacketPayload struct {
-	Port    string `json:"port"`
-	Event   string `json:"event"`
-	Type    string `json:"type,omitempty"`
-	Schema  string `json:"schema,omitempty"`
-	Payload any    `json:"payload,omitempty"`
-	Graph   string `json:"graph"`
+	Port    string          `json:"port"`
+	Event   string          `json:"event"`
+	Type    string          `json:"type,omitempty"`
+	Schema  string          `json:"schema,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Graph   string          `json:"graph"`
 }
 
 // StatusPayload is network:status.
@@ -227,13 +230,14 @@ type EdgeSpec struct {
 	Tgt PortRef `json:"tgt"`
 }
 
-// DataPayload is network:data.
+// DataPayload is network:data. Data is the message as JSON text, byte
+// for byte as the broker carried it (see network.AsJSON).
 type DataPayload struct {
-	ID    string   `json:"id"`
-	Src   *PortRef `json:"src,omitempty"`
-	Tgt   PortRef  `json:"tgt"`
-	Graph string   `json:"graph"`
-	Data  any      `json:"data"`
+	ID    string          `json:"id"`
+	Src   *PortRef        `json:"src,omitempty"`
+	Tgt   PortRef         `json:"tgt"`
+	Graph string          `json:"graph"`
+	Data  json.RawMessage `json:"data"`
 }
 
 // ConnectPayload is network:connect and network:disconnect.
@@ -272,18 +276,4 @@ type DebugPayload struct {
 // ErrorPayload is <protocol>:error.
 type ErrorPayload struct {
 	Message string `json:"message"`
-}
-
-// MarshalJSON keeps "payload": null for data events carrying JSON null
-// (omitting it would turn the packet into undefined for JavaScript clients);
-// other events carry no payload unless they have one.
-func (p PacketPayload) MarshalJSON() ([]byte, error) {
-	type plain PacketPayload
-	if p.Event != "data" || p.Payload != nil {
-		return json.Marshal(plain(p))
-	}
-	return json.Marshal(struct {
-		plain
-		Payload any `json:"payload"`
-	}{plain: plain(p)})
 }

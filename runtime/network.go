@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network"
 )
 
 // Network semantics (as msgflo): a graph's edges are bound in the broker as
@@ -57,12 +59,9 @@ func (r *Runtime) runningLocked(gs *graphState) bool {
 
 func (r *Runtime) timestamp() string { return r.now().UTC().Format(time.RFC3339Nano) }
 
+// queueIIP sends the IIP's JSON text as the graph holds it.
 func (gs *graphState) queueIIP(i *graph.IIP) error {
-	data, err := json.Marshal(i.Data)
-	if err != nil {
-		return fmt.Errorf("initial packet to %s: %w", i.Tgt, err)
-	}
-	return gs.push(&delivery{tgt: i.Tgt, data: data, iip: i})
+	return gs.push(&delivery{tgt: i.Tgt, data: i.Data, iip: i})
 }
 
 // ErrOutboxFull is wrapped by the errors of packets refused because their
@@ -253,14 +252,32 @@ func (r *Runtime) SendPacket(p PacketPayload) (PacketPayload, error) {
 		return PacketPayload{}, fmt.Errorf("Graph %s has no exported inport %s", gs.g.ID, p.Port)
 	}
 	if p.Event == "data" {
-		data, err := json.Marshal(p.Payload)
+		// The payload's JSON text goes to the broker as the client wrote
+		// it (compacted), never decoded and encoded again.
+		data, err := packetData(p.Payload)
 		if err != nil {
 			return PacketPayload{}, fmt.Errorf("packet to %s: %w", p.Port, err)
 		}
+		p.Payload = data
 		if err := gs.push(&delivery{tgt: graph.Endpoint{Node: x.Node, Port: x.Port}, data: data}); err != nil {
 			return PacketPayload{}, err
 		}
 		r.poke()
 	}
 	return PacketPayload{Port: p.Port, Event: p.Event, Type: p.Type, Schema: p.Schema, Payload: p.Payload, Graph: gs.g.ID}, nil
+}
+
+// packetData is the message a runtime:packet payload becomes: its JSON
+// text compacted (whitespace out, every other byte kept); a missing
+// payload is null. Text that is not valid UTF-8 is read as network.AsJSON
+// reads a body.
+func packetData(payload json.RawMessage) (json.RawMessage, error) {
+	if payload == nil {
+		return json.RawMessage("null"), nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, network.AsJSON(payload)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -79,14 +79,14 @@ func TestBrokerOutage(t *testing.T) {
 			must(t, rt.AddExported(graph.Out, ExportPayload{Public: "out", Node: second, Port: "out", Graph: "g"}))
 			must(t, rt.Start("g"))
 			send := func(v string) {
-				_, err := rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: v, Graph: "g"})
+				_, err := rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 				must(t, err)
 			}
 			expect := func(v string) {
 				t.Helper()
 				for {
 					ev := f.waitEvent("runtime", "packet", nil)
-					got := fmt.Sprint(ev.Payload.(PacketPayload).Payload)
+					got := valueOf(ev.Payload.(PacketPayload).Payload)
 					if got == v {
 						return
 					}
@@ -117,7 +117,7 @@ func TestBrokerOutage(t *testing.T) {
 			for {
 				send("probe")
 				ev, ok := f.tryEvent("runtime", "packet", 100*time.Millisecond)
-				if ok && fmt.Sprint(ev.Payload.(PacketPayload).Payload) == "probe" {
+				if ok && valueOf(ev.Payload.(PacketPayload).Payload) == "probe" {
 					break
 				}
 				if time.Now().After(deadline) {

@@ -17,7 +17,7 @@ func TestOutboxIsBounded(t *testing.T) {
 	must(t, f.rt.AddNode(NodePayload{ID: "far", Component: "ext/Far", Graph: "g"}))
 	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "far", Port: "in", Graph: "g"}))
 	must(t, f.rt.Start("g"))
-	payload := strings.Repeat("x", 18) // 20 bytes as JSON
+	payload := jsonOf(strings.Repeat("x", 18)) // 20 bytes as JSON
 	for i := range 5 {
 		if _, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: payload, Graph: "g"}); err != nil {
 			t.Fatalf("packet %d (%d bytes waiting): %v", i, i*20, err)

@@ -1,11 +1,14 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/msgflo/msgflo-runtime/graph"
 )
 
 // Persistence of the main graph to its file (--graph with --auto-save, and
@@ -164,7 +167,7 @@ func (r *Runtime) snapshotLocked() []byte {
 	if !ok {
 		return nil
 	}
-	data, err := json.MarshalIndent(gs.g, "", "  ")
+	data, err := graphJSON(gs.g, "  ")
 	if err != nil {
 		r.log.Error().Err(err).Msg("cannot serialise the main graph")
 		return nil
@@ -194,4 +197,23 @@ func (r *Runtime) Persist() error {
 	v := r.persist.enqueue(snap, nil)
 	r.mu.Unlock()
 	return r.persist.wait(v)
+}
+
+// graphJSON is g in the JSON graph format, compact or indented with
+// indent. (json.Marshal would escape <, > and & in the IIPs' data.)
+func graphJSON(g *graph.Graph, indent string) ([]byte, error) {
+	data, err := g.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if indent == "" {
+		err = json.Compact(&buf, data)
+	} else {
+		err = json.Indent(&buf, data, "", indent)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -413,11 +414,11 @@ func (r *Runtime) reconcileTaps(ctx context.Context) (failed bool) {
 // watched, bound edge from it and runtime:packet for each exported outport
 // on it.
 func (r *Runtime) onTap(queue string, data []byte) {
-	var value any
-	decoded := false
-	val := func() any {
-		if !decoded {
-			value, decoded = decodeData(data), true
+	// The body as JSON, byte for byte (a copy: data is not ours to keep).
+	var value json.RawMessage
+	val := func() json.RawMessage {
+		if value == nil {
+			value = append(json.RawMessage(nil), network.AsJSON(data)...)
 		}
 		return value
 	}

@@ -21,7 +21,7 @@ func TestFlowhubNodeIDsRun(t *testing.T) {
 			out := f.collect("fhcollect" + s + ".IN")
 			must(t, f.ext.DeclareOutport(ctxBG, "core_Output_"+s+".OUT", noOpts))
 			must(t, f.ext.Bind(ctxBG, "core_Output_"+s+".OUT", "fhcollect"+s+".IN"))
-			must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: "hello"}, Tgt: ref(first, "in"), Graph: "g"}))
+			must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf("hello")}, Tgt: ref(first, "in"), Graph: "g"}))
 			must(t, f.rt.Start("g"))
 			if got := receive(t, out); got != `"hello"` {
 				t.Fatalf("got %s", got)
@@ -57,8 +57,8 @@ func TestWaitsAreReportedNamingTheNode(t *testing.T) {
 	out := f.collect("waitcollect.IN")
 	must(t, f.ext.DeclareOutport(ctxBG, "ok.OUT", noOpts))
 	must(t, f.ext.Bind(ctxBG, "ok.OUT", "waitcollect.IN"))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: "to feed"}, Tgt: ref("feed", "in"), Graph: "g"}))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: "to ok"}, Tgt: ref("ok", "in"), Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf("to feed")}, Tgt: ref("feed", "in"), Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf("to ok")}, Tgt: ref("ok", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	ev := f.waitEvent("network", "processerror", nil)
 	if p := ev.Payload.(ProcessErrorPayload); p.ID != "dead" || p.Graph != "g" {
@@ -74,7 +74,7 @@ func TestWaitsAreReportedNamingTheNode(t *testing.T) {
 	// A graph where everything waits is not running.
 	must(t, f.rt.Clear(ClearPayload{ID: "stuck"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "dead2", Component: "ext/Nowhere", Graph: "stuck"}))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: 1}, Tgt: ref("dead2", "in"), Graph: "stuck"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf(1)}, Tgt: ref("dead2", "in"), Graph: "stuck"}))
 	must(t, f.rt.Start("stuck"))
 	f.waitEvent("network", "processerror", func(ev Event) bool { return ev.Payload.(ProcessErrorPayload).ID == "dead2" })
 	st, err := f.rt.Status("stuck")

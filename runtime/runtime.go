@@ -631,13 +631,3 @@ func (r *Runtime) graphLocked(id string) (*graphState, error) {
 	}
 	return gs, nil
 }
-
-// decodeData turns message bytes into a value for clients: JSON when it
-// parses, the text otherwise.
-func decodeData(data []byte) any {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return string(data)
-	}
-	return v
-}

@@ -273,7 +273,7 @@ func TestIIPWaitsForItsParticipant(t *testing.T) {
 	f := newFixture(t, nil)
 	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "late", Component: "ext/Late", Graph: "g"}))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: map[string]any{"x": 1.0}}, Tgt: ref("late", "in"), Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: json.RawMessage(`{"x":1}`)}, Tgt: ref("late", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	st, err := f.rt.Status("g")
 	must(t, err)
@@ -349,7 +349,7 @@ func TestPacketsWaitForTheWholeGraph(t *testing.T) {
 	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "first", Port: "in", Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	for i := range 3 {
-		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: i, Graph: "g"})
+		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(i), Graph: "g"})
 		must(t, err)
 	}
 	// Let the reconciler act on the packets while "later" is unknown.

@@ -50,7 +50,7 @@ func TestStoppedChainLosesNothing(t *testing.T) {
 
 			// Wired and flowing while started.
 			must(t, f.rt.Start("g"))
-			_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: "first", Graph: "g"})
+			_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf("first"), Graph: "g"})
 			must(t, err)
 			if got := receive(t, out); got != `"first"` {
 				t.Fatalf("got %s", got)
@@ -160,13 +160,13 @@ func TestIIPsOncePerStart(t *testing.T) {
 	if !st.Running || !st.Started {
 		t.Fatalf("status of a started graph with an inport: %+v", st)
 	}
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: "iip"}, Tgt: ref("once", "in"), Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf("iip")}, Tgt: ref("once", "in"), Graph: "g"}))
 	if got := receive(t, out); got != `"iip"` {
 		t.Fatalf("got %s", got)
 	}
 	must(t, f.rt.Start("g"))
 	f.pass()
-	_, err = f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: "marker", Graph: "g"})
+	_, err = f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf("marker"), Graph: "g"})
 	must(t, err)
 	if got := receive(t, out); got != `"marker"` {
 		t.Fatalf("starting a started graph sent %s again", got)
@@ -177,7 +177,7 @@ func TestIIPsOncePerStart(t *testing.T) {
 	if got := receive(t, out); got != `"iip"` {
 		t.Fatalf("got %s", got)
 	}
-	_, err = f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: "marker2", Graph: "g"})
+	_, err = f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf("marker2"), Graph: "g"})
 	must(t, err)
 	if got := receive(t, out); got != `"marker2"` {
 		t.Fatalf("a start sent %s twice", got)
@@ -191,7 +191,7 @@ func TestNewParticipantInstanceGetsIIPs(t *testing.T) {
 	f := newFixture(t, nil)
 	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
 	must(t, f.rt.AddNode(NodePayload{ID: "inst", Component: "ext/Inst", Graph: "g"}))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: "config"}, Tgt: ref("inst", "in"), Graph: "g"}))
+	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf("config")}, Tgt: ref("inst", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	got := make(chan string, 10)
 	comp := participant.Component{
