@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	msgamqp "github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+)
+
+// The binary's in-process participants send persistent messages on
+// RabbitMQ, and transient ones with --persistent-messages=false: the
+// broker says which in each delivery.
+func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	for _, tc := range []struct {
+		args []string
+		want uint8
+	}{
+		{nil, amqp.Persistent},
+		{[]string{"--persistent-messages=false"}, amqp.Transient},
+	} {
+		t.Run(strings.Join(append([]string{"flags"}, tc.args...), " "), func(t *testing.T) {
+			role := "mode" + uuid.New()[:8]
+			t.Cleanup(func() {
+				if b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{Logger: zerolog.Nop()}); err == nil {
+					_ = b.Delete(context.Background(), role+".IN", role+".OUT", role+".SINK")
+					b.Close()
+				}
+			})
+			p := start(t, []string{"MSGFLO_BROKER=" + url, "MSGFLO_PERSISTENT_MESSAGES="}, append([]string{"--port", "0"}, tc.args...)...)
+			ws, _ := p.ready(t)
+			d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
+			conn, _, err := d.Dial(ws, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			go func() { // replies are not needed here
+				for {
+					if _, _, err := conn.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			for _, m := range []map[string]any{
+				{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g", "main": true}},
+				{"protocol": "graph", "command": "addnode", "payload": map[string]any{"id": role, "component": "core/Repeat", "graph": "g"}},
+				{"protocol": "network", "command": "start", "payload": map[string]any{"graph": "g"}},
+			} {
+				m["secret"] = testSecret
+				if err := conn.WriteJSON(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			ac, err := amqp.Dial(url)
+			noErr(t, err)
+			defer ac.Close()
+			ch, err := ac.Channel()
+			noErr(t, err)
+			noErr(t, ch.ExchangeDeclare(role+".OUT", "fanout", true, false, false, false, nil))
+			_, err = ch.QueueDeclare(role+".SINK", true, false, false, false, nil)
+			noErr(t, err)
+			noErr(t, ch.QueueBind(role+".SINK", "", role+".OUT", false, nil))
+			deliveries, err := ch.Consume(role+".SINK", "", true, false, false, false, nil)
+			noErr(t, err)
+			// The participant starts asynchronously: send until a message
+			// comes out.
+			deadline := time.After(brokertest.Timeout)
+			for {
+				noErr(t, ch.PublishWithContext(context.Background(), "", role+".IN", false, false,
+					amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(`{"probe":1}`)}))
+				select {
+				case dl := <-deliveries:
+					if string(dl.Body) != `{"probe":1}` || dl.DeliveryMode != tc.want {
+						t.Fatalf("got %s with delivery mode %d, want mode %d", dl.Body, dl.DeliveryMode, tc.want)
+					}
+					return
+				case <-time.After(200 * time.Millisecond):
+				case <-deadline:
+					t.Fatal("nothing came out of the participant")
+				}
+			}
+		})
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// --pprof serves Go's profiler on the loopback address given, and nothing
+// of it on the FBP protocol's port.
+func TestPprofFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	noErr(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--pprof", addr)
+	ws, _ := p.ready(t) // the profiler listens before the ready line
+	client := &http.Client{Timeout: 10 * time.Second}
+	res, err := client.Get("http://" + addr + "/debug/pprof/cmdline")
+	noErr(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "--pprof") {
+		t.Fatalf("profiler: %s %q", res.Status, body)
+	}
+	res, err = client.Get("http" + strings.TrimPrefix(ws, "ws") + "/debug/pprof/cmdline")
+	noErr(t, err)
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		t.Fatal("the FBP protocol's port serves the profiler")
+	}
+}
