@@ -12,8 +12,9 @@ import (
 )
 
 const (
-	// writeWait is how long one message may take to write.
-	writeWait = 10 * time.Second
+	// DefaultWriteWait is how long one message may take to write; a client
+	// that does not read for that long is dropped.
+	DefaultWriteWait = 10 * time.Second
 	// pongWait is how long the peer may stay silent (pongs included).
 	pongWait = 60 * time.Second
 	// pingPeriod must be shorter than pongWait.
@@ -21,6 +22,11 @@ const (
 	// sendQueueSize bounds the messages waiting for a slow client; when it
 	// is full the client is disconnected.
 	sendQueueSize = 1024
+	// DefaultSendQueueBytes bounds the bytes waiting for a slow client;
+	// beyond them the client is disconnected.
+	DefaultSendQueueBytes = 16 << 20
+	// DefaultMaxConnections is how many clients may be connected at once.
+	DefaultMaxConnections = 1000
 	// DefaultReadLimit is the largest message a client may send; a larger
 	// frame closes that connection (status 1009).
 	DefaultReadLimit = 8 << 20
@@ -40,8 +46,12 @@ type client struct {
 	conn *websocket.Conn
 	log  zerolog.Logger
 	send chan []byte
-	wake chan struct{} // tells the writer the queue has something
-	wmu  sync.Mutex
+	// queued counts the bytes in send; maxQueued bounds them.
+	queued    atomic.Int64
+	maxQueued int64
+	writeWait time.Duration
+	wake      chan struct{} // tells the writer the queue has something
+	wmu       sync.Mutex
 	// handling is set while the reader handles a request; it will flush
 	// afterwards, so the writer need not be woken.
 	handling atomic.Bool
@@ -69,11 +79,19 @@ func (c *client) queue(msg []byte) {
 		return
 	default:
 	}
+	size := int64(len(msg))
+	if queued := c.queued.Add(size); c.maxQueued > 0 && queued > c.maxQueued && queued > size {
+		c.queued.Add(-size)
+		c.log.Warn().Int64("queued_bytes", queued-size).Msg("client too slow: send queue full, disconnecting")
+		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
+		return
+	}
 	select {
 	case c.send <- msg:
 	default:
+		c.queued.Add(-size)
 		c.log.Warn().Msg("client too slow: send queue full, disconnecting")
-		c.close()
+		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
 		return
 	}
 	if !c.handling.Load() {
@@ -91,7 +109,8 @@ func (c *client) flush() error {
 	for {
 		select {
 		case msg := <-c.send:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			c.queued.Add(-int64(len(msg)))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeWait))
 			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 				return err
 			}
@@ -136,7 +155,7 @@ func (c *client) writePump() {
 			}
 		case <-ticker.C:
 			c.wmu.Lock()
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeWait))
 			err := c.conn.WriteMessage(websocket.PingMessage, nil)
 			c.wmu.Unlock()
 			if err != nil {
@@ -146,7 +165,7 @@ func (c *client) writePump() {
 		case <-c.done:
 			c.wmu.Lock()
 			defer c.wmu.Unlock()
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(writeWait))
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(c.writeWait))
 			return
 		}
 	}

@@ -3,6 +3,8 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/runtime"
@@ -18,6 +20,7 @@ type request struct {
 	protocol string
 	command  string
 	raw      []byte
+	decoded  map[string]any // the payload as schema validation saw it
 }
 
 func (rc *request) reply(s *Server, command string, payload any) {
@@ -33,8 +36,12 @@ func (rc *request) replyOn(s *Server, protocol, command string, payload any) {
 	rc.c.queue(msg)
 }
 
-// payload decodes the request's payload into v.
+// payload decodes the request's payload into v, refusing keys that only
+// encoding/json's case-insensitive matching would put into v.
 func (rc *request) payload(v any) error {
+	if err := caseExactKeys(rc.decoded, reflect.TypeOf(v), "payload"); err != nil {
+		return fmt.Errorf("%s:%s: invalid payload: %v", rc.protocol, rc.command, err)
+	}
 	env := struct {
 		Payload any `json:"payload"`
 	}{Payload: v}
@@ -61,16 +68,80 @@ func needsGraph(protocol, command string) bool {
 	return false
 }
 
+// envelope is what the first, cheap reading of a message finds: enough
+// to check the secret and the capability before the whole message is
+// decoded and validated.
+type envelope struct {
+	protocol, command string
+	secret            string // top level (protocol 0.8), else payload.secret (older clients)
+	payload           []byte // raw; nil when absent
+}
+
+var envelopeKeys = []string{"protocol", "command", "payload", "secret"}
+
+// readEnvelope reads the top-level members of a message without decoding
+// its payload. The error is the text for the client.
+func readEnvelope(data []byte) (envelope, string) {
+	var env envelope
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return env, fmt.Sprintf("Invalid message: not a JSON object: %v", err)
+	}
+	if i := skipSpace(data, 0); data[i] != '{' {
+		return env, "Invalid message: not a JSON object"
+	}
+	seen := map[string]bool{}
+	var topSecret string
+	err := members(data, func(key string, value []byte) error {
+		if seen[key] {
+			return fmt.Errorf("Invalid message: duplicate key %q", key)
+		}
+		seen[key] = true
+		switch key {
+		case "protocol":
+			_ = json.Unmarshal(value, &env.protocol)
+		case "command":
+			_ = json.Unmarshal(value, &env.command)
+		case "secret":
+			_ = json.Unmarshal(value, &topSecret)
+		case "payload":
+			env.payload = value
+		default:
+			for _, k := range envelopeKeys {
+				if strings.EqualFold(key, k) {
+					return fmt.Errorf("Invalid message: key %q: keys are case-sensitive (%q)", key, k)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return env, err.Error()
+	}
+	env.secret = topSecret
+	if env.secret == "" && len(env.payload) > 0 && env.payload[0] == '{' {
+		_ = members(env.payload, func(key string, value []byte) error {
+			if key == "secret" {
+				_ = json.Unmarshal(value, &env.secret)
+			}
+			return nil
+		})
+	}
+	return env, ""
+}
+
 // handle processes one message from a client. Every path ends in a reply,
 // an error to the sender, or (for edits) the runtime's broadcast.
+//
+// The secret and the capability are checked on a first reading of the
+// envelope only; the message is decoded whole and validated against its
+// schema only for a client that may send it.
 func (s *Server) handle(c *client, data []byte) {
-	var msg map[string]any
-	if err := json.Unmarshal(data, &msg); err != nil {
-		s.fail(c, "runtime", fmt.Sprintf("Invalid message: not a JSON object: %v", err))
+	env, bad := readEnvelope(data)
+	if bad != "" {
+		s.fail(c, "runtime", bad)
 		return
 	}
-	protocol, _ := msg["protocol"].(string)
-	command, _ := msg["command"].(string)
+	protocol, command := env.protocol, env.command
 	if protocol == "" || command == "" {
 		s.fail(c, "runtime", "Invalid message: protocol and command must be non-empty strings")
 		return
@@ -79,16 +150,11 @@ func (s *Server) handle(c *client, data []byte) {
 		s.fail(c, "runtime", fmt.Sprintf("Unknown protocol %q", protocol))
 		return
 	}
-	payload, hasPayload := msg["payload"].(map[string]any)
-	if _, present := msg["payload"]; present && !hasPayload {
+	if env.payload != nil && env.payload[0] != '{' {
 		s.fail(c, protocol, fmt.Sprintf("%s:%s: payload must be an object", protocol, command))
 		return
 	}
-	if !hasPayload {
-		payload = map[string]any{}
-		msg["payload"] = payload
-	}
-	caps := s.capabilitiesFor(c, secretOf(msg, payload))
+	caps := s.capabilitiesFor(c, env.secret)
 	c.caps.Store(caps)
 
 	h, known := s.handlers[protocol+":"+command]
@@ -100,6 +166,21 @@ func (s *Server) handle(c *client, data []byte) {
 		s.fail(c, protocol, fmt.Sprintf("%s:%s is not permitted", protocol, command))
 		return
 	}
+
+	if key, dup := duplicateKey(data); dup {
+		s.fail(c, protocol, fmt.Sprintf("Invalid message: duplicate key %q", key))
+		return
+	}
+	var msg map[string]any
+	if err := json.Unmarshal(data, &msg); err != nil {
+		s.fail(c, "runtime", fmt.Sprintf("Invalid message: not a JSON object: %v", err))
+		return
+	}
+	payload, _ := msg["payload"].(map[string]any)
+	if payload == nil {
+		payload = map[string]any{}
+		msg["payload"] = payload
+	}
 	if needsGraph(protocol, command) {
 		if g, _ := payload["graph"].(string); g == "" {
 			s.fail(c, protocol, runtime.ErrNoGraph.Error())
@@ -110,7 +191,7 @@ func (s *Server) handle(c *client, data []byte) {
 		s.fail(c, protocol, err.Error())
 		return
 	}
-	rc := &request{c: c, protocol: protocol, command: command, raw: data}
+	rc := &request{c: c, protocol: protocol, command: command, raw: data, decoded: payload}
 	if err := h(s, rc); err != nil {
 		s.fail(c, protocol, err.Error())
 	}
@@ -125,16 +206,6 @@ func (s *Server) fail(c *client, protocol, message string) {
 		return
 	}
 	c.queue(msg)
-}
-
-// secretOf reads the secret from the top level (protocol 0.8) or the
-// payload (older clients). An empty string means none.
-func secretOf(msg, payload map[string]any) string {
-	if s, _ := msg["secret"].(string); s != "" {
-		return s
-	}
-	s, _ := payload["secret"].(string)
-	return s
 }
 
 // edit adapts a runtime edit to a handler: decode the payload, apply it.
@@ -197,7 +268,9 @@ func handlerTable() map[string]handler {
 		"graph:changegroup":   edit((*runtime.Runtime).ChangeGroup),
 
 		"component:list": listComponents,
-		"component:getsource": query("source", func(s *Server, rc *request, p struct{ Name string }) (runtime.SourcePayload, error) {
+		"component:getsource": query("source", func(s *Server, rc *request, p struct {
+			Name string `json:"name"`
+		}) (runtime.SourcePayload, error) {
 			return s.rt.Source(p.Name, rc.c.caps.Load() == s.all) // a library's file only with full access
 		}),
 

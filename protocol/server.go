@@ -33,8 +33,10 @@ type Options struct {
 	// ExtraCapabilities are offered on top of the defaults (for example
 	// network:persist when a graph file is configured).
 	ExtraCapabilities []string
-	// AllowedOrigins restricts the Origin of WebSocket upgrades; empty
-	// accepts any (Flowhub is served from another origin).
+	// AllowedOrigins lists the Origins (scheme://host[:port]) of the web
+	// pages that may connect; "*" allows any but "null". Empty allows
+	// the IDE's origin and http(s) pages of localhost, 127.0.0.1 and [::1]
+	// on any port. Clients that send no Origin are always allowed.
 	AllowedOrigins []string
 	// ReadLimit is the largest message accepted once the client has
 	// presented the secret, or from anyone without a secret (default
@@ -51,6 +53,17 @@ type Options struct {
 	// DefaultGuessBurst, DefaultGuessRefill).
 	GuessBurst  int
 	GuessRefill time.Duration
+	// MaxConnections refuses connections beyond this many with HTTP 503
+	// (default DefaultMaxConnections).
+	MaxConnections int
+	// SendQueueBytes bounds the bytes waiting for one client; a client
+	// that lets more pile up is disconnected (default
+	// DefaultSendQueueBytes). One message larger than that is still sent
+	// to a client with nothing waiting.
+	SendQueueBytes int64
+	// WriteWait is how long one message may take to write before the
+	// client is dropped (default DefaultWriteWait).
+	WriteWait time.Duration
 	// IDE is the Flowhub base URL for the landing page's live link.
 	IDE string
 	// Address is the ws:// address clients use, for the landing page.
@@ -74,7 +87,9 @@ type Server struct {
 	anonymous *capabilitySet
 	allNames  []string
 	secrets   *secretChecker
+	origins   originPolicy
 	nextID    atomic.Uint64
+	conns     atomic.Int64 // connections being upgraded or served
 	handlers  map[string]handler
 
 	wg sync.WaitGroup // connections
@@ -93,11 +108,21 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 		opts.AnonymousReadLimit = DefaultAnonymousReadLimit
 	}
 	opts.AnonymousReadLimit = min(opts.AnonymousReadLimit, opts.ReadLimit)
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.WriteWait <= 0 {
+		opts.WriteWait = DefaultWriteWait
+	}
+	if opts.SendQueueBytes <= 0 {
+		opts.SendQueueBytes = DefaultSendQueueBytes
+	}
 	if opts.MaxWrongSecrets <= 0 {
 		opts.MaxWrongSecrets = DefaultMaxWrongSecrets
 	}
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
 	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
+	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE)
 	s.enc = &encoder{validator: v, check: opts.CheckOutput}
 	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
@@ -126,19 +151,18 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// checkOrigin lets browsers open a connection only from allowed pages.
+// Clients that send no Origin (command-line tools, fbp-spec) are not web
+// pages another site could drive, and pass.
 func (s *Server) checkOrigin(r *http.Request) bool {
-	if len(s.opts.AllowedOrigins) == 0 {
-		return true
-	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return true // not a browser
+		return true
 	}
-	for _, o := range s.opts.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
+	if s.origins.allows(origin) {
+		return true
 	}
+	s.log.Warn().Str("origin", origin).Str("remote", r.RemoteAddr).Msg("connection from a page of another origin refused (see --allow-origin)")
 	return false
 }
 
@@ -152,6 +176,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// waits for handlers until then, so Serve's Wait cannot miss this one.
 	s.wg.Add(1)
 	defer s.wg.Done()
+	if n := s.conns.Add(1); n > int64(s.opts.MaxConnections) {
+		s.conns.Add(-1)
+		s.log.Warn().Int("max_connections", s.opts.MaxConnections).Str("remote", r.RemoteAddr).Msg("connection refused: too many connections")
+		http.Error(w, "Too many connections to this runtime", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.conns.Add(-1)
 	// The client is registered before the handshake completes, so that
 	// every event after the client sees the connection open reaches it
 	// (it is queued until the writer starts).
@@ -161,6 +192,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log:        s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
 		remoteHost: remoteHost(r.RemoteAddr),
 		send:       make(chan []byte, sendQueueSize),
+		maxQueued:  s.opts.SendQueueBytes,
+		writeWait:  s.opts.WriteWait,
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}

@@ -165,3 +165,51 @@ func TestSecretFromTheEnvironment(t *testing.T) {
 		t.Fatalf("clear with the secret from the environment: %v", reply)
 	}
 }
+
+// A web page of another site cannot even connect; Flowhub's pages can, and
+// without the secret they may only ask what the runtime is.
+func TestOriginsOfTheBinary(t *testing.T) {
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--max-connections", "3")
+	ws, _ := p.ready(t)
+	origin := func(o string) http.Header { return http.Header{"Origin": []string{o}} }
+	for _, o := range []string{"http://evil.example", "null"} {
+		if _, resp, err := dialWS(t, ws, origin(o)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("origin %s: %v %v", o, err, resp)
+		}
+	}
+	page, _, err := dialWS(t, ws, origin("https://app.flowhub.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps := capabilitiesOf(t, page.roundTrip(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}})); len(caps) != 0 {
+		t.Fatalf("capabilities without the secret: %v", caps)
+	}
+	reply := page.roundTrip(map[string]any{"protocol": "graph", "command": "addnode", "payload": map[string]any{"graph": "g", "id": "x", "component": "core/Repeat"}})
+	if reply["command"] != "error" {
+		t.Fatalf("addnode without the secret: %v", reply)
+	}
+	local, _, err := dialWS(t, ws, origin("http://localhost:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply := local.roundTrip(map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g"}, "secret": testSecret}); reply["command"] != "clear" {
+		t.Fatalf("local page with the secret: %v", reply)
+	}
+	if _, _, err := dialWS(t, ws, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := dialWS(t, ws, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("fourth connection with --max-connections 3: %v %v", err, resp)
+	}
+}
+
+func TestAllowOriginReplacesTheDefaults(t *testing.T) {
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--allow-origin", "https://mine.example")
+	ws, _ := p.ready(t)
+	if _, _, err := dialWS(t, ws, http.Header{"Origin": []string{"https://mine.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := dialWS(t, ws, http.Header{"Origin": []string{"https://app.flowhub.io"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Flowhub's origin not in --allow-origin: %v %v", err, resp)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/protocol"
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
@@ -33,6 +34,8 @@ type config struct {
 	label         string
 	ide           string
 	allowOrigins  string
+	maxConns      int
+	maxMessage    int64
 	logLevel      zerolog.Level
 	logJSON       bool
 	heartbeat     time.Duration
@@ -80,7 +83,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.runtimeID, "runtime-id", envOr("", "MSGFLO_RUNTIME_ID"), "runtime UUID reported to clients (env MSGFLO_RUNTIME_ID; default a fresh random UUID)")
 	fs.StringVar(&c.label, "label", "msgflo-runtime", "human-readable runtime label reported to clients")
 	fs.StringVar(&c.ide, "ide", "https://app.flowhub.io", "Flowhub URL; the live-mode link to this runtime is printed at start")
-	fs.StringVar(&c.allowOrigins, "allow-origin", "", "comma-separated Origins allowed to open WebSocket connections; empty allows any")
+	fs.StringVar(&c.allowOrigins, "allow-origin", "", "comma-separated Origins (scheme://host[:port]) of web pages allowed to connect, replacing the default (the --ide origin and http(s) pages of localhost, 127.0.0.1, [::1]); * allows any but null; clients that send no Origin are always allowed")
+	fs.IntVar(&c.maxConns, "max-connections", protocol.DefaultMaxConnections, "WebSocket clients served at once; more are refused with HTTP 503")
+	fs.Int64Var(&c.maxMessage, "max-message-size", protocol.DefaultReadLimit, "largest message (bytes) a client that presented the secret may send; larger ones close its connection (1009); before the secret the limit is 64 KiB")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default info; DEBUG=msgflo* selects debug)")
 	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines instead of text")
 	heartbeat := fs.String("heartbeat-expiry", envOr("600", "MSGFLO_HEARTBEAT_EXPIRY"), "seconds without an announcement after which a participant is considered gone (env MSGFLO_HEARTBEAT_EXPIRY)")
@@ -106,6 +111,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if c.port < 0 || c.port > 65535 || c.embeddedPort < 0 || c.embeddedPort > 65535 {
 		return config{}, errors.New("ports must be between 0 and 65535")
+	}
+	if c.maxConns < 1 {
+		return config{}, errors.New("--max-connections must be at least 1")
+	}
+	if c.maxMessage < protocol.DefaultAnonymousReadLimit {
+		return config{}, fmt.Errorf("--max-message-size must be at least %d bytes", protocol.DefaultAnonymousReadLimit)
 	}
 	var err error
 	if c.logLevel, err = logLevelFrom(*logLevel, getenv("DEBUG")); err != nil {

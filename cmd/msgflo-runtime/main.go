@@ -178,6 +178,8 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		ExtraCapabilities:     extraCapabilities(cfg),
 		AnonymousCapabilities: splitList(cfg.anonymousCaps),
 		AllowedOrigins:        splitList(cfg.allowOrigins),
+		MaxConnections:        cfg.maxConns,
+		ReadLimit:             cfg.maxMessage,
 		IDE:                   cfg.ide,
 		Address:               address,
 		Logger:                log.With().Str("component", "protocol").Logger(),
