@@ -198,12 +198,15 @@ func (p *proc) signalAndWait(t *testing.T, sig syscall.Signal) {
 	}
 }
 
+// embeddedURL is the embedded broker's URL, with its generated credentials.
+var embeddedURL = regexp.MustCompile(`^mqtt://msgflo:[0-9a-f]{32}@127\.0\.0\.1:\d+$`)
+
 func TestStartsOnTheEmbeddedBrokerAndStopsOnSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := start(t, []string{"MSGFLO_BROKER=", "CLOUDAMQP_URL=", "MSGFLO_RUNTIME_ID=", "DEBUG="}, "--port", "0")
 			ws, broker := p.ready(t)
-			if !strings.HasPrefix(broker, "mqtt://127.0.0.1:") {
+			if !embeddedURL.MatchString(broker) {
 				t.Fatalf("embedded broker URL %q", broker)
 			}
 			second, err := p.stdout.ReadString('\n')

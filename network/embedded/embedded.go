@@ -1,15 +1,21 @@
 // Package embedded runs an MQTT broker inside the runtime process, so the
 // runtime works with no broker installed. In-process participants reach it
 // without a socket; other processes connect to the TCP address URL returns,
-// exactly as they would to Mosquitto.
+// exactly as they would to Mosquitto. The TCP listener takes only the user
+// and password generated at start (they are in URL): no anonymous client,
+// and no other local process without the URL, reads or injects messages.
 package embedded
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,8 +33,11 @@ type Options struct {
 	// Host to listen on for other processes; default 127.0.0.1.
 	Host string
 	// Port to listen on; 0 picks a free one.
-	Port   int
-	Logger zerolog.Logger
+	Port int
+	// User and Password clients must present; empty: "msgflo" and a
+	// random 128-bit password generated at start.
+	User, Password string
+	Logger         zerolog.Logger
 }
 
 // Server is a running embedded broker.
@@ -57,7 +66,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		InlineClient: true,
 		Logger:       slog.New(&slogBridge{log: opts.Logger}),
 	})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
+	if opts.User == "" {
+		opts.User = "msgflo"
+	}
+	if opts.Password == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("embedded broker: password: %w", err)
+		}
+		opts.Password = hex.EncodeToString(b[:])
+	}
+	if err := srv.AddHook(&credentials{user: []byte(opts.User), password: []byte(opts.Password), log: opts.Logger}, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -77,12 +97,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return &Server{
 		srv: srv,
 		ln:  ln,
-		url: "mqtt://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)),
+		url: (&url.URL{Scheme: "mqtt", User: url.UserPassword(opts.User, opts.Password), Host: net.JoinHostPort(host, strconv.Itoa(addr.Port))}).String(),
 		log: opts.Logger,
 	}, nil
 }
 
-// URL is the address other processes use to connect.
+// URL is the address other processes use to connect, with the
+// credentials: mqtt://user:password@host:port.
 func (s *Server) URL() string { return s.url }
 
 // Broker returns a new in-process connection to the embedded broker.
@@ -164,19 +185,31 @@ func (c *inlineConn) Close() error {
 	return errors.Join(errs...)
 }
 
-// allowAll lets every client connect and use every topic, as Mosquitto's
-// default configuration does for local clients.
-type allowAll struct{ mochi.HookBase }
+// credentials lets in only clients that present the user and password;
+// those may use every topic (they are the runtime's participants).
+type credentials struct {
+	mochi.HookBase
+	user, password []byte
+	log            zerolog.Logger
+}
 
-func (*allowAll) ID() string { return "allow-all" }
+func (*credentials) ID() string { return "credentials" }
 
-func (*allowAll) Provides(b byte) bool {
+func (*credentials) Provides(b byte) bool {
 	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
 }
 
-func (*allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (h *credentials) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	userOK := subtle.ConstantTimeCompare(pk.Connect.Username, h.user) == 1
+	passOK := subtle.ConstantTimeCompare(pk.Connect.Password, h.password) == 1
+	if !userOK || !passOK {
+		h.log.Warn().Str("remote", cl.Net.Remote).Bool("anonymous", len(pk.Connect.Username) == 0).Msg("embedded broker refused a client without its credentials")
+		return false
+	}
+	return true
+}
 
-func (*allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+func (*credentials) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // slogBridge sends the broker's own log lines to zerolog, one level down
 // (the broker is an implementation detail; its info is our debug).
