@@ -72,7 +72,8 @@ bench: build
 # The efficacy is the share of mutants (one-line changes to the code) that
 # some test catches (lived: no test noticed; timed out: not counted).
 # MUTATE=graph limits it to some packages. Tests that need a broker use it
-# when it runs; those that need the Node tools skip (no MSGFLO_NODE_DIR).
+# when it runs; the Node tools are installed as for test-go (graph's
+# differential tests against the npm fbp parser catch most of its mutants).
 GREMLINS ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 MUTATE   ?= graph library network protocol participant runtime
 # What is left out: network's transports (their tests need the brokers and
@@ -82,7 +83,8 @@ MUTATE_EXCLUDE_network     := -E '^(amqp|mqtt|embedded|brokertest|dial)/'
 MUTATE_EXCLUDE_participant := -E '^main\.go$$'
 MUTATE_EXCLUDE_runtime     := -E '^(reconcile|processes|graphs|network|runtime)\.go$$'
 mutate:
-	@for p in $(MUTATE); do \
+	@nodedir=$$(./scripts/npm-interop.sh) || exit 1; export MSGFLO_NODE_DIR=$$nodedir; \
+	for p in $(MUTATE); do \
 		case $$p in \
 		network) ex="$(MUTATE_EXCLUDE_network)";; \
 		participant) ex="$(MUTATE_EXCLUDE_participant)";; \
