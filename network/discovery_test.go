@@ -1,0 +1,145 @@
+package network
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDiscoveryRoundTrip(t *testing.T) {
+	def := Definition{
+		ID: "rep-1", Role: "rep", Component: "core/Repeat", Label: "Repeats", Icon: "forward",
+		Inports:  []Port{{ID: "in", Queue: "rep.IN", Type: "any", Description: "data", Hidden: true}},
+		Outports: []Port{{ID: "out", Queue: "rep.OUT", Type: "object", Options: map[string]any{"k": "v"}}},
+	}
+	msg, err := EncodeDiscovery(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(msg), `{"protocol":"discovery","command":"participant","payload":{"id":"rep-1","role":"rep"`) {
+		t.Fatalf("envelope %s", msg)
+	}
+	got, err := DecodeDiscovery(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != def.ID || got.Role != def.Role || got.Component != def.Component || got.Label != def.Label || got.Icon != def.Icon ||
+		len(got.Inports) != 1 || !reflect.DeepEqual(got.Inports[0], def.Inports[0]) || len(got.Outports) != 1 || got.Outports[0].Options["k"] != "v" {
+		t.Fatalf("round trip: %+v", got)
+	}
+}
+
+// Every way a discovery message can be wrong is refused with
+// ErrBadDiscovery and a message saying what is wrong.
+func TestDecodeDiscoveryRefuses(t *testing.T) {
+	const ports = `"inports":[],"outports":[]`
+	for name, tc := range map[string]struct{ msg, want string }{
+		"not json":         {`{`, "invalid discovery message: unexpected end"},
+		"other protocol":   {`{"protocol":"runtime","command":"participant","payload":{}}`, `protocol "runtime" command "participant", want discovery participant`},
+		"other command":    {`{"protocol":"discovery","command":"other","payload":{}}`, `protocol "discovery" command "other"`},
+		"payload array":    {`{"protocol":"discovery","command":"participant","payload":[]}`, "payload: json: cannot unmarshal array"},
+		"no id":            {`{"protocol":"discovery","command":"participant","payload":{"role":"r","component":"c",` + ports + `}}`, `payload misses "id"`},
+		"no role":          {`{"protocol":"discovery","command":"participant","payload":{"id":"i","component":"c",` + ports + `}}`, `payload misses "role"`},
+		"no component":     {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r",` + ports + `}}`, `payload misses "component"`},
+		"no inports":       {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r","component":"c","outports":[]}}`, `payload misses "inports"`},
+		"null outports":    {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r","component":"c","inports":[],"outports":null}}`, `payload misses "outports"`},
+		"id not a string":  {`{"protocol":"discovery","command":"participant","payload":{"id":5,"role":"r","component":"c",` + ports + `}}`, "payload: json: cannot unmarshal number"},
+		"empty role":       {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"","component":"c",` + ports + `}}`, "id, role and component must be non-empty strings"},
+		"empty component":  {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r","component":"",` + ports + `}}`, "id, role and component must be non-empty strings"},
+		"inport sans id":   {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r","component":"c","inports":[{"queue":"q"}],"outports":[]}}`, "participant i has a port without id"},
+		"outport sans id":  {`{"protocol":"discovery","command":"participant","payload":{"id":"i","role":"r","component":"c","inports":[{"id":"in"}],"outports":[{"id":""}]}}`, "participant i has a port without id"},
+		"payload not JSON": {`{"protocol":"discovery","command":"participant","payload":"x"}`, "payload: json: cannot unmarshal string"},
+	} {
+		_, err := DecodeDiscovery([]byte(tc.msg))
+		if !errors.Is(err, ErrBadDiscovery) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ErrBadDiscovery saying %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestPortLookup(t *testing.T) {
+	d := Definition{
+		Inports:  []Port{{ID: "In", Queue: "fold"}, {ID: "in", Queue: "exact"}},
+		Outports: []Port{{ID: "OUT", Queue: "out"}},
+	}
+	if p, ok := d.Inport("in"); !ok || p.Queue != "exact" {
+		t.Fatalf("exact match should win: %+v %v", p, ok)
+	}
+	if p, ok := d.Inport("IN"); !ok || p.Queue != "fold" {
+		t.Fatalf("case-insensitive match: %+v %v", p, ok)
+	}
+	if p, ok := d.Outport("out"); !ok || p.Queue != "out" {
+		t.Fatalf("outport: %+v %v", p, ok)
+	}
+	if _, ok := d.Outport("in"); ok {
+		t.Fatal("found an inport among the outports")
+	}
+	if _, ok := d.Inport("nope"); ok {
+		t.Fatal("found a port that does not exist")
+	}
+	if q := QueueName("role", "outPort"); q != "role.OUTPORT" {
+		t.Fatalf("QueueName: %s", q)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"amqp://guest:secret@host:5672/vh": "amqp://guest:xxxxx@host:5672/vh",
+		"mqtt://user@host:1883":            "mqtt://user@host:1883",
+		"mqtt://host:1883":                 "mqtt://host:1883",
+		"::not a url":                      "::not a url",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A participant is expired only once it has been silent for longer than
+// the expiry: exactly the expiry is still alive.
+func TestExpiryBoundary(t *testing.T) {
+	r := NewParticipantRegistry()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.Upsert(Definition{ID: "a-1", Role: "a", Component: "c"}, t0)
+	if gone := r.Expire(t0.Add(time.Minute), time.Minute); len(gone) != 0 {
+		t.Fatalf("expired at exactly the expiry: %v", gone)
+	}
+	if gone := r.Expire(t0.Add(time.Minute+time.Nanosecond), time.Minute); len(gone) != 1 || gone[0].ID != "a-1" {
+		t.Fatalf("not expired after the expiry: %v", gone)
+	}
+	if _, ok := r.Get("a-1"); ok {
+		t.Fatal("an expired participant is still in the registry")
+	}
+}
+
+// The registry lists participants by id, whatever the order they came in.
+func TestRegistryListsByID(t *testing.T) {
+	r := NewParticipantRegistry()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"b-1", "a-2", "c-1", "a-1"} {
+		r.Upsert(Definition{ID: id, Role: id[:1], Component: "c"}, t0)
+	}
+	var ids []string
+	for _, e := range r.All() {
+		ids = append(ids, e.Definition.ID)
+	}
+	if strings.Join(ids, ",") != "a-1,a-2,b-1,c-1" {
+		t.Fatalf("All: %v", ids)
+	}
+	ids = nil
+	for _, e := range r.ByRole("a") {
+		ids = append(ids, e.Definition.ID)
+	}
+	if strings.Join(ids, ",") != "a-1,a-2" {
+		t.Fatalf("ByRole: %v", ids)
+	}
+	var gone []string
+	for _, d := range r.Expire(t0.Add(time.Hour), time.Minute) {
+		gone = append(gone, d.ID)
+	}
+	if strings.Join(gone, ",") != "a-1,a-2,b-1,c-1" {
+		t.Fatalf("Expire: %v", gone)
+	}
+}
