@@ -333,7 +333,10 @@ func getRuntime(s *Server, rc *request) error {
 		Repository:      info.Repository,
 	})
 	if info.MainGraph != "" && caps.allowsOutput("runtime", "ports") {
-		if ports, err := s.rt.Ports(info.MainGraph); err == nil {
+		// Not for a live main graph without ports (a runtime without a
+		// graph file): clients that never use it expect nothing after
+		// runtime:runtime.
+		if ports, err := s.rt.Ports(info.MainGraph); err == nil && (!info.MainIsLive || len(ports.InPorts)+len(ports.OutPorts) > 0) {
 			rc.reply(s, "ports", ports)
 		}
 	}

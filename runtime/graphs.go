@@ -22,6 +22,9 @@ func (r *Runtime) Clear(p ClearPayload) error {
 	g := graph.New(p.ID)
 	g.Name, g.Library, g.Icon, g.Description, g.Main = p.Name, p.Library, p.Icon, p.Description, p.Main
 	r.graphs[p.ID] = r.newGraphState(g)
+	if p.ID == r.liveGraph {
+		clear(r.liveNodes) // emptied: discovery adds what it finds again
+	}
 	if p.Main {
 		r.mainGraph = p.ID
 	} else if r.mainGraph == p.ID {
@@ -70,6 +73,9 @@ func (r *Runtime) LoadGraph(g *graph.Graph, main, start bool) {
 	r.graphs[g.ID] = gs
 	if main {
 		r.mainGraph = g.ID
+		if r.opts.LiveGraph {
+			r.liveGraph = g.ID
+		}
 	}
 	if start {
 		r.startLocked(gs)

@@ -22,13 +22,16 @@ import (
 type Info struct {
 	ID, Label, Namespace, Repository string
 	MainGraph                        string
+	// MainIsLive says the main graph is the live view of the participants
+	// on the broker (Options.LiveGraph).
+	MainIsLive bool
 }
 
 // Info returns the runtime's identity and main graph.
 func (r *Runtime) Info() Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Info{ID: r.opts.ID, Label: r.opts.Label, Namespace: r.opts.Namespace, Repository: r.opts.Repository, MainGraph: r.mainGraph}
+	return Info{ID: r.opts.ID, Label: r.opts.Label, Namespace: r.opts.Namespace, Repository: r.opts.Repository, MainGraph: r.mainGraph, MainIsLive: r.mainGraph != "" && r.mainGraph == r.liveGraph}
 }
 
 // runningLocked is network:status's "running": the graph is started and
@@ -194,6 +197,7 @@ func (r *Runtime) ClientGone(id ClientID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.watchers, id)
+	delete(r.liveWatchers, id)
 	r.poke()
 }
 
@@ -215,6 +219,7 @@ func (r *Runtime) WatchEdges(id ClientID, p EdgesPayload) (EdgesPayload, error) 
 		r.watchers[id] = w
 	}
 	w[gs.g.ID] = sel
+	r.followLiveLocked(id, gs.g.ID)
 	r.poke()
 	edges := p.Edges
 	if edges == nil {

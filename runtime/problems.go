@@ -70,9 +70,13 @@ func (r *Runtime) pruneProblemsLocked() {
 // every graph when graphID is empty) again. The protocol calls it when a
 // client has introduced itself (runtime:getruntime) and after each
 // network:status reply.
+//
+// A client that asks for the live graph's status follows its changes from
+// then on (see live.go).
 func (r *Runtime) ReportProblems(to ClientID, graphID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.followLiveLocked(to, graphID)
 	r.pruneProblemsLocked()
 	keys := make([]string, 0, len(r.problems))
 	for k, p := range r.problems {

@@ -85,6 +85,10 @@ type Options struct {
 	// ProxyTimeout bounds the wait for an FBP-capable participant's answer
 	// (default proxy.DefaultTimeout).
 	ProxyTimeout time.Duration
+	// LiveGraph makes the main graph (given to LoadGraph) show the
+	// participants discovered on the broker, as msgflo's default/main does
+	// (live.go).
+	LiveGraph bool
 	// MaxPendingBytes bounds the data waiting to be sent per graph
 	// (initial packets and runtime:packet data whose target is not wired
 	// yet); a packet beyond it is refused with an error. Default
@@ -150,6 +154,12 @@ type Runtime struct {
 	// under: reported again to each client that connects or asks for a
 	// graph's status, until they are over.
 	problems map[string]problem
+	// liveGraph is the id of the live main graph ("" without one);
+	// liveNodes its nodes that discovery added; liveWatchers the clients
+	// that follow its changes (live.go).
+	liveGraph    string
+	liveNodes    map[string]bool
+	liveWatchers map[ClientID]bool
 }
 
 type graphState struct {
@@ -219,26 +229,28 @@ func New(opts Options) (*Runtime, error) {
 		opts.Namespace = DefaultNamespace
 	}
 	r := &Runtime{
-		opts:       opts,
-		log:        opts.Logger,
-		broker:     opts.Broker,
-		now:        opts.Now,
-		wake:       make(chan struct{}, 1),
-		ready:      make(chan struct{}),
-		graphs:     map[string]*graphState{},
-		components: map[string]*component{},
-		registry:   network.NewParticipantRegistry(),
-		lastKnown:  map[string]network.Definition{},
-		local:      map[string]*localParticipant{},
-		retired:    map[string]time.Time{},
-		taps:       map[string]network.Subscription{},
-		bound:      map[binding]bool{},
-		procs:      map[string]*process{},
-		watchers:   map[ClientID]map[string]map[edgeKey]bool{},
-		reported:   map[string]bool{},
-		traces:     map[string]*traceState{},
-		problems:   map[string]problem{},
-		sink:       discard{},
+		opts:         opts,
+		log:          opts.Logger,
+		broker:       opts.Broker,
+		now:          opts.Now,
+		wake:         make(chan struct{}, 1),
+		ready:        make(chan struct{}),
+		graphs:       map[string]*graphState{},
+		components:   map[string]*component{},
+		registry:     network.NewParticipantRegistry(),
+		lastKnown:    map[string]network.Definition{},
+		local:        map[string]*localParticipant{},
+		retired:      map[string]time.Time{},
+		taps:         map[string]network.Subscription{},
+		bound:        map[binding]bool{},
+		procs:        map[string]*process{},
+		watchers:     map[ClientID]map[string]map[edgeKey]bool{},
+		reported:     map[string]bool{},
+		traces:       map[string]*traceState{},
+		problems:     map[string]problem{},
+		liveNodes:    map[string]bool{},
+		liveWatchers: map[ClientID]bool{},
+		sink:         discard{},
 	}
 	r.proxy = proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger})
 	for _, c := range opts.Components {
@@ -491,6 +503,7 @@ func (r *Runtime) addParticipantLocked(def network.Definition) {
 	if def.Inqueue != "" && def.Outqueue != "" {
 		r.proxy.Watch(def) // announced FBP queues: no probe needed
 	}
+	r.liveAddLocked(def)
 	if change == network.Added {
 		r.traceParticipantLocked(def)
 		r.clearNodeErrorLocked("process:"+def.Role, def.Role)
@@ -533,6 +546,11 @@ func (r *Runtime) expireParticipants() {
 			delete(r.retired, id)
 		}
 	}
+	// In-process participants are alive as long as the runtime runs them,
+	// whatever their announcement period.
+	for _, lp := range r.local {
+		r.registry.Upsert(lp.p.Definition(), now)
+	}
 	gone := r.registry.Expire(now, r.opts.HeartbeatExpiry)
 	for _, def := range gone {
 		r.log.Warn().Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
@@ -546,6 +564,9 @@ func (r *Runtime) expireParticipants() {
 				})
 			}
 		}
+	}
+	for _, def := range gone {
+		r.liveRemoveLocked(def.Role)
 	}
 	if len(gone) > 0 {
 		r.poke()

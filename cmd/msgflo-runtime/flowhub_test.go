@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/network/dial"
+	"github.com/msgflo/msgflo-runtime/participant"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
@@ -159,5 +168,86 @@ func (c *fbpClient) flowhubSend(protocol, command string, payload map[string]any
 	c.t.Helper()
 	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload}); err != nil {
 		c.t.Fatal(err)
+	}
+}
+
+// A runtime started without --graph in front of running participants
+// shows them as its main graph (default/main), with the edge their shared
+// queue makes, to a client that opens it as Flowhub does; with --graph FILE
+// --auto-save and no such file yet, the discovered system is saved there.
+func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
+	for _, bk := range flowhubBrokers {
+		t.Run(bk.name, func(t *testing.T) {
+			url := bk.url(t)
+			s := uuid.New()[:8]
+			src, dst, shared := "lsrc"+s, "ldst"+s, "lshared"+s
+			if url != "" && url[:4] == "amqp" {
+				t.Cleanup(func() { deleteQueues(url, src, dst); deleteQueues(url, "lshared"+s) })
+			}
+			var env []string
+			if url != "" {
+				env = append(env, "MSGFLO_BROKER="+url)
+			}
+			saved := filepath.Join(t.TempDir(), "system.json")
+			p := start(t, env, "--port", "0", "--graph", saved, "--auto-save")
+			ws, brokerURL := p.ready(t)
+			c, _ := connectAsFlowhub(t, ws)
+			c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
+			if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != "system" {
+				t.Fatalf("runtime:runtime %v", rt)
+			}
+			c.flowhubSend("network", "getstatus", map[string]any{"graph": "system", "secret": testSecret})
+			c.waitFor("network", "status", nil)
+
+			if url != "" {
+				brokerURL = url // the ready line hides the password
+			}
+			b, err := dial.Open(context.Background(), brokerURL, dial.Options{Logger: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			for _, role := range []string{src, dst} {
+				comp := participant.Component{Name: "ext/Live", Process: func(context.Context, participant.Input, participant.Output) error { return nil }}
+				if role == src {
+					comp.Outports = []participant.Port{{ID: "out", Queue: shared}}
+				} else {
+					comp.Inports = []participant.Port{{ID: "in", Queue: shared}}
+				}
+				pt, err := participant.New(b, comp, role, participant.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pt.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				defer pt.Stop(context.Background())
+			}
+			for _, role := range []string{src, dst} {
+				c.waitFor("graph", "addnode", func(p map[string]any) bool { return p["graph"] == "system" && p["id"] == role })
+			}
+			e := c.waitFor("graph", "addedge", func(p map[string]any) bool { return p["graph"] == "system" })
+			if e["src"].(map[string]any)["node"] != src || e["tgt"].(map[string]any)["node"] != dst {
+				t.Fatalf("inferred edge %v", e)
+			}
+			c.flowhubSend("component", "getsource", map[string]any{"name": "system", "secret": testSecret})
+			code := c.waitFor("component", "source", nil)["code"].(string)
+			if !strings.Contains(code, src) || !strings.Contains(code, dst) {
+				t.Fatalf("source of the live graph: %s", code)
+			}
+			// Auto-save has it (the save follows the change; wait for it).
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				data, _ := os.ReadFile(saved)
+				g := &graph.Graph{}
+				if g.UnmarshalJSON(data) == nil && g.Node(src) != nil && g.Node(dst) != nil && len(g.Edges) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the graph file does not hold the live graph:\n%s", data)
+				}
+				time.Sleep(20 * time.Millisecond) // polling the file the runtime writes
+			}
+		})
 	}
 }

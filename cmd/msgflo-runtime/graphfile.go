@@ -21,7 +21,7 @@ func loadGraphFile(path string) (*graph.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph %s: %w", path, err)
 	}
-	id := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	id := graphFileID(path)
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
 		g := &graph.Graph{}
 		if err := g.UnmarshalJSON(data); err != nil {
@@ -40,6 +40,11 @@ func loadGraphFile(path string) (*graph.Graph, error) {
 		return nil, fmt.Errorf("graph %s: %w", path, err)
 	}
 	return g, nil
+}
+
+// graphFileID is the id of the graph in a file: its name without extension.
+func graphFileID(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
 
 func lineCol(data []byte, offset int) (int, int) {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"flag"
 	"fmt"
 	"io"
@@ -72,12 +73,21 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	// Without a graph file, the main graph is the live view of the
+	// participants on the broker (msgflo's default/main); with --auto-save
+	// and a graph file that does not exist yet, the live view is saved there.
 	var mainGraph *graph.Graph
+	live := cfg.graphFile == ""
 	if cfg.graphFile != "" {
 		var err error
 		if mainGraph, err = loadGraphFile(cfg.graphFile); err != nil {
-			return err
+			if !errors.Is(err, fs.ErrNotExist) || !cfg.autoSave {
+				return err
+			}
+			mainGraph, live = graph.New(graphFileID(cfg.graphFile)), true
 		}
+	} else {
+		mainGraph = runtime.NewLiveGraph()
 	}
 
 	// Foreign participant files (.yml) are registered by this binary.
@@ -138,6 +148,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		AllowSetSource:    cfg.allowSetsource,
 		WaitTimeout:       cfg.waitTimeout,
 		MaxPendingBytes:   cfg.maxPending,
+		LiveGraph:         live,
 		Forward:           cfg.forward,
 		ForwardTo:         forwardTo,
 		Namespace:         lib.Config.Namespace,
@@ -163,7 +174,16 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 			}
 		}
 		rt.LoadGraph(mainGraph, true, true)
-		log.Info().Str("graph", mainGraph.ID).Str("file", cfg.graphFile).Bool("auto_save", cfg.autoSave).Msg("main graph loaded and started")
+		switch {
+		case cfg.graphFile == "":
+			// Nothing on stderr before the ready line without a graph file
+			// (fbp-spec takes it for a failed start).
+			log.Debug().Str("graph", mainGraph.ID).Msg("main graph: the participants discovered on the broker")
+		case live:
+			log.Info().Str("graph", mainGraph.ID).Str("file", cfg.graphFile).Msg("main graph: the participants discovered on the broker, saved to the graph file")
+		default:
+			log.Info().Str("graph", mainGraph.ID).Str("file", cfg.graphFile).Bool("auto_save", cfg.autoSave).Msg("main graph loaded and started")
+		}
 	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
