@@ -5,10 +5,10 @@ package main
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
