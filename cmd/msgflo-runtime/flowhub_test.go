@@ -251,3 +251,27 @@ func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
 		})
 	}
 }
+
+// A node that keeps a packet waiting is named in network:processerror to
+// each client when it introduces itself and whenever it asks for the
+// graph's status, while the problem lasts.
+func TestNodeProblemsAreReportedToEachClient(t *testing.T) {
+	path := writeFile(t, "waits.fbp", "'x' -> IN nowhere(ext/Nowhere)\n")
+	p := start(t, nil, "--port", "0", "--graph", path)
+	ws, _ := p.ready(t)
+	for range 2 {
+		c, _ := connectAsFlowhub(t, ws)
+		c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
+		c.waitFor("runtime", "runtime", nil)
+		if pe := c.waitFor("network", "processerror", nil); pe["id"] != "nowhere" || pe["graph"] != "waits" {
+			t.Fatalf("processerror after getruntime: %v", pe)
+		}
+		c.flowhubSend("network", "getstatus", map[string]any{"graph": "waits", "secret": testSecret})
+		if st := c.waitFor("network", "status", nil); st["running"] != false || st["started"] != true {
+			t.Fatalf("status while everything waits: %v", st)
+		}
+		if pe := c.waitFor("network", "processerror", nil); pe["id"] != "nowhere" {
+			t.Fatalf("processerror after getstatus: %v", pe)
+		}
+	}
+}
