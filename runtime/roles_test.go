@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"context"
 	"testing"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // Flowhub names new nodes <library>/<Component>_<random>: such a node runs
@@ -88,5 +90,34 @@ func TestWaitsAreReportedNamingTheNode(t *testing.T) {
 	ev = f.waitEvent("network", "processerror", nil)
 	if p := ev.Payload.(ProcessErrorPayload); p.ID != "dead2" || len(ev.To) != 1 || ev.To[0] != 7 {
 		t.Fatalf("reported again: %+v to %v", p, ev.To)
+	}
+}
+
+// A node whose in-process participant cannot start is reported as
+// network:processerror naming the node and as network:error with its graph.
+func TestNodeThatCannotStartIsNamed(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.Components = append(o.Components, participant.Component{
+			Name:    "test/Broken",
+			Inports: []participant.Port{{ID: "in"}, {ID: "IN"}}, // two ports of one name
+			Process: func(context.Context, participant.Input, participant.Output) error { return nil },
+		})
+	})
+	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "test/Broken_1x2y3", Component: "test/Broken", Graph: "g"}))
+	ev := f.waitEvent("network", "processerror", nil)
+	if p := ev.Payload.(ProcessErrorPayload); p.ID != "test/Broken_1x2y3" || p.Graph != "g" {
+		t.Fatalf("processerror %+v", p)
+	}
+	ev = f.waitEvent("network", "error", nil)
+	if p := ev.Payload.(NetworkErrorPayload); p.Graph != "g" || !contains(p.Message, "test/Broken_1x2y3") {
+		t.Fatalf("network:error %+v", p)
+	}
+	f.rt.ReportProblems(3, "g")
+	if ev := f.waitEvent("network", "processerror", nil); len(ev.To) != 1 || ev.To[0] != 3 {
+		t.Fatalf("not reported again to the asking client: %+v", ev)
+	}
+	if ev := f.waitEvent("network", "error", nil); len(ev.To) != 1 || ev.To[0] != 3 {
+		t.Fatalf("not reported again to the asking client: %+v", ev)
 	}
 }
