@@ -18,19 +18,26 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
-// The binary's in-process participants send persistent messages on
-// RabbitMQ, and transient ones with --persistent-messages=false: the
-// broker says which in each delivery.
+// The binary's participants, in-process and the processes it starts, send
+// persistent messages on RabbitMQ, and transient ones with
+// --persistent-messages=false (processes learn it from
+// MSGFLO_PERSISTENT_MESSAGES): the broker says which in each delivery.
 func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
 	url := brokertest.RabbitMQURL(t)
+	lib := writeFile(t, "library.json", mustJSON(map[string]any{
+		"components": map[string]string{"procs/GoRepeat": binary + " participant core/Repeat --role #ROLE"},
+	}))
 	for _, tc := range []struct {
-		args []string
-		want uint8
+		component string
+		args      []string
+		want      uint8
 	}{
-		{nil, amqp.Persistent},
-		{[]string{"--persistent-messages=false"}, amqp.Transient},
+		{"core/Repeat", nil, amqp.Persistent},
+		{"core/Repeat", []string{"--persistent-messages=false"}, amqp.Transient},
+		{"procs/GoRepeat", nil, amqp.Persistent},
+		{"procs/GoRepeat", []string{"--persistent-messages=false"}, amqp.Transient},
 	} {
-		t.Run(strings.Join(append([]string{"flags"}, tc.args...), " "), func(t *testing.T) {
+		t.Run(tc.component+" "+strings.Join(tc.args, " "), func(t *testing.T) {
 			role := "mode" + uuid.New()[:8]
 			t.Cleanup(func() {
 				if b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{Logger: zerolog.Nop()}); err == nil {
@@ -38,7 +45,8 @@ func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
 					b.Close()
 				}
 			})
-			p := start(t, []string{"MSGFLO_BROKER=" + url, "MSGFLO_PERSISTENT_MESSAGES="}, append([]string{"--port", "0"}, tc.args...)...)
+			p := start(t, []string{"MSGFLO_BROKER=" + url, "MSGFLO_PERSISTENT_MESSAGES="},
+				append([]string{"--port", "0", "--library", lib, "--componentdir", ""}, tc.args...)...)
 			ws, _ := p.ready(t)
 			d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
 			conn, _, err := d.Dial(ws, nil)
@@ -55,7 +63,7 @@ func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
 			}()
 			for _, m := range []map[string]any{
 				{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g", "main": true}},
-				{"protocol": "graph", "command": "addnode", "payload": map[string]any{"id": role, "component": "core/Repeat", "graph": "g"}},
+				{"protocol": "graph", "command": "addnode", "payload": map[string]any{"id": role, "component": tc.component, "graph": "g"}},
 				{"protocol": "network", "command": "start", "payload": map[string]any{"graph": "g"}},
 			} {
 				m["secret"] = testSecret
