@@ -23,6 +23,9 @@ import (
 // config is everything the command line and environment decide.
 type config struct {
 	host          string
+	listen        string
+	tlsCert       string
+	tlsKey        string
 	port          int
 	broker        string
 	embeddedHost  string
@@ -72,7 +75,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 		return def
 	}
-	fs.StringVar(&c.host, "host", "localhost", "host name or address to serve the FBP protocol on")
+	fs.StringVar(&c.host, "host", "localhost", "host name or address to serve the FBP protocol on, and to give clients in the printed address (a wildcard such as 0.0.0.0 listens on every interface and gives the machine's host name)")
+	fs.StringVar(&c.listen, "listen", "", "address to listen on when it differs from --host, e.g. --listen 0.0.0.0 --host runtime.example.com")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve wss:// (with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.port, "port", 3569, "port to serve the FBP protocol on (0 picks a free one)")
 	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port; empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
@@ -111,6 +117,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if c.port < 0 || c.port > 65535 || c.embeddedPort < 0 || c.embeddedPort > 65535 {
 		return config{}, errors.New("ports must be between 0 and 65535")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return config{}, errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.maxConns < 1 {
 		return config{}, errors.New("--max-connections must be at least 1")

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -186,12 +185,10 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		}
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	ln, address, err := listenFBP(cfg)
 	if err != nil {
-		return fmt.Errorf("listen for FBP protocol: %w", err)
+		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	address := fmt.Sprintf("ws://%s", net.JoinHostPort(cfg.host, strconv.Itoa(port)))
 
 	srv, err := protocol.New(rt, protocol.Options{
 		Secret:                cfg.secret,

@@ -131,7 +131,7 @@ func startIn(t *testing.T, dir string, env []string, args ...string) *proc {
 	return p
 }
 
-var readyLine = regexp.MustCompile(`^msgflo-runtime ready on (ws://\S+) \((embedded broker|broker) (\S+)\)\n$`)
+var readyLine = regexp.MustCompile(`^msgflo-runtime ready on (wss?://\S+) \((embedded broker|broker) (\S+)\)\n$`)
 
 // ready reads the first stdout line and returns the WebSocket address and
 // the broker URL it names.
