@@ -319,7 +319,7 @@ var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
 <body>
 <h1>msgflo-runtime</h1>
 <p>This is an FBP runtime (type msgflo, protocol {{.Version}}) at <code>{{.Address}}</code>, id <code>{{.ID}}</code>.</p>
-<p><a href="{{.Live}}">Open in Flowhub</a></p>
+<p><a id="flowhub_url" href="{{.Live}}">Open in Flowhub</a></p>
 </body></html>
 `))
 

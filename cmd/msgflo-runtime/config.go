@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,9 @@ type config struct {
 	maxPending int
 	// allowSetsource lets clients upload component code (component:source).
 	allowSetsource bool
+	pingURL        string
+	pingMethod     string
+	pingInterval   time.Duration
 }
 
 // parseConfig reads flags (msgflo's names) with environment fallbacks.
@@ -106,6 +110,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.IntVar(&c.maxPending, "max-pending-bytes", runtime.DefaultMaxPendingBytes, "bytes of packets that may wait to be sent per graph (initial packets, runtime:packet); beyond it packets are refused with an error")
 	fs.BoolVar(&c.allowSetsource, "allow-setsource", false, "let clients with full access write component files into --componentdir (component:source): code the runtime then runs")
+	fs.StringVar(&c.pingURL, "ping-url", envOr("https://api.flowhub.io/runtimes/$RUNTIME_ID", "MSGFLO_PING_URL"), "URL to tell periodically that this runtime is alive, $RUNTIME_ID replaced by the runtime id (env MSGFLO_PING_URL)")
+	fs.StringVar(&c.pingMethod, "ping-method", envOr("POST", "MSGFLO_PING_METHOD"), "HTTP method of the ping; POST and PUT carry the runtime's description as JSON (env MSGFLO_PING_METHOD)")
+	pingInterval := fs.String("ping-interval", envOr("0", "MSGFLO_PING_INTERVAL"), "seconds between pings of --ping-url; 0 never pings (env MSGFLO_PING_INTERVAL)")
 	fs.Var(&c.ignore, "ignore", "role not to start a participant for (repeat the flag or separate with commas)")
 	if err := fs.Parse(msgfloBoolArgs(args, "auto-save", "persistent-messages", "no-auth")); err != nil {
 		return config{}, err
@@ -157,6 +164,16 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if c.maxPending <= 0 {
 		return config{}, fmt.Errorf("--max-pending-bytes: %d is not a positive number of bytes", c.maxPending)
 	}
+	if c.pingInterval, err = secondsOrZero("ping-interval", *pingInterval); err != nil {
+		return config{}, err
+	}
+	c.pingMethod = strings.ToUpper(c.pingMethod)
+	if c.pingMethod == "" || strings.Trim(c.pingMethod, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return config{}, fmt.Errorf("--ping-method: %q is not an HTTP method", c.pingMethod)
+	}
+	if u, perr := neturl.Parse(c.pingURL); c.pingInterval > 0 && (perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return config{}, fmt.Errorf("--ping-url: %q is not an http or https URL", c.pingURL)
+	}
 	c.forward = splitList(*forward)
 	for _, f := range c.forward {
 		if f != "stdout" && f != "stderr" {
@@ -197,6 +214,14 @@ func seconds(name, v string) (time.Duration, error) {
 		return 0, fmt.Errorf("--%s: %q is not a positive number of seconds", name, v)
 	}
 	return time.Duration(f * float64(time.Second)), nil
+}
+
+// secondsOrZero is seconds where 0 means "off".
+func secondsOrZero(name, v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+		return 0, nil
+	}
+	return seconds(name, v)
 }
 
 // logLevelFrom picks the log level: the flag wins; otherwise DEBUG as msgflo

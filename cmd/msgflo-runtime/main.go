@@ -241,6 +241,20 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		pctx, stop := context.WithCancel(ctx)
 		g.Add(func() error { return servePprof(pctx, pln) }, func(error) { stop() })
 	}
+	{
+		ping := newPinger(cfg, address, log.With().Str("component", "ping").Logger())
+		pingCtx, stop := context.WithCancel(ctx)
+		g.Add(func() error {
+			select { // the registry hears of the runtime once it is ready
+			case <-rt.Ready():
+			case <-pingCtx.Done():
+				return nil
+			}
+			_ = ping.Run(pingCtx)
+			<-pingCtx.Done()
+			return nil
+		}, func(error) { stop() })
+	}
 
 	{
 		// Announce readiness once the runtime listens for participants.

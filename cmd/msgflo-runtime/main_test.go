@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"html"
+	"io"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"os/exec"
@@ -234,6 +237,12 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if rt["id"] != id || rt["label"] != "Test runtime" {
 		t.Fatalf("runtime %v", rt)
 	}
+	// msgflo's front page: the Flowhub link in the element msgflo's tests look for.
+	page := httpGet(t, strings.Replace(ws, "ws://", "http://", 1)+"/")
+	link := regexp.MustCompile(`<a id="flowhub_url" href="([^"]+)"`).FindStringSubmatch(page)
+	if link == nil || !strings.HasPrefix(html.UnescapeString(link[1]), "https://ide.example/#runtime/endpoint?") || !strings.Contains(link[1], id) {
+		t.Fatalf("GET / has no flowhub_url link to this runtime: %s", page)
+	}
 	p.signalAndWait(t, syscall.SIGTERM)
 	if !strings.Contains(p.stderrText(), "DBG") {
 		t.Fatalf("DEBUG=msgflo* logged no debug lines: %s", p.stderrText())
@@ -431,4 +440,19 @@ func TestConfigPersistentMessagesAndPprof(t *testing.T) {
 			t.Errorf("%q with MSGFLO_PERSISTENT_MESSAGES=%q: transient %v, error %v", tc.args, tc.env, c.transient, err)
 		}
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
+	}
+	return string(body)
 }
