@@ -9,12 +9,21 @@ PORT     ?= 3569
 # Where the pinned npm tools are installed (never into the repository).
 export MSGFLO_CACHE_DIR ?= $(HOME)/.cache/msgflo-runtime
 
-.PHONY: all build run test test-go test-fuzz test-compliance test-spec bench mutate lint clean
+.PHONY: all build install run test test-go test-fuzz test-compliance test-spec bench mutate lint clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/msgflo-runtime
+
+# make install PREFIX=/usr/local: the binary, and links under msgflo's
+# program names (a link behaves as the msgflo program it is named after).
+PREFIX       ?= /usr/local
+MSGFLO_NAMES := msgflo msgflo-setup msgflo-send-message msgflo-dump-message msgflo-procfile msgflo-register
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/msgflo-runtime
+	for name in $(MSGFLO_NAMES); do ln -sfn msgflo-runtime $(DESTDIR)$(PREFIX)/bin/$$name; done
 
 run: build
 	./$(BIN) --port $(PORT)

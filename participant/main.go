@@ -67,16 +67,17 @@ func Serve(ctx context.Context, c Component, role, brokerURL string, opts Option
 }
 
 // Main runs c as a participant program, as msgflo-nodejs runs a component
-// file: flags --role (default: the component's name, lower-cased) and
-// --broker (default: see BrokerURL), until SIGINT or SIGTERM;
-// MSGFLO_PERSISTENT_MESSAGES=false sends transient messages (see
-// Options.TransientMessages). It prints
+// file: flags --role (or --name, as msgflo-nodejs; default: the
+// component's name, lower-cased) and --broker (default: see BrokerURL),
+// until SIGINT or SIGTERM; MSGFLO_PERSISTENT_MESSAGES=false sends
+// transient messages (see Options.TransientMessages). It prints
 // "ROLE connected to BROKER" once announced, and exits non-zero on failure.
 //
 //	func main() { participant.Main(myComponent) }
 func Main(c Component) {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	role := fs.String("role", strings.ToLower(path.Base(c.Name)), "role of this participant")
+	fs.StringVar(role, "name", *role, "the same as --role (msgflo-nodejs's spelling)")
 	broker := fs.String("broker", "", "broker URL (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
 	_ = fs.Parse(os.Args[1:])
 	*broker = BrokerURL(*broker, os.Getenv)

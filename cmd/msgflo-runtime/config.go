@@ -23,6 +23,7 @@ import (
 
 // config is everything the command line and environment decide.
 type config struct {
+	prog          string // the program's name: msgflo-runtime, or msgflo
 	host          string
 	listen        string
 	tlsCert       string

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -30,29 +31,61 @@ import (
 )
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(realMain(filepath.Base(os.Args[0]), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// msgfloPrograms are msgflo's program names and the subcommand each one is:
+// a link to this binary under such a name behaves as msgflo's program.
+var msgfloPrograms = map[string]string{
+	"msgflo-setup":        "setup",
+	"msgflo-send-message": "send",
+	"msgflo-dump-message": "dump",
+	"msgflo-procfile":     "procfile",
+	"msgflo-register":     "register",
+}
+
+// realMain runs the program called name (argv[0]'s base name): msgflo's
+// program names run msgflo's tools, any other name is msgflo-runtime.
+func realMain(name string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if sub, ok := msgfloPrograms[name]; ok {
+		return msgfloExitCode(subcommands[sub](name, args, getenv, stdout, stderr))
+	}
+	if name == "msgflo" {
+		return msgfloExitCode(runtimeMain(name, args, getenv, stdout, stderr))
+	}
 	if len(args) > 0 {
 		if sub, ok := subcommands[args[0]]; ok {
-			return sub(args[1:], getenv, stdout, stderr)
+			return sub("msgflo-runtime "+args[0], args[1:], getenv, stdout, stderr)
 		}
 	}
+	return runtimeMain("msgflo-runtime", args, getenv, stdout, stderr)
+}
+
+// msgfloExitCode maps our usage-error code 2 onto msgflo's 1 (its programs
+// exit 1 on every error, wrong flags included).
+func msgfloExitCode(code int) int {
+	if code == 2 {
+		return 1
+	}
+	return code
+}
+
+func runtimeMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
+	cfg.prog = prog
 	gate := &gatedWriter{out: stderr}
 	log := newLogger(cfg, gate)
 	err = serve(cfg, log, stdout, gate, gate.Open)
 	gate.Open()
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 1
 	}
 	return 0
@@ -265,7 +298,11 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 			case <-readyCtx.Done():
 				return nil
 			}
-			fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
+			if cfg.prog == "msgflo" { // the line msgflo's users and scripts wait for
+				fmt.Fprintf(stdout, "msgflo started on %s\n", address)
+			} else {
+				fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
+			}
 			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, cfg.secret))
 			ready()
 			if cfg.noAuth {

@@ -18,9 +18,10 @@ import (
 
 // participantMain runs a built-in component as a participant process of
 // its own: msgflo-runtime participant COMPONENT --role NAME.
-func participantMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := newToolFlags("participant", "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
+func participantMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := newToolFlags(prog, "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
 	role := fs.String("role", "", "role of the participant (default: the component's name, lower-cased)")
+	fs.StringVar(role, "name", "", "the same as --role (msgflo-nodejs's spelling)")
 	broker := fs.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
 	prefetch := fs.Int("prefetch", 0, fmt.Sprintf("messages in flight per inport (default %d)", participant.DefaultPrefetch))
 	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (env MSGFLO_PERSISTENT_MESSAGES; default true)")
@@ -35,7 +36,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	}
 	comp, ok := participant.LookupCore(positional[0])
 	if !ok {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: unknown component %q (built in: %s)\n", positional[0], strings.Join(participant.CoreNames(), ", "))
+		fmt.Fprintf(stderr, "%s: unknown component %q (built in: %s)\n", prog, positional[0], strings.Join(participant.CoreNames(), ", "))
 		return 2
 	}
 	if *role == "" {
@@ -44,7 +45,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 	url := participant.BrokerURL(*broker, getenv)
 	lvl, err := logLevelFrom(*logLevel, getenv("DEBUG"))
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.RFC3339}).Level(lvl).With().Timestamp().Str("role", *role).Logger()
@@ -65,7 +66,7 @@ func participantMain(args []string, getenv func(string) string, stdout, stderr i
 		fmt.Fprintf(stdout, "%s connected to %s\n", *role, network.RedactURL(url))
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 1
 	}
 	return 0

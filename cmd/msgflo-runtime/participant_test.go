@@ -43,7 +43,11 @@ func participantSubcommand(t *testing.T, broker string) {
 	}
 	c := connectFBP(t, ws)
 
-	cmd := exec.Command(binary, "participant", "core/Counter", "--role", counter)
+	roleFlag := "--role"
+	if strings.HasPrefix(broker, "mqtt") {
+		roleFlag = "--name" // msgflo-nodejs's spelling
+	}
+	cmd := exec.Command(binary, "participant", "core/Counter", roleFlag, counter)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+brokerURL)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr

@@ -65,8 +65,8 @@ func graphBindings(g *graph.Graph) []setupBinding {
 // setup GRAPH: declares the graph's queues and makes its bindings;
 // optionally starts its participants (--participants) and stays (--forever;
 // on MQTT the bindings are forwarded by this process, so it must stay).
-func setupMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("setup", "[flags] GRAPH.fbp|GRAPH.json", stderr)
+func setupMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", stderr)
 	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	participants := t.Bool("participants", false, "also start the participants")
 	only := t.String("only", "", "start participants only for these roles (comma-separated)")

@@ -28,7 +28,12 @@ import (
 
 // msgflo's command-line tools, as subcommands with the same flags.
 
-var subcommands = map[string]func(args []string, getenv func(string) string, stdout, stderr io.Writer) int{
+// tool is the entry point of a subcommand; prog is how it names itself in
+// messages ("msgflo-runtime setup", or "msgflo-setup" when called by
+// msgflo's program name).
+type tool func(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int
+
+var subcommands = map[string]tool{
 	"participant": participantMain,
 	"send":        sendMain,
 	"dump":        dumpMain,
@@ -46,14 +51,14 @@ type toolFlags struct {
 	stderr io.Writer
 }
 
-func newToolFlags(name, usage string, stderr io.Writer) *toolFlags {
-	fs := flag.NewFlagSet("msgflo-runtime "+name, flag.ContinueOnError)
+func newToolFlags(prog, usage string, stderr io.Writer) *toolFlags {
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: msgflo-runtime %s %s\n\nFlags:\n", name, usage)
+		fmt.Fprintf(stderr, "Usage: %s %s\n\nFlags:\n", prog, usage)
 		fs.PrintDefaults()
 	}
-	return &toolFlags{FlagSet: fs, name: name, stderr: stderr}
+	return &toolFlags{FlagSet: fs, name: prog, stderr: stderr}
 }
 
 // parse returns the positional arguments; ok false means exit with code.
@@ -76,7 +81,7 @@ func (t *toolFlags) parse(args []string) (positional []string, code int, ok bool
 }
 
 func (t *toolFlags) fail(code int, format string, args ...any) int {
-	fmt.Fprintf(t.stderr, "msgflo-runtime %s: %s\n", t.name, fmt.Sprintf(format, args...))
+	fmt.Fprintf(t.stderr, "%s: %s\n", t.name, fmt.Sprintf(format, args...))
 	return code
 }
 
@@ -111,8 +116,8 @@ func connect(url string) (ctx context.Context, b network.Broker, done func(), er
 }
 
 // send --queue Q --json DATA: one message into a queue.
-func sendMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("send", "--queue QUEUE --json DATA", stderr)
+func sendMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags(prog, "--queue QUEUE --json DATA", stderr)
 	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	queue := t.String("queue", "", "queue to send to")
 	data := t.String("json", "", "data to send; must be valid JSON")
@@ -140,8 +145,8 @@ func sendMain(args []string, getenv func(string) string, stdout, stderr io.Write
 
 // dump --queue Q [--amount N]: print messages taken from a queue (one as
 // JSON, several as a JSON array), acknowledging them.
-func dumpMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("dump", "--queue QUEUE [--amount N]", stderr)
+func dumpMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags(prog, "--queue QUEUE [--amount N]", stderr)
 	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	queue := t.String("queue", "", "queue to take messages from")
 	amount := t.Int("amount", 1, "how many messages to dump")
@@ -193,8 +198,8 @@ func dumpMain(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 // procfile GRAPH: a Heroku/foreman Procfile with one line per participant.
-func procfileMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("procfile", "[flags] GRAPH.fbp|GRAPH.json", stderr)
+func procfileMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", stderr)
 	lib := t.String("library", "package.json", "library definition")
 	components := t.String("components", "participants", "directory of component files")
 	var ignore, include listFlag
@@ -313,8 +318,8 @@ func loadForeign(role, path string) (network.Definition, error) {
 
 // register --role ROLE:FILE.yaml ...: announce foreign participants (that
 // know nothing of msgflo) on their behalf, every --interval seconds.
-func registerMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("register", "--role ROLE:DEFINITION.yaml [--role ...]", stderr)
+func registerMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags(prog, "--role ROLE:DEFINITION.yaml [--role ...]", stderr)
 	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	var roles listFlag
 	t.Var(&roles, "role", "ROLE:FILE.yaml, a role and its definition (repeatable)")
@@ -376,7 +381,7 @@ func registerMain(args []string, getenv func(string) string, stdout, stderr io.W
 			return 0
 		case <-tick.C:
 			if err := announce(); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(stderr, "msgflo-runtime register: %v\n", err)
+				fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 			}
 		}
 	}

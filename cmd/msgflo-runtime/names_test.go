@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// msgfloNames links the test binary under msgflo's program names, as make
+// install does, and returns the folder of the links.
+func msgfloNames(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"msgflo", "msgflo-setup", "msgflo-send-message", "msgflo-dump-message", "msgflo-procfile", "msgflo-register"} {
+		if err := os.Symlink(binary, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// run runs a program in dir and returns its stdout and exit code.
+func runCode(t *testing.T, dir string, env []string, name string, args ...string) (stdout string, code int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return out.String(), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out.String(), 0
+}
+
+func msgfloPackage(t *testing.T) string {
+	return filepath.Join(nodeDir(t), "node_modules", "msgflo")
+}
+
+// msgflo-procfile, called by that name, prints what msgflo 0.12.3's prints
+// for every graph and library file of msgflo's own tests, and exits with
+// the same code (1 where msgflo refuses a graph).
+func TestMsgfloProcfileOnMsgflosOwnFixtures(t *testing.T) {
+	pkg := msgfloPackage(t)
+	names := msgfloNames(t)
+	graphs, _ := filepath.Glob(filepath.Join(pkg, "spec", "fixtures", "*.fbp"))
+	libs, _ := filepath.Glob(filepath.Join(pkg, "spec", "fixtures", "library-*.json"))
+	if len(graphs) < 5 || len(libs) < 5 {
+		t.Fatalf("msgflo's fixtures not found: %v %v", graphs, libs)
+	}
+	same := 0
+	for _, g := range graphs {
+		for _, l := range libs {
+			{
+				args := []string{"--library", rel(pkg, l), rel(pkg, g), "--components", "spec/fixtures"}
+				theirs, theirCode := runCode(t, pkg, nil, filepath.Join(pkg, "bin", "msgflo-procfile"), args...)
+				ours, ourCode := runCode(t, pkg, nil, filepath.Join(names, "msgflo-procfile"), args...)
+				if ours != theirs || ourCode != theirCode {
+					t.Errorf("msgflo-procfile %v:\nours (exit %d):\n%s\ntheirs (exit %d):\n%s", args, ourCode, ours, theirCode, theirs)
+				}
+				if theirCode == 0 {
+					same++
+				}
+			}
+		}
+	}
+	if same < 3 {
+		t.Fatalf("only %d procfiles were made: the comparison compared errors only", same)
+	}
+}
+
+func rel(base, path string) string {
+	r, err := filepath.Rel(base, path)
+	if err != nil {
+		return path
+	}
+	return r
+}
+
+// Under msgflo's names, errors exit 1 as msgflo's programs do (commander
+// and thrown errors), and messages name the program.
+func TestMsgfloProgramNamesExitCodes(t *testing.T) {
+	names := msgfloNames(t)
+	for _, c := range []struct {
+		prog string
+		args []string
+	}{
+		{"msgflo-procfile", []string{"--no-such-flag", "g.fbp"}},
+		{"msgflo-procfile", nil},
+		{"msgflo-send-message", []string{"--queue", "q"}},
+		{"msgflo-dump-message", []string{"--amount", "0"}},
+		{"msgflo-register", nil},
+		{"msgflo-setup", nil},
+		{"msgflo", []string{"--port", "-1"}},
+	} {
+		cmd := exec.Command(filepath.Join(names, c.prog), c.args...)
+		cmd.Env = append(os.Environ(), "MSGFLO_BROKER=mqtt://127.0.0.1:1")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("%s %v: %v, want exit 1\n%s", c.prog, c.args, err, out)
+		}
+		if c.prog != "msgflo" && !strings.Contains(string(out), c.prog) {
+			t.Errorf("%s %v: the message does not name the program:\n%s", c.prog, c.args, out)
+		}
+	}
+	// The subcommands keep 2 for usage errors.
+	if _, code := runCode(t, ".", nil, binary, "procfile"); code != 2 {
+		t.Errorf("procfile without a graph: exit %d", code)
+	}
+}
+
+// msgflo, called by that name, is the runtime and prints msgflo's first line.
+func TestMsgfloNameRunsTheRuntime(t *testing.T) {
+	cmd := exec.Command(filepath.Join(msgfloNames(t), "msgflo"), "--port", "0")
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER=")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make([]byte, 200)
+	n, _ := out.Read(line)
+	if !strings.HasPrefix(string(line[:n]), "msgflo started on ws://localhost:") {
+		t.Fatalf("first line %q", line[:n])
+	}
+}
+
+// make install PREFIX=... installs the binary and msgflo's names as links.
+func TestMakeInstall(t *testing.T) {
+	prefix := t.TempDir()
+	build := filepath.Join(t.TempDir(), "msgflo-runtime")
+	cmd := exec.Command("make", "-C", "../..", "install", "PREFIX="+prefix, "BIN="+build)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, name := range []string{"msgflo", "msgflo-setup", "msgflo-send-message", "msgflo-dump-message", "msgflo-procfile", "msgflo-register"} {
+		link, err := os.Readlink(filepath.Join(prefix, "bin", name))
+		if err != nil || link != "msgflo-runtime" {
+			t.Errorf("%s: %q %v", name, link, err)
+		}
+	}
+	out, code := runCode(t, ".", nil, filepath.Join(prefix, "bin", "msgflo-procfile"), "--help")
+	if code != 0 {
+		t.Fatalf("installed msgflo-procfile --help: exit %d %s", code, out)
+	}
+}
+
+// participant.Main takes msgflo-nodejs's --name as well as --role.
+func TestGoParticipantMainTakesName(t *testing.T) {
+	url := mosquitto(t)
+	exe := filepath.Join(t.TempDir(), "upper")
+	if out, err := exec.Command("go", "build", "-o", exe, "../../examples/upper").CombinedOutput(); err != nil {
+		t.Fatalf("build examples/upper: %v\n%s", err, out)
+	}
+	for _, flag := range []string{"--name", "--role"} {
+		role := "upper" + strings.TrimPrefix(flag, "--")
+		cmd := exec.Command(exe, flag, role, "--broker", url)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if !strings.HasPrefix(line, role+" connected to ") {
+			t.Fatalf("%s %s: first line %q", flag, role, line)
+		}
+	}
+}
