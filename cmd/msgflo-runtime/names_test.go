@@ -3,12 +3,20 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/dial"
 )
 
 // msgfloNames links the test binary under msgflo's program names, as make
@@ -181,6 +189,77 @@ func TestGoParticipantMainTakesName(t *testing.T) {
 		_ = cmd.Wait()
 		if !strings.HasPrefix(line, role+" connected to ") {
 			t.Fatalf("%s %s: first line %q", flag, role, line)
+		}
+	}
+}
+
+// msgflo-register announces msgflo's own YAML definitions, whose ports are
+// lists (toggleswitch.yaml, lightbulb.yaml): the same queues as msgflo's
+// msgflo-register, each port under its own id (msgflo 0.12.3 numbers them).
+func TestMsgfloRegisterTakesListStyleYAML(t *testing.T) {
+	pkg := msgfloPackage(t)
+	url := mosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	seen := make(chan network.Definition, 100)
+	sub, err := b.SubscribeDiscovery(ctx, func(_ string, data []byte) {
+		if def, err := network.DecodeDiscovery(data); err == nil {
+			select {
+			case seen <- def:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	await := func(role string) network.Definition {
+		t.Helper()
+		for {
+			select {
+			case def := <-seen:
+				if def.Role == role {
+					return def
+				}
+			case <-ctx.Done():
+				t.Fatalf("no announcement of %s", role)
+			}
+		}
+	}
+	names := msgfloNames(t)
+	s := uuid.New()[:8]
+	for _, c := range []struct {
+		prog   string
+		wantID string
+	}{{filepath.Join(names, "msgflo-register"), "state"}, {filepath.Join(pkg, "bin", "msgflo-register"), "0"}} {
+		sw, bulb := "sw"+s+c.wantID, "bulb"+s+c.wantID
+		cmd := exec.Command(c.prog, "--role", sw+":spec/fixtures/toggleswitch.yaml", "--role", bulb+":spec/fixtures/lightbulb.yaml")
+		cmd.Dir = pkg
+		cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		def := await(sw)
+		bd := await(bulb)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if def.Component != "my/ToggleSwitch" || len(def.Inports) != 0 || len(def.Outports) != 1 ||
+			def.Outports[0].ID != c.wantID || def.Outports[0].Queue != "/myswitch/"+sw+"/status" || def.Outports[0].Type != "boolean" {
+			t.Errorf("%s: toggleswitch announced as %+v", c.prog, def)
+		}
+		in, out := "enable", "confirm"
+		if c.wantID == "0" {
+			in, out = "0", "0"
+		}
+		if bd.Component != "my/LightBulb" || len(bd.Inports) != 1 || bd.Inports[0].ID != in || bd.Inports[0].Queue != "/mylightbulb/ffo/1/set-on" ||
+			len(bd.Outports) != 1 || bd.Outports[0].ID != out || bd.Outports[0].Queue != "/mylightbulb/ffo/1/is-on" {
+			t.Errorf("%s: lightbulb announced as %+v", c.prog, bd)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -259,13 +260,63 @@ func nodeCommand(l *library.Library, g *graph.Graph, n *graph.Node, self string)
 
 // foreignDefinition is a foreign participant's YAML file, as msgflo reads it.
 type foreignDefinition struct {
-	ID        string                    `yaml:"id"`
-	Role      string                    `yaml:"role"`
-	Component string                    `yaml:"component"`
-	Label     string                    `yaml:"label"`
-	Icon      string                    `yaml:"icon"`
-	Inports   map[string]map[string]any `yaml:"inports"`
-	Outports  map[string]map[string]any `yaml:"outports"`
+	ID        string       `yaml:"id"`
+	Role      string       `yaml:"role"`
+	Component string       `yaml:"component"`
+	Label     string       `yaml:"label"`
+	Icon      string       `yaml:"icon"`
+	Inports   foreignPorts `yaml:"inports"`
+	Outports  foreignPorts `yaml:"outports"`
+}
+
+// foreignPort is one port of a foreign definition, before #ROLE is replaced.
+type foreignPort struct {
+	id   string
+	spec map[string]any
+}
+
+// foreignPorts are a definition's ports in either of the forms msgflo's
+// files use: a map from port id to port (msgflo's documented form), or a
+// list of ports (msgflo's own test files, e.g. toggleswitch.yaml). A
+// listed port keeps its own id; one without an id gets its position
+// ("0", "1", ...), which is the id msgflo 0.12.3 gives every listed port.
+type foreignPorts []foreignPort
+
+func (f *foreignPorts) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		var m map[string]map[string]any
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			*f = append(*f, foreignPort{id: id, spec: m[id]})
+		}
+	case yaml.SequenceNode:
+		var l []map[string]any
+		if err := n.Decode(&l); err != nil {
+			return err
+		}
+		for i, spec := range l {
+			id, _ := spec["id"].(string)
+			if id == "" {
+				id = strconv.Itoa(i)
+			}
+			*f = append(*f, foreignPort{id: id, spec: spec})
+		}
+	case yaml.ScalarNode:
+		if n.Tag != "!!null" {
+			return fmt.Errorf("line %d: ports must be a map or a list, not %q", n.Line, n.Value)
+		}
+	default:
+		return fmt.Errorf("line %d: ports must be a map or a list", n.Line)
+	}
+	return nil
 }
 
 // loadForeign reads a foreign participant definition for role.
@@ -288,22 +339,16 @@ func loadForeign(role, path string) (network.Definition, error) {
 	if def.ID == "" {
 		def.ID = role
 	}
-	ports := func(m map[string]map[string]any) ([]network.Port, error) {
-		ids := make([]string, 0, len(m))
-		for id := range m {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
+	ports := func(in foreignPorts) ([]network.Port, error) {
 		out := []network.Port{}
-		for _, id := range ids {
-			spec := m[id]
-			str := func(k string) string { s, _ := spec[k].(string); return s }
+		for _, fp := range in {
+			str := func(k string) string { s, _ := fp.spec[k].(string); return s }
 			q := strings.ReplaceAll(str("queue"), "#ROLE", role)
 			if q == "" {
-				return nil, fmt.Errorf("%s: port %s has no queue", path, id)
+				return nil, fmt.Errorf("%s: port %s has no queue", path, fp.id)
 			}
-			hidden, _ := spec["hidden"].(bool)
-			out = append(out, network.Port{ID: id, Queue: q, Type: str("type"), Description: str("description"), Hidden: hidden})
+			hidden, _ := fp.spec["hidden"].(bool)
+			out = append(out, network.Port{ID: fp.id, Queue: q, Type: str("type"), Description: str("description"), Hidden: hidden})
 		}
 		return out, nil
 	}

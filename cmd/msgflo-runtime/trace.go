@@ -25,7 +25,7 @@ const (
 	maxShownData = 200
 )
 
-func traceMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func traceMain(_ string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	usage := "start|stop|clear|dump --address ws://HOST:PORT [--graph G] [--secret S]\n       msgflo-runtime trace show FILE"
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "Usage: msgflo-runtime trace %s\n", usage)
