@@ -38,11 +38,12 @@ func runCode(t *testing.T, dir string, env []string, name string, args ...string
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
+		t.Logf("%s %v: exit %d, stderr:\n%s", name, args, exit.ExitCode(), errOut.String())
 		return out.String(), exit.ExitCode()
 	}
 	if err != nil {

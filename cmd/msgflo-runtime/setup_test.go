@@ -93,18 +93,24 @@ func TestSetupMatchesMsgfloOnRabbitMQ(t *testing.T) {
 	}
 	env := []string{"MSGFLO_BROKER=" + url}
 	declare()
-	if out, err := runIn(t, filepath.Dir(path), env, filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), path); err != nil {
-		t.Fatalf("msgflo-setup: %v\n%s", err, out)
+	theirOut, err := runIn(t, filepath.Dir(path), env, filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), path)
+	if err != nil {
+		t.Fatalf("msgflo-setup: %v\n%s", err, theirOut)
 	}
 	theirs := bindingsWith(t, s)
 	clean()
 	declare()
-	if out, err := runIn(t, filepath.Dir(path), env, binary, "setup", path); err != nil {
-		t.Fatalf("setup: %v\n%s", err, out)
+	// Called by msgflo's name, ours prints what msgflo-setup prints.
+	ourOut, err := runIn(t, filepath.Dir(path), env, filepath.Join(msgfloNames(t), "msgflo-setup"), path)
+	if err != nil {
+		t.Fatalf("setup: %v\n%s", err, ourOut)
 	}
 	ours := bindingsWith(t, s)
 	if strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
 		t.Fatalf("bindings differ\n ours:\n%s\ntheirs:\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+	}
+	if ourOut != theirOut {
+		t.Fatalf("output differs\n ours:\n%s\ntheirs:\n%s", ourOut, theirOut)
 	}
 	if len(ours) < 5 {
 		t.Fatalf("too few bindings to compare: %v", ours)
@@ -157,8 +163,8 @@ func TestSetupStartsParticipants(t *testing.T) {
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
 	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stderr", path)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-	out := &syncBuffer{}
-	cmd.Stdout = out
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +173,9 @@ func TestSetupStartsParticipants(t *testing.T) {
 	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
 		return b.Send(context.Background(), "a"+s+".IN", []byte(`"through a participant"`))
 	}, func() string { return "the participant never passed data on; setup printed:\n" + out.String() })
-	m := regexp.MustCompile(`started a` + s + `: .* \(pid (\d+)\)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("setup output %q", out.String())
+	m := regexp.MustCompile(`started a` + s + ` \(pid (\d+)\)`).FindStringSubmatch(errOut.String())
+	if m == nil || !strings.HasPrefix(out.String(), "Set up participants [ 'a"+s+"' ]\nSet up bindings:\n PUBSUB: \t a"+s+".OUT -> b"+s+".IN\n") {
+		t.Fatalf("setup output %q, stderr %q", out.String(), errOut.String())
 	}
 	pid, _ := strconv.Atoi(m[1])
 	_ = cmd.Process.Signal(syscall.SIGTERM)

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/network/dial"
+)
+
+// announceWhileRunning announces defs every 100 ms until the test ends,
+// as participants whose queues follow no convention (msgflo's MQTT
+// switch and lightbulb).
+func announceWhileRunning(t *testing.T, url string, defs ...network.Definition) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-stopped; b.Close() })
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, d := range defs {
+				msg, _ := network.EncodeDiscovery(d)
+				_ = b.Announce(ctx, msg)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// switchAndBulb is msgflo's mqtt-switch.fbp with roles of this test, and
+// the switch and lightbulb as msgflo's tests announce them.
+func switchAndBulb(s string) (graphText string, defs []network.Definition) {
+	sw, bulb := "myswitch"+s, "mybulb"+s
+	graphText = fmt.Sprintf("# !runtime msgflo\n%s(my/ToggleSwitch) STATE -> ENABLE %s(LightBulb)\n", sw, bulb)
+	defs = []network.Definition{
+		{ID: sw, Role: sw, Component: "my/ToggleSwitch", Inports: []network.Port{},
+			Outports: []network.Port{{ID: "state", Type: "boolean", Queue: "/myswitch/" + s + "/status"}}},
+		{ID: bulb, Role: bulb, Component: "my/LightBulb",
+			Inports:  []network.Port{{ID: "enable", Type: "boolean", Queue: "/mylightbulb/" + s + "/set-on"}},
+			Outports: []network.Port{{ID: "confirm", Type: "boolean", Queue: "/mylightbulb/" + s + "/is-on"}}},
+	}
+	return graphText, defs
+}
+
+// setup --discover binds the queues the participants announce, as
+// msgflo-setup --discover: the same output, and on RabbitMQ the same
+// bindings; on MQTT (with --forever) the announced topics are forwarded.
+func TestSetupDiscoverMatchesMsgflo(t *testing.T) {
+	nodes := nodeDir(t)
+	names := msgfloNames(t)
+	for _, bk := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{{"amqp", rabbit}, {"mqtt", mosquitto}} {
+		t.Run(bk.name, func(t *testing.T) {
+			url := bk.url(t)
+			s := uuid.New()[:8]
+			text, defs := switchAndBulb(s)
+			path := writeFile(t, "mqtt-switch.fbp", text)
+			announceWhileRunning(t, url, defs...)
+			env := []string{"MSGFLO_BROKER=" + url}
+			if bk.name == "amqp" {
+				t.Cleanup(func() { deleteNames(t, url, s) })
+			}
+			var outs []string
+			var bindings [][]string
+			for _, tool := range []string{filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
+				if bk.name == "amqp" { // what the participants declare when they start
+					declareNames(t, url, defs)
+				}
+				out, code := runCode(t, nodes, env, tool, "--discover", "true", path)
+				if code != 0 {
+					t.Fatalf("%s --discover: exit %d\n%s", tool, code, out)
+				}
+				outs = append(outs, out)
+				if bk.name == "amqp" {
+					bindings = append(bindings, bindingsWith(t, s))
+					deleteNames(t, url, s)
+				}
+			}
+			want := "Set up participants []\nSet up bindings:\n PUBSUB: \t /myswitch/" + s + "/status -> /mylightbulb/" + s + "/set-on\n"
+			if outs[0] != want || outs[1] != want {
+				t.Fatalf("outputs:\n ours:\n%s\ntheirs:\n%s\nwant:\n%s", outs[1], outs[0], want)
+			}
+			if bk.name == "amqp" {
+				if strings.Join(bindings[0], "\n") != strings.Join(bindings[1], "\n") || len(bindings[1]) == 0 {
+					t.Fatalf("bindings differ\n ours:\n%s\ntheirs:\n%s", strings.Join(bindings[1], "\n"), strings.Join(bindings[0], "\n"))
+				}
+				return
+			}
+			// On MQTT: forwarded between the announced topics while it runs.
+			cmd := exec.Command(filepath.Join(names, "msgflo-setup"), "--discover", "--forever", path)
+			cmd.Env = append(os.Environ(), env...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				_ = cmd.Wait()
+			}()
+			sendUntilArrives(t, url, "/mylightbulb/"+s+"/set-on", func(b network.Broker) error {
+				return b.Publish(context.Background(), "/myswitch/"+s+"/status", []byte(`true`))
+			}, func() string { return "nothing forwarded from the switch's topic to the lightbulb's" })
+		})
+	}
+}
+
+// --timeout bounds the wait; the error names who was not heard from.
+func TestSetupDiscoverTimeout(t *testing.T) {
+	url := mosquitto(t)
+	s := uuid.New()[:8]
+	text, defs := switchAndBulb(s)
+	announceWhileRunning(t, url, defs[0]) // the lightbulb never announces itself
+	path := writeFile(t, "mqtt-switch.fbp", text)
+	cmd := exec.Command(filepath.Join(msgfloNames(t), "msgflo-setup"), "--discover", "--timeout", "0.5", path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "Participant discovery timed out") || !strings.Contains(string(out), "mybulb"+s) || strings.Contains(string(out), "myswitch"+s) {
+		t.Fatalf("exit %d (%v):\n%s", code, err, out)
+	}
+}
+
+// On MQTT, setup without --forever says that the forwarding ends with it.
+func TestSetupOnMQTTSuggestsForever(t *testing.T) {
+	s := uuid.New()[:8]
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
+	cmd := exec.Command(binary, "setup", path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+mosquitto(t))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "--forever") || strings.Contains(stdout.String(), "--forever") {
+		t.Fatalf("stdout %q\nstderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// --shell names the program that runs participant commands (SHELL -c CMD).
+func TestSetupShell(t *testing.T) {
+	url := mosquitto(t)
+	s := uuid.New()[:8]
+	dir := t.TempDir()
+	shell := filepath.Join(dir, "myshell")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\necho \"myshell was given: $*\"\nexec /bin/sh \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(dir, "lib.json")
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
+	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stdout", "--shell", shell, path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // setup stops its participants
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	// The participant runs under the shell, and works.
+	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
+		return b.Send(context.Background(), "a"+s+".IN", []byte(`"x"`))
+	}, func() string { return "the participant never passed data on; setup printed:\n" + out.String() })
+	if want := "myshell was given: -c " + binary + " participant core/Repeat --role a" + s; !strings.Contains(out.String(), want) {
+		t.Fatalf("output %q lacks %q", out.String(), want)
+	}
+}
+
+// deleteNames deletes the switch's and the lightbulb's queues and exchanges
+// from RabbitMQ.
+func deleteNames(t *testing.T, url, s string) {
+	b, err := amqp.Dial(context.Background(), url, amqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var names []string
+	for _, n := range []string{"/myswitch/" + s + "/status", "/mylightbulb/" + s + "/set-on", "/mylightbulb/" + s + "/is-on"} {
+		names = append(names, n, "dead-"+n, "out-"+n)
+	}
+	_ = b.Delete(context.Background(), names...)
+}
+
+// declareNames declares the announced ports on RabbitMQ, as the
+// participants would.
+func declareNames(t *testing.T, url string, defs []network.Definition) {
+	b, err := amqp.Dial(context.Background(), url, amqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, d := range defs {
+		for _, p := range d.Inports {
+			if err := b.DeclareInport(context.Background(), p.Queue, network.QueueOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range d.Outports {
+			if err := b.DeclareOutport(context.Background(), p.Queue, network.QueueOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
