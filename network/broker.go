@@ -17,6 +17,11 @@ import (
 // announce themselves.
 const DiscoveryQueue = "fbp"
 
+// DiscoveryExchange is, on AMQP, the fanout exchange that gives every
+// coordinator every announcement (the queue DiscoveryQueue gives each to
+// one consumer only); DiscoveryQueue is bound to it. See package amqp.
+const DiscoveryExchange = "fbp.discovery"
+
 // ErrClosed is returned by operations on a Broker or Subscription after Close.
 var ErrClosed = errors.New("broker connection closed")
 

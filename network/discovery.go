@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Port is one port of a participant as announced in discovery.
@@ -29,6 +31,10 @@ type Definition struct {
 	Icon      string `json:"icon,omitempty"`
 	Inports   []Port `json:"inports"`
 	Outports  []Port `json:"outports"`
+	// Heartbeat is how often, in seconds, the participant announces
+	// itself; optional. A coordinator considers it gone after
+	// HeartbeatMisses of them without a word (see Expiry).
+	Heartbeat float64 `json:"heartbeat,omitempty"`
 
 	// Keys announced by FBP-capable participants, reached through the proxy.
 	Type         string   `json:"type,omitempty"`
@@ -57,6 +63,27 @@ func findPort(ports []Port, name string) (Port, bool) {
 		}
 	}
 	return Port{}, false
+}
+
+// HeartbeatMisses is how many announced heartbeats a participant may miss
+// before it is considered gone.
+const HeartbeatMisses = 3
+
+// maxHeartbeatExpiry bounds what an announced heartbeat can ask for.
+const maxHeartbeatExpiry = 7 * 24 * time.Hour
+
+// Expiry is how long a coordinator waits for def's next announcement
+// before it considers the participant gone: HeartbeatMisses times its
+// announced heartbeat (at most a week), or fallback for a participant that
+// announces none.
+func Expiry(def Definition, fallback time.Duration) time.Duration {
+	if def.Heartbeat <= 0 || math.IsNaN(def.Heartbeat) {
+		return fallback
+	}
+	if def.Heartbeat*HeartbeatMisses >= maxHeartbeatExpiry.Seconds() {
+		return maxHeartbeatExpiry
+	}
+	return time.Duration(def.Heartbeat * HeartbeatMisses * float64(time.Second))
 }
 
 // QueueName is msgflo's queue naming convention: ROLE.PORT, port upper-cased.

@@ -86,13 +86,14 @@ func (r *ParticipantRegistry) Remove(id string) bool {
 	return ok
 }
 
-// Expire removes and returns the participants not seen within maxAge of now.
-func (r *ParticipantRegistry) Expire(now time.Time, maxAge time.Duration) []Definition {
+// Expire removes and returns the participants not seen within their
+// Expiry of now; fallback is the expiry of those that announce no heartbeat.
+func (r *ParticipantRegistry) Expire(now time.Time, fallback time.Duration) []Definition {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var gone []Definition
 	for id, e := range r.entries {
-		if now.Sub(e.LastSeen) > maxAge {
+		if now.Sub(e.LastSeen) > Expiry(e.Definition, fallback) {
 			gone = append(gone, e.Definition)
 			delete(r.entries, id)
 		}

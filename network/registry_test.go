@@ -40,3 +40,53 @@ func TestRegistryTracksAnnouncements(t *testing.T) {
 		t.Fatal("Remove should report whether it knew the participant")
 	}
 }
+
+// A participant that announces its heartbeat is judged by it (gone after
+// HeartbeatMisses of them); the others by the coordinator's expiry.
+func TestRegistryExpiresEachParticipantByItsHeartbeat(t *testing.T) {
+	r := NewParticipantRegistry()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fast := Definition{ID: "fast", Role: "fast", Component: "c", Heartbeat: 10}
+	slow := Definition{ID: "slow", Role: "slow", Component: "c", Heartbeat: 600}
+	plain := Definition{ID: "plain", Role: "plain", Component: "c"}
+	huge := Definition{ID: "huge", Role: "huge", Component: "c", Heartbeat: 1e300}
+	for _, d := range []Definition{fast, slow, plain, huge} {
+		r.Upsert(d, t0)
+	}
+	fallback := 120 * time.Second
+	ids := func(ds []Definition) (out []string) {
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	if gone := ids(r.Expire(t0.Add(30*time.Second), fallback)); len(gone) != 0 {
+		t.Fatalf("at 30 s: %v gone", gone)
+	}
+	if gone := ids(r.Expire(t0.Add(31*time.Second), fallback)); len(gone) != 1 || gone[0] != "fast" {
+		t.Fatalf("at 31 s (3 heartbeats of 10 s): %v gone, want fast", gone)
+	}
+	if gone := ids(r.Expire(t0.Add(121*time.Second), fallback)); len(gone) != 1 || gone[0] != "plain" {
+		t.Fatalf("at 121 s (the fallback): %v gone, want plain", gone)
+	}
+	if gone := ids(r.Expire(t0.Add(1801*time.Second), fallback)); len(gone) != 1 || gone[0] != "slow" {
+		t.Fatalf("at 1801 s (3 heartbeats of 600 s): %v gone, want slow", gone)
+	}
+	if gone := ids(r.Expire(t0.Add(8*24*time.Hour), fallback)); len(gone) != 1 || gone[0] != "huge" {
+		t.Fatalf("after a week: %v gone, want huge", gone)
+	}
+}
+
+func TestDiscoveryCarriesTheHeartbeat(t *testing.T) {
+	msg, err := EncodeDiscovery(Definition{ID: "a", Role: "a", Component: "c", Inports: []Port{}, Outports: []Port{}, Heartbeat: 27.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := DecodeDiscovery(msg)
+	if err != nil || def.Heartbeat != 27.5 {
+		t.Fatalf("%s: %+v %v", msg, def, err)
+	}
+	if _, err := DecodeDiscovery([]byte(`{"protocol":"discovery","command":"participant","payload":{"id":"a","role":"a","component":"c","inports":[],"outports":[],"heartbeat":"often"}}`)); err == nil {
+		t.Fatal("a heartbeat that is not a number was accepted")
+	}
+}

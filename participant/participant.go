@@ -85,6 +85,13 @@ type Component struct {
 	Init func() ProcessFunc
 }
 
+// heartbeatEvery is how often a participant announces itself: every
+// discovery period / 2.2, as msgflo-nodejs. It is announced as the
+// definition's heartbeat.
+func heartbeatEvery(period time.Duration) time.Duration {
+	return time.Duration(float64(period) / 2.2)
+}
+
 // DefaultDiscoveryPeriod is msgflo's: participants re-announce every
 // period/2.2 so that a coordinator expiring them after one period keeps them.
 const DefaultDiscoveryPeriod = 60 * time.Second
@@ -211,6 +218,7 @@ func New(b network.Broker, c Component, role string, opts Options) (*Participant
 	def := network.Definition{
 		ID: opts.ID, Role: role, Component: c.Name, Label: c.Label, Icon: c.Icon,
 		Inports: []network.Port{}, Outports: []network.Port{},
+		Heartbeat: heartbeatEvery(opts.DiscoveryPeriod).Round(time.Millisecond).Seconds(),
 	}
 	if def.Label == "" {
 		def.Label = c.Description
@@ -362,7 +370,7 @@ func (p *Participant) Start(ctx context.Context) error {
 // matters with hundreds of participants in one process. done is closed once
 // ctx has ended and no announcement is in progress.
 func (p *Participant) heartbeat(ctx context.Context, msg []byte, done chan struct{}) {
-	every := time.Duration(float64(p.opts.DiscoveryPeriod) / 2.2)
+	every := heartbeatEvery(p.opts.DiscoveryPeriod)
 	var mu sync.Mutex
 	var timer *time.Timer
 	var tick func()

@@ -445,8 +445,11 @@ func (r *Runtime) settle(ctx context.Context) {
 // Ready is closed once Run is listening for participants' announcements.
 func (r *Runtime) Ready() <-chan struct{} { return r.ready }
 
+// expiryCheckInterval is how often participants are checked for expiry:
+// often enough for the default expiry and for participants that announce a
+// short heartbeat of their own (checks are cheap).
 func expiryCheckInterval(expiry time.Duration) time.Duration {
-	return max(min(expiry/10, 30*time.Second), 10*time.Millisecond)
+	return max(min(expiry/10, time.Second), 10*time.Millisecond)
 }
 
 func (r *Runtime) shutdown() {
@@ -559,7 +562,7 @@ func (r *Runtime) expireParticipants() {
 			for _, node := range gs.nodesOfRole(def.Role) {
 				r.emit("network", "processerror", ProcessErrorPayload{
 					ID:    node,
-					Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, r.opts.HeartbeatExpiry),
+					Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, network.Expiry(def, r.opts.HeartbeatExpiry)),
 					Graph: gs.g.ID,
 				})
 			}

@@ -43,7 +43,7 @@ func cleanup() {
 		return
 	}
 	defer conn.Close()
-	names := []string{discoveryQueue}
+	names := []string{discoveryQueue, discoveryQueue + ".discovery"}
 	for _, r := range brokertest.Roles() {
 		names = append(names, r+".IN", r+".OUT", "dead-"+r+".IN")
 	}
@@ -450,5 +450,71 @@ func TestParticipantDeliveryMode(t *testing.T) {
 				t.Fatal("no message within 10 s")
 			}
 		})
+	}
+}
+
+// Every coordinator gets every announcement once: those of msgflo's
+// participants (sent to the discovery queue, taken by one coordinator and
+// relayed to the discovery exchange) and ours (published to the
+// exchange). Nothing is relayed twice: after each announcement, a marker
+// sent the same way arrives next, with no second copy before it.
+func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	ctx := context.Background()
+	dialB := func() *msgamqp.Broker {
+		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: discoveryQueue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	var inboxes []chan string
+	for range 2 {
+		in := make(chan string, 100)
+		inboxes = append(inboxes, in)
+		sub, err := dialB().SubscribeDiscovery(ctx, func(_ string, data []byte) { in <- string(data) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Close() })
+	}
+	announcer := dialB()
+	raw, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ch, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendToQueue := func(msg string) { // as msgflo-nodejs does
+		if err := ch.PublishWithContext(ctx, "", discoveryQueue, false, false, amqp.Publishing{Body: []byte(msg)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce := func(msg string) {
+		if err := announcer.Announce(ctx, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func(i int, want string) {
+		t.Helper()
+		select {
+		case got := <-inboxes[i]:
+			if got != want {
+				t.Fatalf("coordinator %d got %q, want %q", i+1, got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("coordinator %d never got %q", i+1, want)
+		}
+	}
+	for _, send := range []func(string){sendToQueue, announce} {
+		for _, msg := range []string{`{"n":1}`, `{"marker":1}`, `{"n":2}`, `{"marker":2}`} {
+			send(msg)
+			next(0, msg)
+			next(1, msg)
+		}
 	}
 }

@@ -2,8 +2,7 @@
 // an inport is a durable queue ROLE.PORT with dead-letter exchange
 // dead-ROLE.PORT, plus a fanout exchange of the same name bound to it; an
 // outport is a durable fanout exchange ROLE.PORT; an edge binds the target
-// queue to the source exchange. Participants announce themselves on the
-// durable queue "fbp".
+// queue to the source exchange. Discovery: see discovery.go.
 //
 // The connection heals itself: when it drops, Broker reconnects with backoff
 // and re-declares what it declared, re-binds what it bound and restarts its
@@ -32,7 +31,8 @@ type Options struct {
 	// ConnectTimeout bounds the first connection (default 10 s).
 	ConnectTimeout time.Duration
 	// DiscoveryQueue defaults to network.DiscoveryQueue ("fbp"); tests
-	// sharing a broker use their own.
+	// sharing a broker use their own. The discovery exchange is named
+	// after it: DiscoveryQueue + ".discovery" ("fbp.discovery").
 	DiscoveryQueue string
 	// Prefetch is the default prefetch of consumers (default 10).
 	Prefetch int
@@ -506,19 +506,12 @@ func (b *Broker) Publish(ctx context.Context, exchange string, data []byte) erro
 	return b.publish(ctx, exchange, "", data)
 }
 
-// Announce implements network.Broker.
-func (b *Broker) Announce(ctx context.Context, msg []byte) error {
-	if err := b.withTopo(ctx, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDeclare(b.opts.DiscoveryQueue, true, false, false, false, nil)
-		return err
-	}); err != nil {
-		return fmt.Errorf("declare discovery queue: %w", err)
-	}
-	return b.publish(ctx, "", b.opts.DiscoveryQueue, msg)
+func (b *Broker) publish(ctx context.Context, exchange, key string, data []byte) error {
+	return b.publishHeaders(ctx, exchange, key, data, nil)
 }
 
-func (b *Broker) publish(ctx context.Context, exchange, key string, data []byte) error {
-	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data}
+func (b *Broker) publishHeaders(ctx context.Context, exchange, key string, data []byte, headers amqp.Table) error {
+	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data, Headers: headers}
 	return b.retry(ctx, func(conn *amqp.Connection) error {
 		ch, err := b.pubChannel(conn)
 		if err != nil {

@@ -222,24 +222,6 @@ func (b *Broker) Tap(ctx context.Context, exchange string, handler network.DataH
 	})
 }
 
-// SubscribeDiscovery implements network.Broker: it consumes the discovery
-// queue, as msgflo's coordinator does.
-func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHandler) (network.Subscription, error) {
-	q := b.opts.DiscoveryQueue
-	return b.startConsumer(ctx, &consumer{
-		name:     "discovery",
-		prefetch: 100,
-		prepare: func(ch *amqp.Channel) (string, error) {
-			_, err := ch.QueueDeclare(q, true, false, false, false, nil)
-			return q, err
-		},
-		handle: func(_ string, d amqp.Delivery) {
-			handler(q, d.Body)
-			_ = d.Ack(false)
-		},
-	})
-}
-
 // TapExchange implements network.Broker: as Tap, but the exchange is
 // declared with opts before every bind and is not remembered, so that a
 // participant's auto-deleted exchange stays alive while the tap lives and
