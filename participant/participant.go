@@ -274,8 +274,9 @@ func checkRole(role string) error {
 // Definition is what the participant announces.
 func (p *Participant) Definition() network.Definition {
 	d := p.def
-	d.Inports = append([]network.Port(nil), p.def.Inports...)
-	d.Outports = append([]network.Port(nil), p.def.Outports...)
+	// Never nil: a discovery message needs "inports": [] and "outports": [].
+	d.Inports = append([]network.Port{}, p.def.Inports...)
+	d.Outports = append([]network.Port{}, p.def.Outports...)
 	return d
 }
 

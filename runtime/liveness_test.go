@@ -37,6 +37,14 @@ func TestExpiredParticipantKeepsItsEdges(t *testing.T) {
 	must(t, err)
 	must(t, p.Start(context.Background()))
 	defer p.Stop(context.Background())
+	// Go participants announce their heartbeat (here 27 min), which would
+	// decide their expiry: this one announces again without, so the
+	// runtime's HeartbeatExpiry judges it.
+	silent := p.Definition()
+	silent.Heartbeat = 0
+	silentMsg, err := network.EncodeDiscovery(silent)
+	must(t, err)
+	must(t, f.broker.Announce(context.Background(), silentMsg))
 	send := func(v int) {
 		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 		must(t, err)
