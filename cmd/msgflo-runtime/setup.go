@@ -320,11 +320,15 @@ func applyBinding(ctx context.Context, b network.Broker, bd setupBinding) error 
 		}
 		return b.Bind(ctx, bd.src, bd.tgt)
 	case "roundrobin":
-		ab, ok := b.(*amqp.Broker)
-		if !ok {
-			return fmt.Errorf("msgflo/RoundRobin needs RabbitMQ (AMQP)")
+		if ab, ok := b.(*amqp.Broker); ok {
+			return ab.RoundRobin(ctx, bd.src, bd.tgt, bd.deadletter)
 		}
-		return ab.RoundRobin(ctx, bd.src, bd.tgt, bd.deadletter)
+		// MQTT has neither competing consumers nor dead-lettering: as
+		// msgflo's binder, forward the source to the target.
+		if bd.src == "" || bd.tgt == "" {
+			return nil
+		}
+		return b.Bind(ctx, bd.src, bd.tgt)
 	}
 	return fmt.Errorf("unknown binding type %q", bd.kind)
 }

@@ -229,3 +229,93 @@ func declareNames(t *testing.T, url string, defs []network.Definition) {
 		}
 	}
 }
+
+// msgflo-setup, called by that name, does with every graph of msgflo's own
+// tests what msgflo 0.12.3's does: the same output and exit code on
+// RabbitMQ (with the participants' queues declared, as when they run) and
+// MQTT, and on RabbitMQ the same bindings.
+func TestMsgfloSetupOnMsgflosOwnFixtures(t *testing.T) {
+	pkg := msgfloPackage(t)
+	names := msgfloNames(t)
+	graphs, _ := filepath.Glob(filepath.Join(pkg, "spec", "fixtures", "*.fbp"))
+	if len(graphs) < 5 {
+		t.Fatalf("msgflo's fixtures not found: %v", graphs)
+	}
+	for _, bk := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{{"amqp", rabbit}, {"mqtt", mosquitto}} {
+		t.Run(bk.name, func(t *testing.T) {
+			url := bk.url(t)
+			for _, path := range graphs {
+				g, err := loadGraphFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bindings, err := graphBindings(g, conventionQueue)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var queues, roles []string
+				for _, b := range bindings {
+					queues = append(queues, b.src, b.tgt, b.deadletter)
+				}
+				for _, n := range g.Nodes {
+					roles = append(roles, n.ID)
+				}
+				var outs []string
+				var codes []int
+				var bound []string
+				for _, tool := range []string{filepath.Join(pkg, "bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
+					if bk.name == "amqp" {
+						resetQueues(t, url, bindings, queues)
+					}
+					out, code := runCode(t, pkg, []string{"MSGFLO_BROKER=" + url}, tool, rel(pkg, path))
+					outs, codes = append(outs, out), append(codes, code)
+					if bk.name == "amqp" {
+						bound = append(bound, strings.Join(bindingsWith(t, roles[0]+".", roles[1:]...), "\n"))
+					}
+				}
+				if outs[0] != outs[1] || codes[0] != codes[1] || codes[0] != 0 {
+					t.Errorf("%s: ours (exit %d):\n%s\ntheirs (exit %d):\n%s", filepath.Base(path), codes[1], outs[1], codes[0], outs[0])
+				}
+				if bk.name == "amqp" && bound[0] != bound[1] {
+					t.Errorf("%s: bindings differ\n ours:\n%s\ntheirs:\n%s", filepath.Base(path), bound[1], bound[0])
+				}
+			}
+		})
+	}
+}
+
+// resetQueues deletes the queues and exchanges of bindings and declares
+// them again as the participants would: outports (sources) and inports
+// (targets, deadletter queues).
+func resetQueues(t *testing.T, url string, bindings []setupBinding, queues []string) {
+	t.Helper()
+	b, err := amqp.Dial(context.Background(), url, amqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var names []string
+	for _, q := range queues {
+		if q != "" {
+			names = append(names, q, "dead-"+q, "out-"+q)
+		}
+	}
+	_ = b.Delete(context.Background(), names...)
+	for _, bd := range bindings {
+		if bd.src != "" {
+			if err := b.DeclareOutport(context.Background(), bd.src, network.QueueOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range []string{bd.tgt, bd.deadletter} {
+			if q != "" {
+				if err := b.DeclareInport(context.Background(), q, network.QueueOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}

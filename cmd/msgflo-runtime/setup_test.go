@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,8 +36,9 @@ rr%[1]s DEADLETTER -> IN dl%[1]s(x/D)
 `, s)
 }
 
-// bindingsWith lists RabbitMQ's bindings that involve names containing s.
-func bindingsWith(t *testing.T, s string) []string {
+// bindingsWith lists RabbitMQ's bindings that involve names containing s
+// (or any of also).
+func bindingsWith(t *testing.T, s string, also ...string) []string {
 	t.Helper()
 	vhost := "/"
 	if u, err := url.Parse(brokertest.RabbitMQURL(t)); err == nil && len(u.Path) > 1 {
@@ -52,7 +54,10 @@ func bindingsWith(t *testing.T, s string) []string {
 	}
 	var got []string
 	for _, r := range rows {
-		if r["source_name"] != "" && (strings.Contains(r["source_name"], s) || strings.Contains(r["destination_name"], s)) {
+		involves := func(sub string) bool {
+			return strings.Contains(r["source_name"], sub) || strings.Contains(r["destination_name"], sub)
+		}
+		if r["source_name"] != "" && (involves(s) || slices.ContainsFunc(also, involves)) {
 			got = append(got, fmt.Sprintf("%s -> %s %s [%s]", r["source_name"], r["destination_kind"], r["destination_name"], r["routing_key"]))
 		}
 	}
