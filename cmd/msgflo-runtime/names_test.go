@@ -235,6 +235,21 @@ func TestMsgfloRegisterTakesListStyleYAML(t *testing.T) {
 	}
 	names := msgfloNames(t)
 	s := uuid.New()[:8]
+	// Announced every --interval / 2.2 seconds, as msgflo-register does,
+	// and with that heartbeat, so that coordinators judge it by it.
+	hb := "hb" + s
+	cmd := exec.Command(filepath.Join(names, "msgflo-register"), "--role", hb+":spec/fixtures/toggleswitch.yaml", "--interval", "2.2")
+	cmd.Dir = pkg
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	def := await(hb)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if def.Heartbeat != 1 {
+		t.Errorf("heartbeat %v, want 1 (2.2 s / 2.2)", def.Heartbeat)
+	}
 	for _, c := range []struct {
 		prog   string
 		wantID string

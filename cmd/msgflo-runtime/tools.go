@@ -368,7 +368,7 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	var roles listFlag
 	t.Var(&roles, "role", "ROLE:FILE.yaml, a role and its definition (repeatable)")
-	interval := t.String("interval", "60", "seconds between discovery messages")
+	interval := t.String("interval", "60", "discovery period in seconds: the definitions are announced every interval/2.2, as msgflo-register")
 	forever := t.Bool("forever", true, "keep announcing until stopped")
 	if _, code, ok := t.parse(msgfloBoolArgs(args, "forever")); !ok {
 		return code
@@ -376,10 +376,11 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 	if len(roles) == 0 {
 		return t.fail(2, "at least one --role ROLE:FILE is required")
 	}
-	every, err := seconds("interval", *interval)
+	period, err := seconds("interval", *interval)
 	if err != nil {
 		return t.fail(2, "%v", err)
 	}
+	every := time.Duration(float64(period) / 2.2)
 	var defs []network.Definition
 	for _, r := range roles {
 		role, file, ok := strings.Cut(r, ":")
@@ -389,6 +390,9 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 		def, err := loadForeign(role, filepath.Clean(file))
 		if err != nil {
 			return t.fail(1, "%v", err)
+		}
+		if *forever { // coordinators judge the participant by how often it is announced
+			def.Heartbeat = every.Round(time.Millisecond).Seconds()
 		}
 		defs = append(defs, def)
 	}

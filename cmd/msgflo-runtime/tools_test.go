@@ -175,15 +175,18 @@ outports:
     queue: mail.#ROLE.sent
     type: object
 `)
+	// Roles of this run only: the durable fbp queue may still hold
+	// announcements of an earlier run's msgflo-register.
+	s := uuid.New()[:8]
 	p := start(t, []string{"MSGFLO_BROKER=" + url}, "--port", "0")
 	ws, _ := p.ready(t)
 	c := connectFBP(t, ws)
 	c.send("component", "list", map[string]any{})
 	c.waitFor("component", "componentsready", nil)
 	for i, cmd := range [][]string{
-		{binary, "register", "--role", "mailer1:" + def, "--forever", "false"},
+		{binary, "register", "--role", "mailer" + s + "1:" + def, "--forever", "false"},
 		// msgflo-register keeps announcing whatever --forever says.
-		{filepath.Join(nodes, "node_modules", ".bin", "msgflo-register"), "--role", "mailer2:" + def},
+		{filepath.Join(nodes, "node_modules", ".bin", "msgflo-register"), "--role", "mailer" + s + "2:" + def},
 	} {
 		proc := exec.Command(cmd[0], cmd[1:]...)
 		proc.Dir = nodes
@@ -201,7 +204,7 @@ outports:
 		}
 		// The component's definition is the last one announced: it names
 		// the queues with this role substituted.
-		want := fmt.Sprintf("mail.mailer%d.requests", i+1)
+		want := fmt.Sprintf("mail.mailer%s%d.requests", s, i+1)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			c.send("component", "getsource", map[string]any{"name": "legacy/Mailer"})
