@@ -47,11 +47,24 @@ type pahoConn struct {
 	// client id that Close makes after disconnecting (PersistentSession).
 	endSession *paho.ClientOptions
 
-	mu        sync.Mutex // guards handlers and listeners
-	handlers  map[string]func(string, []byte)
-	listeners []func(bool)
-	connected bool
+	// mu guards the fields below; route holds it while handing a message
+	// over, so that Subscribe hands the early messages of a topic over
+	// before any later one.
+	mu         sync.Mutex
+	handlers   map[string]func(string, []byte)
+	subscribed map[string]bool     // topics this process has subscribed to
+	early      map[string][][]byte // messages of topics not subscribed yet
+	earlyLen   int
+	warned     bool
+	listeners  []func(bool)
+	connected  bool
 }
+
+// maxEarly bounds the messages kept for topics nobody in the process has
+// subscribed to yet: a persistent session delivers what the broker queued
+// for it as soon as it connects, before a restarted participant has
+// attached its consumers.
+const maxEarly = 10000
 
 // OnConnection implements network.ConnectionWatcher.
 func (c *pahoConn) OnConnection(f func(bool)) {
@@ -99,7 +112,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	if opts.MaxReconnectInterval <= 0 {
 		opts.MaxReconnectInterval = 5 * time.Second
 	}
-	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}}
+	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}, subscribed: map[string]bool{}, early: map[string][][]byte{}}
 	var b *Broker
 	po := paho.NewClientOptions().
 		AddBroker("tcp://" + host).
@@ -181,11 +194,25 @@ const endSessionTimeout = 5 * time.Second
 
 func (c *pahoConn) route(topic string, payload []byte) {
 	c.mu.Lock()
-	h := c.handlers[topic]
-	c.mu.Unlock()
-	if h != nil {
+	defer c.mu.Unlock()
+	if h := c.handlers[topic]; h != nil {
 		h(topic, payload)
+		return
 	}
+	if c.subscribed[topic] {
+		return // arrived after Unsubscribe
+	}
+	// A message the broker kept in the session for a subscription of an
+	// earlier run of this participant: kept until this run subscribes.
+	if c.earlyLen >= maxEarly {
+		if !c.warned {
+			c.warned = true
+			c.log.Warn().Str("queue", topic).Int("kept", maxEarly).Msg("dropping messages of the session's topics nobody subscribes to")
+		}
+		return
+	}
+	c.early[topic] = append(c.early[topic], payload)
+	c.earlyLen++
 }
 
 func (c *pahoConn) Publish(ctx context.Context, topic string, payload []byte) error {
@@ -195,6 +222,12 @@ func (c *pahoConn) Publish(ctx context.Context, topic string, payload []byte) er
 func (c *pahoConn) Subscribe(ctx context.Context, topic string, deliver func(string, []byte)) error {
 	c.mu.Lock()
 	c.handlers[topic] = deliver
+	c.subscribed[topic] = true
+	for _, payload := range c.early[topic] {
+		deliver(topic, payload)
+	}
+	c.earlyLen -= len(c.early[topic])
+	delete(c.early, topic)
 	c.mu.Unlock()
 	tok := c.client.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) })
 	if err := wait(ctx, tok, operationTimeout); err != nil {
