@@ -181,6 +181,9 @@ func (s *Server) handle(c *client, data []byte) {
 		payload = map[string]any{}
 		msg["payload"] = payload
 	}
+	if s.forward(c, caps, protocol, command, msg, data) {
+		return
+	}
 	if needsGraph(protocol, command) {
 		if g, _ := payload["graph"].(string); g == "" {
 			s.fail(c, protocol, runtime.ErrNoGraph.Error())

@@ -192,7 +192,7 @@ func participantOf(ft flowtraceDoc, node string) (id string, tracing bool, errTe
 // acknowledged trace:start, and returns its id.
 func waitTracing(t *testing.T, c *wsClient, graph, node, not string) string {
 	t.Helper()
-	deadline := time.Now().Add(2 * waitLimit)
+	deadline := time.Now().Add(6 * waitLimit) // noflo-runtime-msgflo takes seconds to start
 	for {
 		ft := c.dump(graph)
 		if id, tracing, _, ok := participantOf(ft, node); ok && tracing && id != not {
@@ -361,14 +361,14 @@ func (c *wsClient) requestShared(protocol, command string, payload any, reply st
 
 func (c *wsClient) dumpUntilMatch(graph string, ok func(flowtraceDoc) bool) flowtraceDoc {
 	c.t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	deadline := time.Now().Add(3 * waitLimit)
 	for {
 		ft := c.dump(graph)
 		if ok(ft) {
 			return ft
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("flowtrace incomplete after %s:\n%s", waitLimit, eventsText(ft))
+			c.t.Fatalf("flowtrace incomplete after %s:\n%s", 3*waitLimit, eventsText(ft))
 		}
 	}
 }

@@ -418,6 +418,29 @@ func (c *Channel) request(ctx context.Context, protocol, command string, payload
 	return cl.replies, nil
 }
 
+// Post sends protocol:command with payload to the participant without
+// waiting for an answer (for messages nothing answers).
+func (c *Channel) Post(ctx context.Context, protocol, command string, payload any) error {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
+	}
+	msg, err := json.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	gone := c.gone
+	c.mu.Unlock()
+	if gone != nil {
+		return fmt.Errorf("%s: %w", c.ep, gone)
+	}
+	if err := c.p.opts.Broker.Publish(ctx, c.ep.Inqueue, msg); err != nil {
+		return fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
+	}
+	return nil
+}
+
 func (c *Channel) drop(cl *call) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

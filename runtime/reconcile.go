@@ -40,6 +40,7 @@ func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
 	if r.reconcileTaps(ctx) {
 		failed = true
 	}
+	r.connectHostedPorts()
 	if r.deliver(ctx) {
 		failed = true
 	}

@@ -149,6 +149,11 @@ type Runtime struct {
 	reported map[string]bool
 	// traces are the graphs' flowtrace recorders, by graph id (trace.go).
 	traces map[string]*traceState
+	// hosted are the graphs full FBP runtime participants host, by
+	// participant id, as their component:source named them (forward.go).
+	hosted map[string]string
+	// connected are the connectinport/connectoutport messages sent.
+	connected map[string]bool
 	// problems are the lasting problems of nodes (a participant that cannot
 	// start, a packet waiting for a node), by the key they were reported
 	// under: reported again to each client that connects or asks for a
@@ -247,6 +252,8 @@ func New(opts Options) (*Runtime, error) {
 		watchers:     map[ClientID]map[string]map[edgeKey]bool{},
 		reported:     map[string]bool{},
 		traces:       map[string]*traceState{},
+		hosted:       map[string]string{},
+		connected:    map[string]bool{},
 		problems:     map[string]problem{},
 		liveNodes:    map[string]bool{},
 		liveWatchers: map[ClientID]bool{},
