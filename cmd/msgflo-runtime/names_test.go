@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,10 +142,8 @@ func TestMsgfloNameRunsTheRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line := make([]byte, 200)
-	n, _ := out.Read(line)
-	if !strings.HasPrefix(string(line[:n]), "msgflo started on ws://localhost:") {
-		t.Fatalf("first line %q", line[:n])
+	if line := firstLine(t, out); !strings.HasPrefix(line, "msgflo started on ws://localhost:") {
+		t.Fatalf("first line %q", line)
 	}
 }
 
@@ -185,7 +184,7 @@ func TestGoParticipantMainTakesName(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		line, _ := bufio.NewReader(out).ReadString('\n')
+		line := firstLine(t, out)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if !strings.HasPrefix(line, role+" connected to ") {
@@ -277,5 +276,22 @@ func TestMsgfloRegisterTakesListStyleYAML(t *testing.T) {
 			len(bd.Outports) != 1 || bd.Outports[0].ID != out || bd.Outports[0].Queue != "/mylightbulb/ffo/1/is-on" {
 			t.Errorf("%s: lightbulb announced as %+v", c.prog, bd)
 		}
+	}
+}
+
+// firstLine reads the first line of r, waiting 30 s at most.
+func firstLine(t *testing.T, r io.Reader) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		return line
+	case <-time.After(30 * time.Second):
+		t.Fatal("no line within 30 s")
+		return ""
 	}
 }

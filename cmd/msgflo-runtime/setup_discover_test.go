@@ -319,3 +319,34 @@ func resetQueues(t *testing.T, url string, bindings []setupBinding, queues []str
 		}
 	}
 }
+
+// setup --participants --discover starts the participants first, then
+// binds the queues they announce.
+func TestSetupParticipantsThenDiscover(t *testing.T) {
+	url := mosquitto(t)
+	s := uuid.New()[:8]
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib.json")
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/Repeat)\n", s))
+	cmd := exec.Command(binary, "setup", "--participants", "--discover", "--library", lib, path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // setup stops its participants
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	sendUntilArrives(t, url, "b"+s+".OUT", func(b network.Broker) error {
+		return b.Send(context.Background(), "a"+s+".IN", []byte(`"through both"`))
+	}, func() string { return "nothing came through a and b; setup printed:\n" + out.String() })
+	want := "Set up participants [ 'a" + s + "', 'b" + s + "' ]\nSet up bindings:\n PUBSUB: \t a" + s + ".OUT -> b" + s + ".IN\n"
+	if out.String() != want {
+		t.Fatalf("output %q, want %q", out.String(), want)
+	}
+}
