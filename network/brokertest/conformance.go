@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) network.Broker) {
 	t.Run("NackDoesNotStall", func(t *testing.T) { nack(t, open(t)) })
 	t.Run("Tap", func(t *testing.T) { tap(t, open(t)) })
 	t.Run("Discovery", func(t *testing.T) { discovery(t, open(t)) })
+	t.Run("DiscoveryReachesEverySubscriber", func(t *testing.T) { discoveryEverySubscriber(t, open) })
 	t.Run("TapExchange", func(t *testing.T) { tapExchange(t, open) })
 	t.Run("TwoConnections", func(t *testing.T) { twoConnections(t, open) })
 	t.Run("ClosedBroker", func(t *testing.T) { closed(t, open(t)) })
@@ -302,6 +303,37 @@ func discovery(t *testing.T, b network.Broker) {
 				t.Fatalf("discovery round trip: got %+v", got)
 			}
 			return
+		}
+	}
+}
+
+// discoveryEverySubscriber: every coordinator (a discovery subscriber on
+// its own connection) gets every announcement, whichever connection made
+// it.
+func discoveryEverySubscriber(t *testing.T, open func(t *testing.T) network.Broker) {
+	announcer := open(t)
+	defer announcer.Close()
+	var inboxes []*Inbox
+	for range 2 {
+		b := open(t)
+		defer b.Close()
+		seen := NewInbox(100)
+		sub, err := b.SubscribeDiscovery(ctx(t), seen.Data)
+		must(t, err)
+		defer sub.Close()
+		inboxes = append(inboxes, seen)
+	}
+	role := Role("p")
+	msg, err := network.EncodeDiscovery(network.Definition{ID: role + "-1", Role: role, Component: "test/Thing", Inports: []network.Port{}, Outports: []network.Port{}})
+	must(t, err)
+	must(t, announcer.Announce(ctx(t), msg))
+	for _, seen := range inboxes {
+		for {
+			// Other tests' participants may announce on the same broker.
+			got, err := network.DecodeDiscovery([]byte(seen.Next(t)))
+			if err == nil && got.Role == role {
+				break
+			}
 		}
 	}
 }
