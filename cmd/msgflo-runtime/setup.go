@@ -132,6 +132,7 @@ func discoverRoles(ctx context.Context, b network.Broker, roles []string, timeou
 	}
 	found := map[string]network.Definition{}
 	defs := make(chan network.Definition, 64)
+	stop := make(chan struct{}) // closed when nobody reads defs any more
 	sub, err := b.SubscribeDiscovery(ctx, func(_ string, data []byte) {
 		def, err := network.DecodeDiscovery(data)
 		if err != nil || !want[def.Role] {
@@ -139,13 +140,14 @@ func discoverRoles(ctx context.Context, b network.Broker, roles []string, timeou
 		}
 		select {
 		case defs <- def:
-		case <-ctx.Done():
+		case <-stop:
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer sub.Close()
+	defer close(stop) // before Close, which waits for a handler in progress
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for len(found) < len(want) {
