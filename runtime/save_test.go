@@ -164,3 +164,30 @@ func TestFailedRenameLeavesNoTemporaryFile(t *testing.T) {
 	onlyFile(t, dir, "g.json")
 	onlyFile(t, path, "keep")
 }
+
+// network:persist writes the main graph on request: it needs a graph file
+// and a main graph; without --auto-save edits do not touch the file.
+func TestPersistOnRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.rt.Persist(); err == nil || !strings.Contains(err.Error(), "needs a graph file") {
+		t.Fatalf("without a graph file: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.json")
+	f = newFixture(t, func(o *Options) { o.GraphFile = path })
+	if err := f.rt.Persist(); err == nil || !strings.Contains(err.Error(), "no main graph") {
+		t.Fatalf("without a main graph: %v", err)
+	}
+	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
+	must(t, f.rt.AddNode(NodePayload{ID: "kept", Component: "core/Drop", Graph: "g"}))
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("an edit without auto-save wrote the file: %v", err)
+	}
+	must(t, f.rt.Persist())
+	data, err := os.ReadFile(path)
+	must(t, err)
+	if !json.Valid(data) || !strings.Contains(string(data), `"kept"`) || !strings.HasSuffix(string(data), "}\n") {
+		t.Fatalf("persisted %s", data)
+	}
+	onlyFile(t, dir, "g.json")
+}
