@@ -12,6 +12,7 @@ package amqp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -39,7 +40,10 @@ type Options struct {
 	// Backoff bounds the delay between reconnection attempts (default
 	// 100 ms doubling up to 5 s).
 	BackoffMin, BackoffMax time.Duration
-	Logger                 zerolog.Logger
+	// TLSConfig is the TLS configuration of amqps:// connections (default:
+	// the system's roots, which SSL_CERT_FILE and SSL_CERT_DIR can set).
+	TLSConfig *tls.Config
+	Logger    zerolog.Logger
 }
 
 // Broker is a self-healing connection to RabbitMQ implementing
@@ -128,6 +132,7 @@ func (b *Broker) dial(ctx context.Context) (*amqp.Connection, error) {
 		Properties: amqp.Table{
 			"connection_name": "msgflo-runtime",
 		},
+		TLSClientConfig: b.opts.TLSConfig,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", network.RedactURL(b.url), err)
