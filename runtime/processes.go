@@ -36,9 +36,12 @@ type process struct {
 	role, component string
 	cmd             *exec.Cmd
 	done            chan struct{} // closed once it has exited and been reaped
-	stopping        bool
-	exited          bool
-	timer           *time.Timer
+	// lifeline is the write end of the supervisor's pipe (nil without a
+	// supervisor): closing it makes the supervisor kill everything.
+	lifeline *os.File
+	stopping bool
+	exited   bool
+	timer    *time.Timer
 }
 
 func (r *Runtime) libraryComponentLocked(name string) (*library.Component, bool) {
@@ -116,20 +119,42 @@ func (r *Runtime) startProcessLocked(role, component string) {
 		r.processErrorLocked(role, fmt.Sprintf("could not start participant process: %v", err))
 		return
 	}
-	cmd := exec.Command("/bin/sh", "-c", line)
+	argv := []string{"/bin/sh", "-c", line}
+	var lifeline, lifelineChild *os.File
+	if len(r.opts.Supervisor) > 0 {
+		if lifelineChild, lifeline, err = os.Pipe(); err != nil {
+			r.log.Error().Err(err).Str("role", role).Msg("cannot start participant process")
+			p := &process{role: role, component: component, exited: true, done: make(chan struct{})}
+			close(p.done)
+			r.procs[role] = p
+			r.processErrorLocked(role, fmt.Sprintf("could not start participant process: %v", err))
+			return
+		}
+		argv = append(slices.Clone(r.opts.Supervisor), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+r.broker.URL())
 	if r.opts.TransientMessages {
 		cmd.Env = append(cmd.Env, participant.PersistentMessagesEnv+"=false")
 	}
 	// As msgflo: in the runtime's working directory, where #FILENAME
 	// (the component directory joined with the file's name) is relative to.
-	// Its own process group, so that stopping it stops what it started;
-	// and it dies with the runtime's thread if the runtime is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own process group, so that stopping it stops what it started.
+	if lifeline != nil {
+		// The supervisor dies when the pipe closes (with the runtime),
+		// after killing the participant and all it started: it must not
+		// get a parent-death signal, which would leave it no time for that.
+		cmd.ExtraFiles = []*os.File{lifelineChild}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	} else {
+		// Without a supervisor, the shell (or the program it execs) dies
+		// with the runtime, but not what it started.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	}
 	// Output pipes may be held open by what the command started; do not
 	// wait for them long once the command itself is gone.
 	cmd.WaitDelay = time.Second
-	p := &process{role: role, component: component, cmd: cmd, done: make(chan struct{})}
+	p := &process{role: role, component: component, cmd: cmd, lifeline: lifeline, done: make(chan struct{})}
 	var pipes sync.WaitGroup
 	var writers []*io.PipeWriter
 	for _, s := range []struct {
@@ -161,8 +186,15 @@ func (r *Runtime) startProcessLocked(role, component string) {
 			w.Close()
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if lifelineChild != nil {
+		lifelineChild.Close() // the supervisor has its own copy
+	}
+	if err != nil {
 		closePipes()
+		if lifeline != nil {
+			lifeline.Close()
+		}
 		r.log.Error().Err(err).Str("role", role).Str("command", line).Msg("cannot start participant process")
 		p.exited = true
 		close(p.done)
@@ -189,6 +221,9 @@ func (r *Runtime) startProcessLocked(role, component string) {
 		err := cmd.Wait() // returns once exec has copied all the output
 		// Whatever the command started goes with it: no orphans.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if lifeline != nil {
+			lifeline.Close()
+		}
 		closePipes()
 		pipes.Wait()
 		r.mu.Lock()
@@ -235,6 +270,15 @@ func (r *Runtime) stopProcessLocked(p *process) {
 		select {
 		case <-p.done:
 		case <-time.After(StopGrace):
+			if p.lifeline != nil {
+				// The supervisor kills the participant and all it started.
+				p.lifeline.Close()
+				select {
+				case <-p.done:
+					return
+				case <-time.After(StopGrace):
+				}
+			}
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			<-p.done
 		}

@@ -72,6 +72,12 @@ type Options struct {
 	// Library says which command starts a participant of a component
 	// (nil: only built-in components are started).
 	Library *library.Library
+	// Supervisor, when set, is the command (program and arguments) that
+	// participant processes are started under: it is given the command to
+	// run, and a pipe as file descriptor 3 whose closing means the runtime
+	// is gone (see internal/supervise). Without it, a participant's own
+	// children may outlive a runtime that is killed.
+	Supervisor []string
 	// AllowSetSource lets component:source write component files into the
 	// library's directory (code the runtime then runs).
 	AllowSetSource bool

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/internal/supervise"
 	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
@@ -31,6 +32,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervise.Command {
+		os.Exit(supervise.Main(os.Args[2:])) // a participant process's supervisor
+	}
 	os.Exit(realMain(filepath.Base(os.Args[0]), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
@@ -177,6 +181,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		AutoSave:          cfg.autoSave,
 		Ignore:            cfg.ignore,
 		Library:           lib,
+		Supervisor:        supervisor(),
 		AllowSetSource:    cfg.allowSetsource,
 		WaitTimeout:       cfg.waitTimeout,
 		MaxPendingBytes:   cfg.maxPending,
@@ -334,4 +339,14 @@ func extraCapabilities(cfg config) []string {
 		out = append(out, "component:setsource")
 	}
 	return out
+}
+
+// supervisor is how participant processes are started: under this binary
+// as their supervisor, so that they and all they start die with the runtime.
+func supervisor() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return []string{exe, supervise.Command}
 }
