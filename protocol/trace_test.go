@@ -1,10 +1,13 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // flowtraceDoc is a dump's flowtrace, decoded.
@@ -132,4 +135,72 @@ func contains(list any, s string) bool {
 		}
 	}
 	return false
+}
+
+// A Go participant made FBP-capable in a traced graph: the coordinator
+// starts its tracer and merges its flowtrace (what it took in and sent
+// out) with its own edge events.
+func TestTraceMergesAGoFBPParticipant(t *testing.T) {
+	h := newHarness(t)
+	c := h.connect()
+	comp := participant.Component{
+		Name: "test/FBPRepeat", Inports: []participant.Port{{ID: "in"}}, Outports: []participant.Port{{ID: "out"}},
+		Process: func(_ context.Context, in participant.Input, out participant.Output) error {
+			return out.Send("out", in.Data)
+		},
+	}
+	part, err := participant.New(h.broker.Broker(), comp, "gofbp", participant.Options{FBP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := part.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = part.Stop(context.Background()) })
+	id := part.Definition().ID
+
+	c.requestShared("graph", "clear", map[string]any{"id": "g"}, "clear")
+	c.requestShared("graph", "addnode", map[string]any{"id": "a", "component": "core/Repeat", "graph": "g"}, "addnode")
+	c.requestShared("graph", "addnode", map[string]any{"id": "gofbp", "component": "test/FBPRepeat", "graph": "g"}, "addnode")
+	c.requestShared("graph", "addedge", obj(`{"src":{"node":"a","port":"out"},"tgt":{"node":"gofbp","port":"in"},"graph":"g"}`), "addedge")
+	c.requestShared("graph", "addinport", obj(`{"public":"in","node":"a","port":"in","graph":"g"}`), "addinport")
+	c.waitFor("runtime", "ports", nil)
+	c.requestShared("graph", "addoutport", obj(`{"public":"out","node":"gofbp","port":"out","graph":"g"}`), "addoutport")
+	c.waitFor("runtime", "ports", nil)
+	c.requestShared("network", "start", obj(`{"graph":"g"}`), "started")
+	c.requestShared("trace", "start", obj(`{"graph":"g"}`), "start")
+	deadline := time.Now().Add(waitLimit)
+	for {
+		ft := c.dump("g")
+		if pid, tracing, _, ok := participantOf(ft, "gofbp"); ok && tracing && pid == id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Go participant does not trace: %+v", ft.Header.Participants)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		c.requestShared("runtime", "packet", obj(fmt.Sprintf(`{"port":"in","event":"data","payload":{"n":%d},"graph":"g"}`, i)), "packetsent")
+		c.waitFor("runtime", "packet", func(m msg) bool { return m.payloadMap()["port"] == "out" })
+	}
+	ft := c.dumpUntil("g", 6)
+	if _, ok := ft.Header.Graphs["gofbp/gofbp"]; !ok {
+		t.Fatalf("header.graphs %v lacks gofbp/gofbp", keys(ft.Header.Graphs))
+	}
+	var coordinator, own int
+	for _, ev := range ft.Events {
+		switch {
+		case ev.Participant == h.rt.Info().ID && ev.Payload.Graph == "g":
+			coordinator++
+		case ev.Participant == id && ev.Payload.Graph == "gofbp/gofbp":
+			own++
+		default:
+			t.Fatalf("event recorded by nobody known: %+v", ev)
+		}
+	}
+	if coordinator != 2 || own != 4 {
+		t.Fatalf("%d coordinator events and %d of the participant, want 2 and 4:\n%s", coordinator, own, eventsText(ft))
+	}
 }

@@ -175,12 +175,23 @@ func (p *Proxy) Watch(def network.Definition) {
 // FBP queues. A participant found without them before is checked again
 // (it may have created its queues after its first announcement).
 func (p *Proxy) Lookup(ctx context.Context, def network.Definition) (*Channel, error) {
+	return p.lookup(ctx, def, true)
+}
+
+// LookupCached is Lookup without checking again a participant already
+// found without FBP queues (a dump must not wait for probes of plain
+// participants every time).
+func (p *Proxy) LookupCached(ctx context.Context, def network.Definition) (*Channel, error) {
+	return p.lookup(ctx, def, false)
+}
+
+func (p *Proxy) lookup(ctx context.Context, def network.Definition, recheck bool) (*Channel, error) {
 	p.mu.Lock()
 	if c, ok := p.channels[def.ID]; ok {
 		p.mu.Unlock()
 		return c, nil
 	}
-	done := p.startDetectLocked(def, true)
+	done := p.startDetectLocked(def, recheck)
 	p.mu.Unlock()
 	if done == nil {
 		return nil, ErrGone

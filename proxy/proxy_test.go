@@ -54,8 +54,12 @@ type responder struct {
 
 func startResponder(t *testing.T, url string, answer func(m proxy.Message) []proxy.Message) *responder {
 	t.Helper()
+	return startResponderAs(t, url, "p"+uuid.New()[:8], answer)
+}
+
+func startResponderAs(t *testing.T, url, id string, answer func(m proxy.Message) []proxy.Message) *responder {
+	t.Helper()
 	b := open(t, url)
-	id := "p" + uuid.New()[:8]
 	r := &responder{b: b, seen: make(chan proxy.Message, 100), def: network.Definition{ID: id, Role: "r" + id, Component: "test/Responder"}}
 	in, out := proxy.ConventionQueues(id)
 	opts := network.QueueOptions{NonPersistent: true}
@@ -221,6 +225,15 @@ func TestParticipantWithoutFBPQueues(t *testing.T) {
 			_, err := p.Lookup(testCtx(t), def)
 			if !errors.Is(err, proxy.ErrNotCapable) {
 				t.Fatalf("err = %v, want ErrNotCapable", err)
+			}
+			// It creates its FBP queues later: a cached lookup keeps the
+			// first answer, Lookup checks again.
+			r := startResponderAs(t, url, def.ID, echo)
+			if _, err := p.LookupCached(testCtx(t), r.def); !errors.Is(err, proxy.ErrNotCapable) {
+				t.Fatalf("cached lookup: err = %v, want ErrNotCapable", err)
+			}
+			if _, err := p.Lookup(testCtx(t), r.def); err != nil {
+				t.Fatalf("lookup after the queues exist: %v", err)
 			}
 		})
 	}

@@ -394,7 +394,7 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 // for the merge: graph names prefixed with the node id, every event saying
 // which participant recorded it.
 func (r *Runtime) dumpParticipant(ctx context.Context, node string, def network.Definition, typ string) (map[string]json.RawMessage, []json.RawMessage, error) {
-	c, err := r.proxy.Lookup(ctx, def)
+	c, err := r.proxy.LookupCached(ctx, def)
 	if err != nil {
 		return nil, nil, err
 	}
