@@ -166,10 +166,18 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// ServeHTTP upgrades WebSocket requests and shows a landing page otherwise.
+// ServeHTTP upgrades WebSocket requests, answers the health endpoints and
+// shows a landing page otherwise.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		s.landingPage(w, r)
+		switch r.URL.Path {
+		case healthzPath:
+			s.healthz(w, r)
+		case readyzPath:
+			s.readyz(w, r)
+		default:
+			s.landingPage(w, r)
+		}
 		return
 	}
 	// Counted before the connection is hijacked: http.Server.Shutdown

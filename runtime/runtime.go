@@ -16,6 +16,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -118,6 +119,10 @@ type Runtime struct {
 	ready  chan struct{} // closed once Run listens for discovery
 	// reconciled, when set (by tests), is called after each reconcile pass.
 	reconciled func()
+	// brokerDown is set while the broker connection is lost; wired once a
+	// reconcile pass has brought the broker in line with the graphs loaded
+	// (Readiness).
+	brokerDown, wired atomic.Bool
 	// taps are the edge taps made in the broker, by queue; only the Run
 	// goroutine (the reconciler) touches them.
 	taps map[string]network.Subscription
@@ -350,6 +355,7 @@ func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
 func (r *Runtime) onBrokerConnection(up bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.brokerDown.Store(!up)
 	url := network.RedactURL(r.broker.URL())
 	if !up {
 		r.log.Warn().Str("broker", url).Msg("broker connection lost; graphs are kept and will be wired again")
@@ -414,6 +420,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		case <-retry:
 		}
 		failed := r.reconcile(ctx)
+		if !failed {
+			r.wired.Store(true)
+		}
 		if r.reconciled != nil {
 			r.reconciled()
 		}
@@ -457,6 +466,25 @@ func (r *Runtime) settle(ctx context.Context) {
 
 // Ready is closed once Run is listening for participants' announcements.
 func (r *Runtime) Ready() <-chan struct{} { return r.ready }
+
+// Readiness says whether the runtime can do its work, for health checks:
+// nil once Run listens for participants, the graphs loaded before it (the
+// --graph file) have been wired into the broker and started, and while the
+// broker connection is up; otherwise an error saying what is missing.
+func (r *Runtime) Readiness() error {
+	select {
+	case <-r.ready:
+	default:
+		return errors.New("not listening for participants yet")
+	}
+	if r.brokerDown.Load() {
+		return errors.New("broker connection lost")
+	}
+	if !r.wired.Load() {
+		return errors.New("graphs not wired yet")
+	}
+	return nil
+}
 
 // expiryCheckInterval is how often participants are checked for expiry:
 // often enough for the default expiry and for participants that announce a

@@ -114,6 +114,15 @@ func (c *consumer) run(queue string, deliveries <-chan amqp.Delivery) {
 			}
 			delay = min(delay*2, c.b.opts.BackoffMax)
 		}
+		if c.ctx.Err() != nil {
+			// Closed while re-opening: Close may have cancelled the old
+			// channel, not this one, and would wait for it forever.
+			c.mu.Lock()
+			ch := c.ch
+			c.mu.Unlock()
+			_ = ch.Close()
+			return
+		}
 	}
 }
 
