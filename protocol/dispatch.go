@@ -142,6 +142,7 @@ func (s *Server) handle(c *client, data []byte) {
 		return
 	}
 	protocol, command := env.protocol, env.command
+	s.countMessage(protocol, command)
 	if protocol == "" || command == "" {
 		s.fail(c, "runtime", "Invalid message: protocol and command must be non-empty strings")
 		return
@@ -202,6 +203,7 @@ func (s *Server) handle(c *client, data []byte) {
 
 // fail sends <protocol>:error to one client and logs it.
 func (s *Server) fail(c *client, protocol, message string) {
+	s.opts.Metrics.ProtocolError(protocol)
 	c.log.Info().Str("protocol", protocol).Str("error", message).Msg("request refused")
 	msg, err := s.enc.encode(protocol, "error", runtime.ErrorPayload{Message: message})
 	if err != nil {

@@ -46,17 +46,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatalf("embedded broker: %v", err)
 	}
-	rt, err := runtime.New(runtime.Options{
-		ID:         uuid.New(),
-		Label:      "test runtime",
-		Broker:     emb.Broker(),
-		Components: participant.CoreComponents(),
-		RetryDelay: 20 * time.Millisecond,
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := Options{
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		CheckOutput: func(protocol, command string, msg []byte, err error) {
@@ -67,6 +56,18 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	rt, err := runtime.New(runtime.Options{
+		Metrics:    o.Metrics,
+		ID:         uuid.New(),
+		Label:      "test runtime",
+		Broker:     emb.Broker(),
+		Components: participant.CoreComponents(),
+		RetryDelay: 20 * time.Millisecond,
+		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv, err := New(rt, o)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
@@ -68,7 +69,11 @@ type Options struct {
 	IDE string
 	// Address is the ws:// address clients use, for the landing page.
 	Address string
-	Logger  zerolog.Logger
+	// Metrics, when set, are served at GET /metrics (to holders of the
+	// secret unless MetricsPublic) and count the protocol's messages.
+	Metrics       *metrics.Metrics
+	MetricsPublic bool
+	Logger        zerolog.Logger
 	// CheckOutput, when set, validates every outgoing message against the
 	// output schemas and reports the result (tests use it).
 	CheckOutput func(protocol, command string, msg []byte, err error)
@@ -147,6 +152,7 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	for name, h := range traceHandlers() {
 		s.handlers[name] = h
 	}
+	s.registerMetrics()
 	rt.SetSink(s.hub)
 	return s, nil
 }
@@ -175,6 +181,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.healthz(w, r)
 		case readyzPath:
 			s.readyz(w, r)
+		case metricsPath:
+			s.metrics(w, r)
 		default:
 			s.landingPage(w, r)
 		}

@@ -83,3 +83,10 @@ func gated(c participant.Component, g *gate) participant.Component {
 	}
 	return c
 }
+
+// isOpen says whether the gate lets messages through.
+func (g *gate) isOpen() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed == nil
+}

@@ -42,6 +42,7 @@ func (r *Runtime) Clear(p ClearPayload) error {
 // disk; a change that fails is not saved.
 func (r *Runtime) commitLocked(graphID string, change func() error) error {
 	r.poke()
+	r.opts.Metrics.GraphEdit()
 	if r.persist == nil || !r.opts.AutoSave || graphID != r.mainGraph {
 		defer r.mu.Unlock()
 		return change()

@@ -99,6 +99,7 @@ func (p *persister) loop() {
 		var err error
 		if snapshot != nil {
 			err = writeAtomic(p.path, snapshot)
+			p.rt.opts.Metrics.Autosave(err)
 			if err != nil {
 				p.rt.log.Error().Err(err).Str("file", p.path).Msg("saving the graph failed")
 			}

@@ -103,6 +103,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 			r.log.Warn().Err(err).Str("role", role).Msg("stop in-process participant")
 		}
 		cancel()
+		r.opts.Metrics.ForgetParticipant(lp.graph, role)
 		r.log.Info().Str("role", role).Str("component", lp.component).Msg("stopped in-process participant")
 	}
 	r.mu.Lock()
@@ -120,8 +121,9 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 	for _, s := range start {
 		r.mu.Lock()
 		g := newGate(r.roleStartedLocked(s.role))
+		graphID := r.graphOfRoleLocked(s.role)
 		r.mu.Unlock()
-		p, err := participant.New(r.broker, gated(*s.comp, g), s.role, participant.Options{
+		p, err := participant.New(r.broker, gated(instrumented(*s.comp, r.opts.Metrics, graphID, s.role), g), s.role, participant.Options{
 			DiscoveryPeriod:   r.opts.DiscoveryPeriod,
 			TransientMessages: r.opts.TransientMessages,
 			Logger:            r.log.With().Str("role", s.role).Logger(),
@@ -140,7 +142,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 			continue
 		}
 		r.clearNodeErrorLocked(key, s.role)
-		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g}
+		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g, graph: graphID}
 		// Known at once, so that its edges can be bound before it runs.
 		r.addParticipantLocked(p.Definition())
 		r.mu.Unlock()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 	"github.com/msgflo/msgflo-runtime/proxy"
@@ -105,6 +106,8 @@ type Options struct {
 	// tried again (doubling up to a minute). Default 500 ms.
 	RetryDelay time.Duration
 	Logger     zerolog.Logger
+	// Metrics, when set, records what the runtime does (GET /metrics).
+	Metrics *metrics.Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -219,6 +222,8 @@ type localParticipant struct {
 	running bool
 	// gate is open while one of the graphs with its node is started.
 	gate *gate
+	// graph is the graph its metrics are labelled with.
+	graph string
 }
 
 // New creates a runtime. Its broker must be connected.
@@ -291,6 +296,7 @@ func New(opts Options) (*Runtime, error) {
 	if w, ok := opts.Broker.(network.ConnectionWatcher); ok {
 		w.OnConnection(r.onBrokerConnection)
 	}
+	opts.Metrics.Register(participantStates{r})
 	return r, nil
 }
 
@@ -356,6 +362,7 @@ func (r *Runtime) onBrokerConnection(up bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.brokerDown.Store(!up)
+	r.opts.Metrics.BrokerConnection(up)
 	url := network.RedactURL(r.broker.URL())
 	if !up {
 		r.log.Warn().Str("broker", url).Msg("broker connection lost; graphs are kept and will be wired again")

@@ -53,9 +53,11 @@ type config struct {
 	waitTimeout   time.Duration
 	forward       []string
 	// transient: --persistent-messages=false.
-	transient  bool
-	pprof      string
-	maxPending int
+	transient bool
+	pprof     string
+	// metricsPublic serves GET /metrics without the secret.
+	metricsPublic bool
+	maxPending    int
 	// allowSetsource lets clients upload component code (component:source).
 	allowSetsource bool
 	pingURL        string
@@ -108,6 +110,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	waitTimeout := fs.String("wait-timeout", "45", "seconds a started participant process has to announce itself")
 	forward := fs.String("forward", "stderr,stdout", "streams of participant processes to copy to the runtime's stderr, prefixed with the role")
 	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
+	fs.BoolVar(&c.metricsPublic, "metrics-public", false, "serve GET /metrics (Prometheus) to anyone, without the secret")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.IntVar(&c.maxPending, "max-pending-bytes", runtime.DefaultMaxPendingBytes, "bytes of packets that may wait to be sent per graph (initial packets, runtime:packet); beyond it packets are refused with an error")
 	fs.BoolVar(&c.allowSetsource, "allow-setsource", false, "let clients with full access write component files into --componentdir (component:source): code the runtime then runs")

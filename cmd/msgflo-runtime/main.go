@@ -23,6 +23,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/internal/supervise"
 	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/network/embedded"
@@ -169,7 +170,9 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 	}
 	defer broker.Close()
 
+	mets := metrics.New()
 	rt, err := runtime.New(runtime.Options{
+		Metrics:           mets,
 		ID:                cfg.runtimeID,
 		Label:             cfg.label,
 		Broker:            broker,
@@ -237,6 +240,8 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		ReadLimit:             cfg.maxMessage,
 		IDE:                   cfg.ide,
 		Address:               address,
+		Metrics:               mets,
+		MetricsPublic:         cfg.metricsPublic,
 		Logger:                log.With().Str("component", "protocol").Logger(),
 	})
 	if err != nil {

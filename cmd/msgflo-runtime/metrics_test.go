@@ -1,0 +1,60 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The binary serves /healthz and /readyz to anyone, and /metrics only with
+// the secret unless --metrics-public.
+func TestHealthAndMetricsEndpoints(t *testing.T) {
+	status := func(url, auth string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		c := http.Client{Timeout: 10 * time.Second}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, public := range []bool{false, true} {
+		args := []string{"--port", "0"}
+		if public {
+			args = append(args, "--metrics-public")
+		}
+		p := start(t, nil, args...)
+		ws, _ := p.ready(t)
+		base := "http" + strings.TrimPrefix(ws, "ws")
+		if got := status(base+"/healthz", ""); got != http.StatusOK {
+			t.Errorf("/healthz: %d", got)
+		}
+		want := http.StatusUnauthorized
+		if public {
+			want = http.StatusOK
+		}
+		if got := status(base+"/metrics", ""); got != want {
+			t.Errorf("--metrics-public=%v: /metrics without the secret: %d, want %d", public, got, want)
+		}
+		if got := status(base+"/metrics", "Bearer "+testSecret); got != http.StatusOK {
+			t.Errorf("/metrics with the secret: %d", got)
+		}
+		body := httpGet(t, base+"/metrics?secret="+testSecret)
+		for _, name := range []string{"msgflo_broker_connected 1", "msgflo_clients_connected", "process_resident_memory_bytes", "go_goroutines"} {
+			if !strings.Contains(body, name) {
+				t.Errorf("/metrics lacks %q", name)
+			}
+		}
+		p.signalAndWait(t, syscall.SIGTERM)
+	}
+}
