@@ -58,12 +58,15 @@ test-spec: build
 	./scripts/each-broker.sh ./scripts/fbp-spec.sh $(BIN)
 
 # Figures, never pass/fail: the binary as clients use it (embedded broker,
-# RabbitMQ and Mosquitto when they run); the throughput of a 3-hop chain of
+# RabbitMQ and Mosquitto when they run); graph edits as a graph grows to
+# 100,000 nodes, and with auto-save; the throughput of a 3-hop chain of
 # the binary's core/Repeat nodes on RabbitMQ as a ratio to plain amqp091-go
 # relays of the same guarantee (persistent and transient), and the
 # participant SDK's own figure; then the in-process Go benchmarks.
 bench: build
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN)
+	$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --edits 100000
+	$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --edits 5000 --edit-autosave
 	@if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
 		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --broker amqp://guest:guest@127.0.0.1:5672/; \
 	else echo "RabbitMQ not running: skipped its figures"; fi

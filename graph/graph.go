@@ -137,6 +137,9 @@ type Graph struct {
 	Inports  []*ExportedPort
 	Outports []*ExportedPort
 	Groups   []*Group
+
+	index *index     // lookups by id; see idx
+	edges *edgeIndex // edges by the nodes they connect; see edgeIdx
 }
 
 // New returns an empty graph with the given id.
@@ -144,12 +147,7 @@ func New(id string) *Graph { return &Graph{ID: id} }
 
 // Node returns the node with the given id, or nil.
 func (g *Graph) Node(id string) *Node {
-	for _, n := range g.Nodes {
-		if n.ID == id {
-			return n
-		}
-	}
-	return nil
+	return g.idx().nodes[id]
 }
 
 func (g *Graph) nodeOrErr(id string) (*Node, error) {
@@ -171,7 +169,9 @@ func (g *Graph) AddNode(id, component string, md Metadata) (*Node, error) {
 		return nil, &Error{Kind: ErrExists, Msg: fmt.Sprintf("Node %s already exists in graph %s", id, g.ID)}
 	}
 	n := &Node{ID: id, Component: component, Metadata: md}
+	x := g.idx()
 	g.Nodes = append(g.Nodes, n)
+	x.add(n)
 	return n, nil
 }
 
@@ -192,6 +192,7 @@ func (g *Graph) RemoveNode(id string) (Removed, error) {
 		return Removed{}, err
 	}
 	r := Removed{Node: n}
+	g.edges = nil // rebuilt on the next lookup
 	g.Edges = slices.DeleteFunc(g.Edges, func(e *Edge) bool {
 		if e.Src.Node == id || e.Tgt.Node == id {
 			r.Edges = append(r.Edges, e)
@@ -223,7 +224,9 @@ func (g *Graph) RemoveNode(id string) (Removed, error) {
 	for _, grp := range g.Groups {
 		grp.Nodes = slices.DeleteFunc(grp.Nodes, func(s string) bool { return s == id })
 	}
+	x := g.idx()
 	g.Nodes = slices.DeleteFunc(g.Nodes, func(x *Node) bool { return x == n })
+	x.remove(n)
 	return r, nil
 }
 
@@ -242,7 +245,11 @@ func (g *Graph) RenameNode(from, to string) error {
 	if g.Node(to) != nil {
 		return &Error{Kind: ErrExists, Msg: fmt.Sprintf("Node %s already exists in graph %s", to, g.ID)}
 	}
+	x := g.idx()
+	x.remove(n)
 	n.ID = to
+	x.add(n)
+	g.edges = nil // rebuilt on the next lookup
 	for _, e := range g.Edges {
 		if e.Src.Node == from {
 			e.Src.Node = to
@@ -295,7 +302,7 @@ func (g *Graph) checkEndpoints(src, tgt Endpoint) error {
 
 // Edge returns the edge between src and tgt, or nil.
 func (g *Graph) Edge(src, tgt Endpoint) *Edge {
-	for _, e := range g.Edges {
+	for _, e := range g.edgeIdx().byNodes[nodePair{src.Node, tgt.Node}] {
 		if e.Src.Same(src) && e.Tgt.Same(tgt) {
 			return e
 		}
@@ -316,7 +323,9 @@ func (g *Graph) AddEdge(src, tgt Endpoint, md Metadata) (*Edge, error) {
 		return e, nil
 	}
 	e := &Edge{Src: src, Tgt: tgt, Metadata: md}
+	x := g.edgeIdx()
 	g.Edges = append(g.Edges, e)
+	x.add(e)
 	return e, nil
 }
 
@@ -330,7 +339,9 @@ func (g *Graph) RemoveEdge(src, tgt Endpoint) (*Edge, error) {
 	if e == nil {
 		return nil, edgeNotFound(g, src, tgt)
 	}
+	x := g.edgeIdx()
 	g.Edges = slices.DeleteFunc(g.Edges, func(x *Edge) bool { return x == e })
+	x.remove(e)
 	return e, nil
 }
 

@@ -58,7 +58,7 @@ func (r *Runtime) commitLocked(graphID string, change func() error) error {
 		r.mu.Unlock()
 		return err
 	}
-	v := r.persist.enqueue(r.snapshotLocked(), buf)
+	v := r.persist.enqueue(true, buf)
 	r.mu.Unlock()
 	// A failed save has been reported to every client; the edit stands.
 	_ = r.persist.wait(v)
@@ -102,7 +102,6 @@ func (r *Runtime) AddNode(p NodePayload) error {
 		if err != nil {
 			return err
 		}
-		gs.nodesChanged()
 		r.emit("graph", "addnode", NodePayload{ID: n.ID, Component: n.Component, Metadata: n.Metadata, Graph: gs.g.ID})
 		return nil
 	})
@@ -116,7 +115,6 @@ func (r *Runtime) RemoveNode(p NodeIDPayload) error {
 		if err != nil {
 			return err
 		}
-		gs.nodesChanged()
 		id := gs.g.ID
 		for _, e := range removed.Edges {
 			r.emit("graph", "removeedge", EdgePayload{Src: portRef(e.Src), Tgt: portRef(e.Tgt), Graph: id})
@@ -152,7 +150,6 @@ func (r *Runtime) RenameNode(p RenamePayload) error {
 		if err := gs.g.RenameNode(p.From, p.To); err != nil {
 			return err
 		}
-		gs.nodesChanged()
 		for _, d := range gs.outbox {
 			if d.tgt.Node == p.From {
 				d.tgt.Node = p.To

@@ -90,7 +90,6 @@ func (r *Runtime) liveAddLocked(def network.Definition) {
 		r.log.Warn().Err(err).Str("role", def.Role).Msg("cannot show a participant in the live graph")
 		return
 	}
-	gs.nodesChanged()
 	r.liveNodes[def.Role] = true
 	r.log.Info().Str("graph", gs.g.ID).Str("role", def.Role).Msg("participant shown in the live graph")
 	r.emitLive("addnode", NodePayload{ID: n.ID, Component: n.Component, Metadata: n.Metadata, Graph: gs.g.ID})
@@ -147,7 +146,6 @@ func (r *Runtime) liveRemoveLocked(role string) {
 	if err != nil {
 		return
 	}
-	gs.nodesChanged()
 	for _, e := range removed.Edges {
 		r.emitLive("removeedge", EdgePayload{Src: portRef(e.Src), Tgt: portRef(e.Tgt), Graph: gs.g.ID})
 	}
@@ -170,6 +168,6 @@ func (r *Runtime) liveRemoveLocked(role string) {
 // automatically.
 func (r *Runtime) liveSaveLocked() {
 	if r.persist != nil && r.opts.AutoSave && r.liveGraph == r.mainGraph {
-		r.persist.enqueue(r.snapshotLocked(), nil)
+		r.persist.enqueue(true, nil)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/msgflo/msgflo-runtime/graph"
@@ -15,8 +16,11 @@ import (
 // network:persist). Saves are group commits: an edit to the main graph is
 // acknowledged to clients only once a save that includes it is on disk,
 // and edits made while a save is being written are saved together by the
-// next one. A save writes a temporary file, syncs it and renames it over
-// the graph file, so the file is always either the old or the new graph.
+// next one. An edit only marks the main graph for saving (O(1) under the
+// runtime's lock); the saver serialises the graph once for every edit
+// waiting, then writes it outside the lock, so a write never holds up
+// edits. A save writes a temporary file, syncs it and renames it over the
+// graph file, so the file is always either the old or the new graph.
 type persister struct {
 	path string
 	rt   *Runtime
@@ -31,9 +35,9 @@ type persister struct {
 }
 
 type pendingSave struct {
-	version  uint64
-	snapshot []byte // nil: nothing to write, only events to release in order
-	events   []Event
+	version uint64
+	save    bool // false: nothing to write, only events to release in order
+	events  []Event
 }
 
 func newPersister(rt *Runtime, path string) *persister {
@@ -43,14 +47,16 @@ func newPersister(rt *Runtime, path string) *persister {
 	return p
 }
 
-// enqueue adds a snapshot (or nil) and the events that wait for it; the
-// caller holds the runtime's lock, so versions follow the order of edits.
-func (p *persister) enqueue(snapshot []byte, events []Event) uint64 {
+// enqueue asks for a save of the main graph as it is now (or for none) and
+// adds the events that wait for it; the caller holds the runtime's lock, so
+// versions follow the order of edits, and the save, made from the graph as
+// it is when the saver takes the lock next, includes this edit.
+func (p *persister) enqueue(save bool, events []Event) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v := p.next
 	p.next++
-	p.queue = append(p.queue, pendingSave{version: v, snapshot: snapshot, events: events})
+	p.queue = append(p.queue, pendingSave{version: v, save: save, events: events})
 	p.cond.Broadcast()
 	return v
 }
@@ -90,11 +96,13 @@ func (p *persister) loop() {
 		p.queue = nil
 		p.mu.Unlock()
 
+		// One snapshot, taken now, covers every edit of the batch (and
+		// perhaps later ones, which are saved again with their own batch).
 		var snapshot []byte
-		for _, s := range batch {
-			if s.snapshot != nil {
-				snapshot = s.snapshot // the latest state covers the earlier ones
-			}
+		if slices.ContainsFunc(batch, func(s pendingSave) bool { return s.save }) {
+			p.rt.mu.Lock()
+			snapshot = p.rt.snapshotLocked()
+			p.rt.mu.Unlock()
 		}
 		var err error
 		if snapshot != nil {
@@ -190,12 +198,11 @@ func (r *Runtime) Persist() error {
 		r.mu.Unlock()
 		return fmt.Errorf("network:persist needs a graph file (--graph); none is configured")
 	}
-	snap := r.snapshotLocked()
-	if snap == nil {
+	if _, ok := r.graphs[r.mainGraph]; !ok {
 		r.mu.Unlock()
 		return fmt.Errorf("there is no main graph to persist")
 	}
-	v := r.persist.enqueue(snap, nil)
+	v := r.persist.enqueue(true, nil)
 	r.mu.Unlock()
 	return r.persist.wait(v)
 }

@@ -66,6 +66,13 @@ func (r *Runtime) reconcileProcesses() {
 	defer r.mu.Unlock()
 	want := map[string]string{}
 	for _, gs := range r.sortedGraphsLocked() {
+		// Skip a graph without a library component without walking its nodes.
+		if !slices.ContainsFunc(gs.g.Components(), func(name string) bool {
+			_, ok := r.libraryComponentLocked(name)
+			return ok
+		}) {
+			continue
+		}
 		for _, n := range gs.g.Nodes {
 			role := gs.roleOf(n.ID)
 			if slices.Contains(r.opts.Ignore, role) {

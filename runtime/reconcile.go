@@ -56,6 +56,14 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 	r.mu.Lock()
 	want := map[string]*participant.Component{}
 	for _, gs := range r.sortedGraphsLocked() {
+		// Most graphs of a large network hold no node the runtime runs
+		// in-process: skip them without walking their nodes.
+		if !slices.ContainsFunc(gs.g.Components(), func(name string) bool {
+			c, ok := r.components[name]
+			return ok && c.builtin != nil
+		}) {
+			continue
+		}
 		for _, n := range gs.g.Nodes {
 			role := gs.roleOf(n.ID)
 			c, ok := r.components[n.Component]

@@ -182,10 +182,7 @@ type Runtime struct {
 }
 
 type graphState struct {
-	g *graph.Graph
-	// roles caches the role of each node (graph.Graph.Roles); nil after
-	// the nodes changed.
-	roles     map[string]string
+	g         *graph.Graph
 	started   bool
 	startedAt time.Time
 	debug     bool
@@ -643,10 +640,7 @@ func (r *Runtime) resolveLocked(role string) (network.Definition, bool) {
 // roleOf is the role of a node of the graph: its id, or its escape when
 // the id is not a safe queue name (graph.Graph.Role).
 func (gs *graphState) roleOf(node string) string {
-	if gs.roles == nil {
-		gs.roles = gs.g.Roles()
-	}
-	if role, ok := gs.roles[node]; ok {
+	if role, ok := gs.g.RoleOf(node); ok {
 		return role
 	}
 	return graph.EscapeRole(node)
@@ -654,35 +648,19 @@ func (gs *graphState) roleOf(node string) string {
 
 // nodesOfRole lists the graph's nodes served by role, in graph order.
 func (gs *graphState) nodesOfRole(role string) []string {
-	if gs.roles == nil {
-		gs.roles = gs.g.Roles()
+	if !gs.g.HasRole(role) {
+		return nil
 	}
 	var out []string
 	for _, n := range gs.g.Nodes {
-		if gs.roles[n.ID] == role {
+		if r, _ := gs.g.RoleOf(n.ID); r == role {
 			out = append(out, n.ID)
 		}
 	}
 	return out
 }
 
-func (gs *graphState) hasRole(role string) bool {
-	if gs.roles == nil {
-		gs.roles = gs.g.Roles()
-	}
-	if r, ok := gs.roles[role]; ok && r == role {
-		return true
-	}
-	for _, r := range gs.roles {
-		if r == role {
-			return true
-		}
-	}
-	return false
-}
-
-// nodesChanged drops the role cache after nodes were added, removed or renamed.
-func (gs *graphState) nodesChanged() { gs.roles = nil }
+func (gs *graphState) hasRole(role string) bool { return gs.g.HasRole(role) }
 
 func (r *Runtime) sortedGraphsLocked() []*graphState {
 	out := make([]*graphState, 0, len(r.graphs))

@@ -2,7 +2,9 @@
 // (make bench): the time to build a 200-node chain of core/Repeat with 399
 // sequential edits, the getruntime round trip, the time for a packet to
 // cross the chain once it is started, and the runtime's memory with those
-// 200 nodes. It prints figures; it never fails on speed.
+// 200 nodes; with --edits N, the rate of N graph:addnode as the graph
+// grows and the time of graph:clear of them. It prints figures; it never
+// fails on speed.
 package main
 
 import (
@@ -35,7 +37,17 @@ func main() {
 	messages := flag.Int("messages", 20000, "messages through the 3-hop chain")
 	rounds := flag.Int("rounds", 3, "measurements of each 3-hop chain")
 	pprofAddr := flag.String("pprof", "", "start the runtime with --pprof ADDR (loopback) to profile it under load")
+	editCount := flag.Int("edits", 0, "measure this many graph:addnode of an external component, then graph:clear, instead")
+	editWindow := flag.Int("edit-window", 16, "edits in flight with --edits")
+	editSave := flag.Bool("edit-autosave", false, "with --edits: the graph is the main graph, auto-saved to a file")
 	flag.Parse()
+	if *editCount > 0 {
+		if err := edits(*bin, *editCount, *editWindow, *editSave, *pprofAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *amqpURL != "" {
 		if err := throughput(*bin, *amqpURL, *messages, *rounds, *pprofAddr); err != nil {
 			fmt.Fprintln(os.Stderr, "msgflo-bench:", err)
