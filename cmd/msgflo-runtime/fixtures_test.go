@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/msgflo/msgflo-runtime/library"
+)
+
+// msgflo's own procfile cases, with its fixture libraries and graphs (npm
+// msgflo 0.12.3): our procfile prints what msgflo-procfile prints.
+func TestProcfileOfMsgfloFixtures(t *testing.T) {
+	nodes := nodeDir(t)
+	fx := filepath.Join(nodes, "node_modules", "msgflo", "spec", "fixtures")
+	for _, args := range [][]string{
+		{filepath.Join(fx, "imgflo-server.fbp"), "--components", "participants", "--library", filepath.Join(fx, "library-imgflo.json"), "--ignore=imgflo_jobs", "--ignore=imgflo_api", "--ignore", "drop", "--include", "web: node index.js"},
+		{filepath.Join(fx, "iips.fbp"), "--library", filepath.Join(fx, "library-noflo.json"), "--ignore", "web", "--include", "web: node index.js"},
+		{filepath.Join(fx, "handlers.fbp"), "--library=" + filepath.Join(fx, "library-handlers.json"), "--components=" + fx, "--include", "web: node index.js"},
+	} {
+		dir := t.TempDir()
+		theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
+		if err != nil {
+			t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
+		}
+		ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
+		if err != nil {
+			t.Fatalf("procfile %v: %v\n%s", args, err, ours)
+		}
+		// msgflo's .coffee handler names the file by its absolute path
+		// under the fixtures: both do, so the lines are comparable as they are.
+		if ours != theirs {
+			t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args[0], ours, theirs)
+		}
+	}
+}
+
+// Every command of msgflo's fixture libraries and every default handler,
+// run as the runtime runs them, with hostile node ids and initial packets:
+// the programs (stand-ins that print their arguments) get the id and the
+// packets as literal arguments, and no shell runs any of them.
+func TestMsgfloFixtureCommandsWithHostileValues(t *testing.T) {
+	nodes := nodeDir(t)
+	fx := filepath.Join(nodes, "node_modules", "msgflo", "spec", "fixtures")
+	work := t.TempDir()
+	bin := filepath.Join(work, "bin")
+	printer := "#!/bin/sh\nprintf '%s\\0' \"$@\"\n"
+	for _, p := range []string{
+		"bin/node", "bin/noflo-runtime-msgflo", "bin/msgflo-nodejs", "bin/msgflo-python", "bin/msgflo-register", "bin/go",
+		"node_modules/.bin/coffee", "node_modules/.bin/noflo-runtime-msgflo",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(work, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, p), []byte(printer), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	comps := filepath.Join(work, "participants")
+	if err := os.Mkdir(comps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for ext := range library.DefaultHandlers {
+		if err := os.WriteFile(filepath.Join(comps, "H"+strings.TrimPrefix(ext, ".")+ext), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(fx, "library-*.json"))
+	if len(files) < 5 {
+		t.Fatalf("msgflo's fixture libraries: %v", files)
+	}
+	tried := 0
+	for _, f := range files {
+		l, err := library.Load(f, false, comps)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, c := range l.Components() {
+			for _, role := range []string{"r$(touch PWNED)", "r`touch PWNED`;touch PWNED", "r' && touch PWNED '", "r\ntouch PWNED", "#IIPS"} {
+				iips := map[string]any{"in": "x' ; touch PWNED ; echo '", "cfg": `"; touch PWNED; "`}
+				js, _ := json.Marshal(iips)
+				text, err := l.Script(c, role, iips)
+				if err != nil {
+					t.Fatalf("%s %s: %v", filepath.Base(f), c.Name, err)
+				}
+				cmd := exec.Command("/bin/sh", "-c", text)
+				cmd.Dir = work
+				cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%s %s: %q: %v\n%s", filepath.Base(f), c.Name, text, err, stderr.String())
+				}
+				if _, err := os.Stat(filepath.Join(work, "PWNED")); err == nil {
+					t.Fatalf("%s %s: %q ran a value as shell code", filepath.Base(f), c.Name, text)
+				}
+				args := strings.Split(string(out), "\x00")
+				if strings.Contains(c.Command, "#ROLE") && !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, role) }) {
+					t.Errorf("%s %s: %q: the role is not one argument: %q", filepath.Base(f), c.Name, text, args)
+				}
+				if strings.Contains(c.Command, "#IIPS") && !slices.Contains(args, string(js)) {
+					t.Errorf("%s %s: %q: the packets are not one argument: %q", filepath.Base(f), c.Name, text, args)
+				}
+				tried++
+			}
+		}
+	}
+	if tried < 50 {
+		t.Fatalf("only %d commands tried", tried)
+	}
+}
