@@ -286,14 +286,11 @@ func (l *Library) Script(c *Component, role string, iips map[string]any) (string
 }
 
 func (l *Library) command(c *Component, role string, iips map[string]any) (string, int, error) {
-	data, err := json.Marshal(iips)
+	data, err := iipsJSON(iips)
 	if err != nil {
 		return "", -1, fmt.Errorf("initial packets of %s: %w", role, err)
 	}
-	if iips == nil {
-		data = []byte("{}")
-	}
-	values := map[string]string{"ROLE": role, "IIPS": string(data)}
+	values := map[string]string{"ROLE": role, "IIPS": data}
 	for k, v := range c.values {
 		values[k] = v
 	}
@@ -363,4 +360,20 @@ func resolve(path string) (string, error) {
 		rest = filepath.Join(filepath.Base(abs), rest)
 		abs = parent
 	}
+}
+
+// iipsJSON is the JSON object of a node's initial packets, by port, as
+// #IIPS gives it: the packets' JSON text as it is (json.Marshal would
+// escape <, > and & inside it).
+func iipsJSON(iips map[string]any) (string, error) {
+	if iips == nil {
+		return "{}", nil
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(iips); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }

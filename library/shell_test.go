@@ -152,7 +152,11 @@ func TestPacketsAndFileNamesAreLiteral(t *testing.T) {
 		}
 		for _, v := range hostileValues {
 			iips := map[string]any{"in": v, v: []any{v, 1}}
-			data, _ := json.Marshal(iips)
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(iips)
+			data := strings.TrimSuffix(buf.String(), "\n")
 			text, err := l.Script(c, "r", iips)
 			if strings.HasPrefix(name, "-") {
 				// the file is ./-opt.py; the component name would be an option
@@ -166,7 +170,7 @@ func TestPacketsAndFileNamesAreLiteral(t *testing.T) {
 			}
 			for _, sh := range shells(t) {
 				got := runArgs(t, sh, text)
-				want := []string{filepath.Join(comps, name+".py"), name, name, "--iips", string(data)}
+				want := []string{filepath.Join(comps, name+".py"), name, name, "--iips", data}
 				if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
 					t.Errorf("%s: %q\n got %q\nwant %q", sh, text, got, want)
 				}
@@ -232,6 +236,33 @@ func TestScriptExecsSimpleCommands(t *testing.T) {
 		got, err := l.Script(c, "r", nil)
 		if err != nil || got != want {
 			t.Errorf("%q: got %q (%v), want %q", tmpl, got, err, want)
+		}
+	}
+}
+
+// #IIPS carries each packet's JSON text as the graph holds it: numbers as
+// written, key order kept, no escaping of <, > and &.
+func TestIIPsKeepTheirBytes(t *testing.T) {
+	dir := t.TempDir()
+	lib := write(t, dir, "lib.json", `{"components": {"x/P": "printf '%s\\0' #IIPS"}}`)
+	l, err := Load(lib, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := l.Get("x/P")
+	if !ok {
+		t.Fatal("component x/P not found")
+	}
+	raw := json.RawMessage(`{"z":12345678901234567890,"a":-0,"f":1.10,"s":"<&> \u00e6"}`)
+	text, err := l.Script(c, "r", map[string]any{"in": raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"in":` + string(raw) + `}`
+	for _, sh := range shells(t) {
+		got := runArgs(t, sh, text)
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %q\n got %q\nwant %q", sh, text, got, want)
 		}
 	}
 }
