@@ -25,18 +25,18 @@ type Options struct {
 }
 
 // Open connects to the broker at rawURL: amqp:// or amqps:// for RabbitMQ,
-// mqtt:// or tcp:// for MQTT.
+// mqtt:// or tcp:// for MQTT, mqtts:// (or ssl://, tls://) for MQTT over TLS.
 func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("broker URL %q: %w", network.RedactURL(rawURL), err)
 	}
 	switch u.Scheme {
-	case "mqtt", "tcp":
+	case "mqtt", "tcp", "mqtts", "ssl", "tls":
 		return mqtt.Dial(ctx, rawURL, mqtt.Options{ClientID: opts.ClientID, PersistentSession: opts.PersistentSession, Logger: opts.Logger})
 	case "amqp", "amqps":
 		return amqp.Dial(ctx, rawURL, amqp.Options{Logger: opts.Logger})
 	default:
-		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want amqp://, amqps:// or mqtt://)", network.RedactURL(rawURL), u.Scheme)
+		return nil, fmt.Errorf("broker URL %q: unknown scheme %q (want amqp://, amqps://, mqtt:// or mqtts://)", network.RedactURL(rawURL), u.Scheme)
 	}
 }

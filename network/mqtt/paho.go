@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -35,7 +36,10 @@ type Options struct {
 	// MaxReconnectInterval bounds the backoff between reconnection
 	// attempts (default 5 s).
 	MaxReconnectInterval time.Duration
-	Logger               zerolog.Logger
+	// TLSConfig is the TLS configuration of mqtts:// connections (default:
+	// the system's roots, which SSL_CERT_FILE and SSL_CERT_DIR can set).
+	TLSConfig *tls.Config
+	Logger    zerolog.Logger
 }
 
 // pahoConn is a Conn over a paho client. It re-subscribes every topic in
@@ -88,20 +92,33 @@ func (c *pahoConn) notify(up bool) {
 }
 
 // Dial connects to an MQTT broker: mqtt://[user:password@]host[:port]
-// (also tcp://). It reconnects on its own when the connection drops.
+// (also tcp://), or over TLS mqtts://[user:password@]host[:port] (also
+// ssl://, tls://; port 8883 by default). It reconnects on its own when the
+// connection drops.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("broker URL %q: %w", rawURL, err)
 	}
+	scheme, defaultPort := "tcp", ":1883"
+	var tlsConfig *tls.Config
 	switch u.Scheme {
 	case "mqtt", "tcp":
+	case "mqtts", "ssl", "tls":
+		scheme, defaultPort = "ssl", ":8883"
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if opts.TLSConfig != nil {
+			tlsConfig = opts.TLSConfig.Clone()
+		}
+		if tlsConfig.ServerName == "" {
+			tlsConfig.ServerName = u.Hostname()
+		}
 	default:
-		return nil, fmt.Errorf("broker URL %q: scheme %q is not MQTT (use mqtt://)", rawURL, u.Scheme)
+		return nil, fmt.Errorf("broker URL %q: scheme %q is not MQTT (use mqtt:// or mqtts://)", rawURL, u.Scheme)
 	}
 	host := u.Host
 	if u.Port() == "" {
-		host += ":1883"
+		host += defaultPort
 	}
 	if opts.ClientID == "" {
 		opts.ClientID = "msgflo-" + uuid.New()[:18]
@@ -115,7 +132,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}, subscribed: map[string]bool{}, early: map[string][][]byte{}}
 	var b *Broker
 	po := paho.NewClientOptions().
-		AddBroker("tcp://" + host).
+		AddBroker(scheme + "://" + host).
 		SetClientID(opts.ClientID).
 		SetCleanSession(!opts.PersistentSession).
 		SetStore(newCopyingStore()).
@@ -135,6 +152,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 			}
 			c.notify(true)
 		})
+	if tlsConfig != nil {
+		po.SetTLSConfig(tlsConfig)
+	}
 	if u.User != nil {
 		po.SetUsername(u.User.Username())
 		if p, ok := u.User.Password(); ok {
@@ -144,11 +164,14 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	c.client = paho.NewClient(po)
 	if opts.PersistentSession {
 		end := paho.NewClientOptions().
-			AddBroker("tcp://" + host).
+			AddBroker(scheme + "://" + host).
 			SetClientID(opts.ClientID).
 			SetCleanSession(true).
 			SetAutoReconnect(false).
 			SetConnectTimeout(endSessionTimeout)
+		if tlsConfig != nil {
+			end.SetTLSConfig(tlsConfig)
+		}
 		if u.User != nil {
 			end.SetUsername(u.User.Username())
 			if p, ok := u.User.Password(); ok {

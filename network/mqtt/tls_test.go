@@ -1,0 +1,105 @@
+package mqtt_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/rs/zerolog"
+
+	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
+	"github.com/msgflo/msgflo-runtime/network/mqtt"
+)
+
+// tlsBroker runs an MQTT broker (mochi, as the embedded one) that speaks
+// only TLS, with a certificate made for the test, and returns its address
+// and a pool trusting the certificate.
+func tlsBroker(t *testing.T) (addr string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mqtts test broker"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12})
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewNet("tls", tlsLn)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String(), roots
+}
+
+// mqtts:// connects over TLS, checking the broker's certificate, and the
+// broker passes the whole conformance suite that way.
+func TestConformanceOverTLS(t *testing.T) {
+	addr, roots := tlsBroker(t)
+	url := "mqtts://" + addr
+	open := func(t *testing.T) network.Broker {
+		b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop(), TLSConfig: &tls.Config{RootCAs: roots}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	brokertest.Run(t, open)
+
+	// Without trusting the certificate, or in plain text, no connection.
+	for name, tc := range map[string]struct {
+		url  string
+		opts mqtt.Options
+	}{
+		"untrusted certificate": {url, mqtt.Options{Logger: zerolog.Nop(), ConnectTimeout: 5 * time.Second}},
+		"plain mqtt://":         {"mqtt://" + addr, mqtt.Options{Logger: zerolog.Nop(), ConnectTimeout: 5 * time.Second}},
+	} {
+		if b, err := mqtt.Dial(context.Background(), tc.url, tc.opts); err == nil {
+			b.Close()
+			t.Errorf("%s: connected", name)
+		}
+	}
+}
