@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 // tlsBroker runs an MQTT broker (mochi, as the embedded one) that speaks
 // only TLS, with a certificate made for the test, and returns its address
 // and a pool trusting the certificate.
-func tlsBroker(t *testing.T) (addr string, roots *x509.CertPool) {
+func tlsBroker(t *testing.T) (addr string, roots *x509.CertPool, serverTLS *tls.Config) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,7 +61,8 @@ func tlsBroker(t *testing.T) (addr string, roots *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsLn := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12})
+	serverTLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	tlsLn := tls.NewListener(ln, serverTLS)
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
@@ -72,13 +74,45 @@ func tlsBroker(t *testing.T) (addr string, roots *x509.CertPool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), roots
+	return ln.Addr().String(), roots, serverTLS
+}
+
+// tlsOnly is a TLS server that completes (or fails) the handshake and
+// closes each connection: what an untrusting or plain-text client meets.
+// It is not the MQTT broker, whose Close races with connections it is
+// still refusing; this one waits for its own before the test ends.
+func tlsOnly(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = c.(*tls.Conn).Handshake()
+				c.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
 }
 
 // mqtts:// connects over TLS, checking the broker's certificate, and the
 // broker passes the whole conformance suite that way.
 func TestConformanceOverTLS(t *testing.T) {
-	addr, roots := tlsBroker(t)
+	addr, roots, serverTLS := tlsBroker(t)
 	url := "mqtts://" + addr
 	open := func(t *testing.T) network.Broker {
 		b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop(), TLSConfig: &tls.Config{RootCAs: roots}})
@@ -90,6 +124,8 @@ func TestConformanceOverTLS(t *testing.T) {
 	brokertest.Run(t, open)
 
 	// Without trusting the certificate, or in plain text, no connection.
+	addr = tlsOnly(t, serverTLS)
+	url = "mqtts://" + addr
 	for name, tc := range map[string]struct {
 		url  string
 		opts mqtt.Options
