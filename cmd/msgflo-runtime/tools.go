@@ -42,6 +42,7 @@ var subcommands = map[string]tool{
 	"register":    registerMain,
 	"setup":       setupMain,
 	"trace":       traceMain,
+	"status":      statusMain,
 }
 
 // toolFlags is a flag set that takes flags before and after positional
