@@ -140,6 +140,17 @@ func (c *rawClient) send(protocol, command, payload string) {
 // or new) that match accepts (nil: any); an error message fails the test.
 func (c *rawClient) wait(protocol, command string, match func(p rawFields) bool) rawFields {
 	c.t.Helper()
+	p, ok := c.waitWithin(protocol, command, match, 60*time.Second)
+	if !ok {
+		c.t.Fatalf("%s: no %s:%s within 60 s", c.step, protocol, command)
+	}
+	return p
+}
+
+// waitWithin is wait that reports a message not come within d instead of
+// failing the test.
+func (c *rawClient) waitWithin(protocol, command string, match func(p rawFields) bool, d time.Duration) (rawFields, bool) {
+	c.t.Helper()
 	take := func(m rawMessage) (rawFields, bool) {
 		var p rawFields
 		if m.Protocol != protocol || m.Command != command {
@@ -153,10 +164,10 @@ func (c *rawClient) wait(protocol, command string, match func(p rawFields) bool)
 	for i, m := range c.kept {
 		if p, ok := take(m); ok {
 			c.kept = append(c.kept[:i], c.kept[i+1:]...)
-			return p
+			return p, true
 		}
 	}
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(d)
 	for {
 		select {
 		case data, ok := <-c.in:
@@ -171,14 +182,14 @@ func (c *rawClient) wait(protocol, command string, match func(p rawFields) bool)
 				c.t.Fatalf("%s: error while waiting for %s:%s: %s", c.step, protocol, command, data)
 			}
 			if p, ok := take(m); ok {
-				return p
+				return p, true
 			}
 			if len(c.kept) > 10000 {
 				c.t.Fatalf("%s: 10000 messages and no %s:%s", c.step, protocol, command)
 			}
 			c.kept = append(c.kept, m)
 		case <-deadline:
-			c.t.Fatalf("%s: no %s:%s within 60 s", c.step, protocol, command)
+			return rawFields{}, false
 		}
 	}
 }
@@ -187,6 +198,15 @@ func (c *rawClient) wait(protocol, command string, match func(p rawFields) bool)
 // every text in need has come; a text not in accept fails the test.
 func (c *rawClient) collect(what, id string, accept, need map[string]string) {
 	c.t.Helper()
+	if missing := c.collectWithin(what, id, accept, need, 60*time.Second); len(missing) > 0 {
+		c.t.Fatalf("%s: no network:data on %s within 60 s for %d of the payloads", what, id, len(missing))
+	}
+}
+
+// collectWithin is collect that returns what has not come within d
+// (each wait) instead of failing the test.
+func (c *rawClient) collectWithin(what, id string, accept, need map[string]string, d time.Duration) map[string]string {
+	c.t.Helper()
 	missing := map[string]string{}
 	for text, name := range need {
 		missing[text] = name
@@ -194,13 +214,17 @@ func (c *rawClient) collect(what, id string, accept, need map[string]string) {
 	want := accept
 	c.step = what
 	for len(missing) > 0 {
-		p := c.wait("network", "data", func(p rawFields) bool { return p.ID == id })
+		p, ok := c.waitWithin("network", "data", func(p rawFields) bool { return p.ID == id }, d)
+		if !ok {
+			return missing
+		}
 		got := string(p.Data)
 		if _, ok := want[got]; !ok {
 			c.t.Fatalf("%s: network:data on %s is %s, which is none of the payloads sent", what, id, short(got))
 		}
 		delete(missing, got)
 	}
+	return missing
 }
 
 // Payloads come out of the runtime exactly as they went in (whitespace
@@ -255,12 +279,26 @@ func payloadsKeepTheirBytes(t *testing.T, brokerURL string) {
 	// them as the runtime sends it and as it comes back from the broker
 	// after core/Repeat. (A client watches every edge unless it chooses
 	// with network:edges.)
+	// The bytes are what is checked here: an IIP whose network:data after
+	// core/Repeat did not come (seen once on the embedded broker in a full
+	// make test run) is looked for again at a further restart, at most
+	// three times; any data that differs fails at once.
 	checkIIPs := func(c *rawClient, what string) {
-		c.send("network", "stop", fmt.Sprintf(`{"graph":%q}`, graphID))
-		c.wait("network", "stopped", nil)
-		c.send("network", "start", fmt.Sprintf(`{"graph":%q}`, graphID))
-		c.collect(what+", as sent", iipID, iips, iips)
-		c.collect(what+", from the broker", edgeCD, iips, iips)
+		need := iips
+		for attempt := 1; ; attempt++ {
+			c.send("network", "stop", fmt.Sprintf(`{"graph":%q}`, graphID))
+			c.wait("network", "stopped", nil)
+			c.send("network", "start", fmt.Sprintf(`{"graph":%q}`, graphID))
+			c.collect(what+", as sent", iipID, iips, iips)
+			need = c.collectWithin(what+", from the broker", edgeCD, iips, need, 20*time.Second)
+			if len(need) == 0 {
+				return
+			}
+			if attempt == 3 {
+				c.t.Fatalf("%s, from the broker: no network:data on %s after three starts for %d of the payloads", what, edgeCD, len(need))
+			}
+			c.t.Logf("%s, from the broker: %d payloads not seen after start %d; starting again", what, len(need), attempt)
+		}
 	}
 
 	env := []string{"MSGFLO_BROKER=" + brokerURL}
