@@ -157,13 +157,12 @@ func TestNonJSONIsData(t *testing.T) {
 	out.Expect(t, `"not json"`, "\"b\ufffdd\"", `"ok"`)
 }
 
-// Stop lets a message being processed finish, and it is acknowledged
-// before Stop returns; a Stop whose context ends first says so instead of
-// returning as if all was settled.
-func TestStopFinishesInFlight(t *testing.T) {
-	b := newRecordingBroker(t)
+// slowParticipantInProcess starts a participant and gives it one message,
+// which its process function holds until release is closed.
+func slowParticipantInProcess(t *testing.T) (b *recordingBroker, p *participant.Participant, release chan struct{}) {
+	t.Helper()
+	b = newRecordingBroker(t)
 	b.closing = make(chan struct{})
-	role := brokertest.Role("slow")
 	entered, release := make(chan struct{}), make(chan struct{})
 	c := participant.Component{
 		Name:    "test/Slow",
@@ -174,11 +173,19 @@ func TestStopFinishesInFlight(t *testing.T) {
 			return nil
 		},
 	}
-	p, err := participant.New(b, c, role, participant.Options{})
+	p, err := participant.New(b, c, brokertest.Role("slow"), participant.Options{})
 	must(t, err)
 	must(t, p.Start(context.Background()))
 	must(t, p.Send(context.Background(), "in", json.RawMessage(`1`)))
 	waitClosed(t, entered, "the message never reached the process function")
+	return b, p, release
+}
+
+// Stop lets a message being processed finish, and it is acknowledged
+// before Stop returns; a Stop whose context ends first says so instead of
+// returning as if all was settled.
+func TestStopFinishesInFlight(t *testing.T) {
+	b, p, release := slowParticipantInProcess(t)
 
 	// The message is still in process: a Stop that may not wait gives up.
 	ended, cancel := context.WithCancel(context.Background())
@@ -201,24 +208,7 @@ func TestStopFinishesInFlight(t *testing.T) {
 // Stop, given time, waits for the message in process and returns after it
 // was acknowledged.
 func TestStopWaitsForTheMessageInProcess(t *testing.T) {
-	b := newRecordingBroker(t)
-	b.closing = make(chan struct{})
-	role := brokertest.Role("slow")
-	entered, release := make(chan struct{}), make(chan struct{})
-	c := participant.Component{
-		Name:    "test/Slow",
-		Inports: []participant.Port{{ID: "in"}},
-		Process: func(context.Context, participant.Input, participant.Output) error {
-			close(entered)
-			<-release
-			return nil
-		},
-	}
-	p, err := participant.New(b, c, role, participant.Options{})
-	must(t, err)
-	must(t, p.Start(context.Background()))
-	must(t, p.Send(context.Background(), "in", json.RawMessage(`1`)))
-	waitClosed(t, entered, "the message never reached the process function")
+	b, p, release := slowParticipantInProcess(t)
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Stop(context.Background()) }()
 	// Stop is under way (it closes the consumers first); only then does

@@ -1,8 +1,9 @@
 package protocol
 
 // Capabilities the runtime offers. network:persist joins them when a graph
-// file is configured; component:setsource is not offered (the runtime
-// cannot do it yet), so its command is refused as not permitted.
+// file is configured; component:setsource only when the runtime is
+// started with --allow-setsource (cmd/msgflo-runtime adds it), so that
+// without it component:source is refused as not permitted.
 var offeredCapabilities = []string{
 	"protocol:runtime",
 	"protocol:graph",
