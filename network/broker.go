@@ -142,3 +142,20 @@ type Pending interface {
 type TransientPublisher interface {
 	PublishTransient(ctx context.Context, queue string, data []byte) error
 }
+
+// QueueStats is what the broker says about an inport queue.
+type QueueStats struct {
+	// Ready is the number of messages waiting to be delivered.
+	Ready int `json:"ready"`
+	// Consumers is the number of consumers taking from the queue.
+	Consumers int `json:"consumers"`
+}
+
+// QueueInspector is implemented by brokers that can tell how many
+// messages wait in a queue (AMQP, by a passive declare that never creates
+// the queue). MQTT cannot.
+type QueueInspector interface {
+	// QueueStats reports the queues that exist; a missing queue is left
+	// out of the result, not an error.
+	QueueStats(ctx context.Context, queues []string) (map[string]QueueStats, error)
+}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -128,6 +127,12 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
 	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
 	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE)
+	if len(opts.AllowedOrigins) == 0 {
+		// The status page, reached at the runtime's own address.
+		if o := originOf(StatusPageURL(opts.Address, "")); o != "" {
+			s.origins.exact[o] = true
+		}
+	}
 	s.enc = &encoder{validator: v, check: opts.CheckOutput}
 	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
@@ -172,8 +177,8 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// ServeHTTP upgrades WebSocket requests, answers the health endpoints and
-// shows a landing page otherwise.
+// ServeHTTP upgrades WebSocket requests, answers the health and metrics
+// endpoints, and serves the status page otherwise (status.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		switch r.URL.Path {
@@ -328,32 +333,4 @@ func LiveURL(ide, address, runtimeID, secret string) string {
 		q.Set("secret", secret)
 	}
 	return strings.TrimRight(ide, "/") + "/#runtime/endpoint?" + q.Encode()
-}
-
-var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>msgflo-runtime</title></head>
-<body>
-<h1>msgflo-runtime</h1>
-<p>This is an FBP runtime (type msgflo, protocol {{.Version}}) at <code>{{.Address}}</code>, id <code>{{.ID}}</code>.</p>
-<p><a id="flowhub_url" href="{{.Live}}">Open in Flowhub</a></p>
-</body></html>
-`))
-
-func (s *Server) landingPage(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		http.NotFound(w, r)
-		return
-	}
-	info := s.rt.Info()
-	ide := s.opts.IDE
-	if ide == "" {
-		ide = "https://app.flowhub.io"
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = landing.Execute(w, map[string]string{
-		"Version": runtime.ProtocolVersion,
-		"Address": s.opts.Address,
-		"ID":      info.ID,
-		"Live":    LiveURL(ide, s.opts.Address, info.ID, ""),
-	})
 }

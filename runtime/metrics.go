@@ -7,16 +7,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/msgflo/msgflo-runtime/metrics"
+	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
 
-// instrumented makes an in-process participant's component record each
-// message it processes (graph and node name the participant in the
-// metrics; they are nodes of the graphs, so the labels stay bounded).
-func instrumented(c participant.Component, m *metrics.Metrics, graphID, node string) participant.Component {
-	if m == nil {
-		return c
-	}
+// instrumented makes an in-process participant's component count each
+// message it processes in counts (the status page's rates) and record it
+// in the metrics (graph and node name the participant there; they are
+// nodes of the graphs, so the labels stay bounded).
+func instrumented(c participant.Component, m *metrics.Metrics, counts *portCounts, graphID, node string) participant.Component {
 	wrap := func(f participant.ProcessFunc) participant.ProcessFunc {
 		if f == nil {
 			return nil
@@ -25,6 +24,9 @@ func instrumented(c participant.Component, m *metrics.Metrics, graphID, node str
 			start := time.Now()
 			err := f(ctx, in, out)
 			m.Processed(graphID, node, in.Port, time.Since(start), err != nil)
+			if err == nil {
+				counts.counter(in.Port).Add(1)
+			}
 			return err
 		}
 	}
@@ -48,7 +50,7 @@ func (r *Runtime) graphOfRoleLocked(role string) string {
 }
 
 var participantsDesc = prometheus.NewDesc("msgflo_participants",
-	"Participants by state: in-process ones running or paused, other processes alive (announced within their heartbeat) or expired (gone silent, their queues kept).",
+	"Participants by state: in-process ones running or paused, other processes alive (announced within their heartbeat) or expired (gone silent, their queues kept), and participant processes the runtime started that exited.",
 	[]string{"state"}, nil)
 
 // participantStates is a prometheus.Collector counting the runtime's
@@ -80,8 +82,80 @@ func (c participantStates) Collect(ch chan<- prometheus.Metric) {
 			expired++
 		}
 	}
+	exited := 0
+	for _, p := range r.procs {
+		if p.exited && !p.stopping {
+			exited++
+		}
+	}
 	r.mu.Unlock()
-	for state, n := range map[string]int{"running": running, "paused": paused, "alive": alive, "expired": expired} {
+	for state, n := range map[string]int{"running": running, "paused": paused, "alive": alive, "expired": expired, "exited": exited} {
 		ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(n), state)
+	}
+}
+
+var (
+	queueReadyDesc = prometheus.NewDesc("msgflo_inport_queue_messages_ready",
+		"Messages waiting in a node's inport queue (AMQP), by graph, node and port.",
+		[]string{"graph", "node", "port"}, nil)
+	queueConsumersDesc = prometheus.NewDesc("msgflo_inport_queue_consumers",
+		"Consumers of a node's inport queue (AMQP), by graph, node and port.",
+		[]string{"graph", "node", "port"}, nil)
+)
+
+// queueDepthTimeout bounds the broker's answers during a scrape.
+const queueDepthTimeout = 3 * time.Second
+
+// queueDepths is a prometheus.Collector asking the broker, at each scrape,
+// how many messages wait in the inport queues of the graphs' nodes. The
+// labels are the graphs' nodes and their participants' ports: bounded by
+// the graphs, never by the traffic.
+type queueDepths struct {
+	r         *Runtime
+	inspector network.QueueInspector
+}
+
+func (c queueDepths) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueReadyDesc
+	ch <- queueConsumersDesc
+}
+
+func (c queueDepths) Collect(ch chan<- prometheus.Metric) {
+	type inport struct{ graph, node, port, queue string }
+	r := c.r
+	r.mu.Lock()
+	var ports []inport
+	var queues []string
+	for _, gs := range r.sortedGraphsLocked() {
+		for _, n := range gs.g.Nodes {
+			def, ok := r.resolveLocked(gs.roleOf(n.ID))
+			if !ok {
+				continue
+			}
+			for _, p := range def.Inports {
+				if p.Queue != "" {
+					ports = append(ports, inport{gs.g.ID, n.ID, p.ID, p.Queue})
+					queues = append(queues, p.Queue)
+				}
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(queues) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), queueDepthTimeout)
+	defer cancel()
+	stats, err := c.inspector.QueueStats(ctx, queues)
+	if err != nil {
+		r.log.Debug().Err(err).Msg("metrics: queue depths")
+	}
+	for _, p := range ports {
+		st, ok := stats[p.queue]
+		if !ok {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(queueReadyDesc, prometheus.GaugeValue, float64(st.Ready), p.graph, p.node, p.port)
+		ch <- prometheus.MustNewConstMetric(queueConsumersDesc, prometheus.GaugeValue, float64(st.Consumers), p.graph, p.node, p.port)
 	}
 }

@@ -41,6 +41,9 @@ type process struct {
 	lifeline *os.File
 	stopping bool
 	exited   bool
+	// exitCode and exitedAt say how and when it exited.
+	exitCode int
+	exitedAt time.Time
 	timer    *time.Timer
 }
 
@@ -235,10 +238,12 @@ func (r *Runtime) startProcessLocked(role, component string) {
 		pipes.Wait()
 		r.mu.Lock()
 		p.exited = true
+		p.exitCode = exitCode(err)
+		p.exitedAt = r.now()
 		p.timer.Stop()
 		close(p.done)
 		if !p.stopping {
-			code := exitCode(err)
+			code := p.exitCode
 			r.log.Warn().Str("role", role).Int("exit_code", code).Msg("participant process exited")
 			r.processErrorLocked(role, fmt.Sprintf("participant process for %s (%s) exited with code %d", role, component, code))
 		}

@@ -131,7 +131,8 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 		g := newGate(r.roleStartedLocked(s.role))
 		graphID := r.graphOfRoleLocked(s.role)
 		r.mu.Unlock()
-		p, err := participant.New(r.broker, gated(instrumented(*s.comp, r.opts.Metrics, graphID, s.role), g), s.role, participant.Options{
+		counts := &portCounts{}
+		p, err := participant.New(r.broker, gated(instrumented(*s.comp, r.opts.Metrics, counts, graphID, s.role), g), s.role, participant.Options{
 			DiscoveryPeriod:   r.opts.DiscoveryPeriod,
 			TransientMessages: r.opts.TransientMessages,
 			Logger:            r.log.With().Str("role", s.role).Logger(),
@@ -150,7 +151,7 @@ func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
 			continue
 		}
 		r.clearNodeErrorLocked(key, s.role)
-		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g, graph: graphID}
+		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g, graph: graphID, counts: counts}
 		// Known at once, so that its edges can be bound before it runs.
 		r.addParticipantLocked(p.Definition())
 		r.mu.Unlock()

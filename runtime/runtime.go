@@ -131,6 +131,10 @@ type Runtime struct {
 	taps map[string]network.Subscription
 	// proxy reaches FBP-capable participants through their own queues.
 	proxy *proxy.Proxy
+	// started is when the runtime was made (its uptime).
+	started time.Time
+	// errors are the last errors reported to clients (Overview).
+	errors errorLog
 
 	// mu guards everything below. Broker operations never run under it.
 	mu         sync.Mutex
@@ -221,6 +225,8 @@ type localParticipant struct {
 	gate *gate
 	// graph is the graph its metrics are labelled with.
 	graph string
+	// counts are the messages it processed, by inport.
+	counts *portCounts
 }
 
 // New creates a runtime. Its broker must be connected.
@@ -271,6 +277,7 @@ func New(opts Options) (*Runtime, error) {
 		liveNodes:    map[string]bool{},
 		liveWatchers: map[ClientID]bool{},
 		sink:         discard{},
+		started:      opts.Now(),
 	}
 	r.proxy = proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger})
 	for _, c := range opts.Components {
@@ -294,6 +301,9 @@ func New(opts Options) (*Runtime, error) {
 		w.OnConnection(r.onBrokerConnection)
 	}
 	opts.Metrics.Register(participantStates{r})
+	if inspector, ok := opts.Broker.(network.QueueInspector); ok {
+		opts.Metrics.Register(queueDepths{r: r, inspector: inspector})
+	}
 	return r, nil
 }
 
@@ -340,6 +350,7 @@ func (r *Runtime) SetSink(s Sink) {
 
 func (r *Runtime) emit(protocol, command string, payload any) {
 	ev := Event{Protocol: protocol, Command: command, Payload: payload}
+	r.recordError(ev)
 	if r.buffer != nil { // an edit's acknowledgements wait for its save
 		*r.buffer = append(*r.buffer, ev)
 		return

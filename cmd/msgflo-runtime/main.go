@@ -314,6 +314,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 				fmt.Fprintf(stdout, "msgflo-runtime ready on %s%s\n", address, brokerNote)
 			}
 			fmt.Fprintf(stdout, "Open in Flowhub: %s\n", protocol.LiveURL(cfg.ide, address, cfg.runtimeID, cfg.secret))
+			fmt.Fprintf(stdout, "Status page: %s\n", protocol.StatusPageURL(address, cfg.secret))
 			ready()
 			if cfg.noAuth {
 				log.Warn().Str("address", address).Msg("authentication is off (--no-auth): every client that can connect may edit graphs and start participant processes")
