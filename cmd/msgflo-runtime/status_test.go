@@ -26,8 +26,10 @@ func TestStatusPrintsTheGraphOnce(t *testing.T) {
 	for _, want := range []string{
 		"graph demo: started true",
 		"4 nodes, 2 edges, 1 initial packets",
-		"first                          core/Repeat",
-		"absent                         ext/Absent",
+		"first                          core/Repeat                    running",
+		"absent                         ext/Absent                     waiting",
+		"ROLE ",
+		"in-process",
 		"first.out -> last.in",
 		"waiting.out -> absent.in",
 	} {
