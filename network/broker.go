@@ -125,7 +125,9 @@ type ConnectionWatcher interface {
 // asynchronously: PublishAsync hands data to the broker and returns at
 // once; Wait on the result says whether the broker has taken it. Callers
 // keep many publishes in flight, which is what makes a participant fast
-// (the broker batches the writes to disk behind the confirms).
+// (the broker batches the writes to disk behind the confirms). data must
+// not be changed until Wait returns: a publish whose confirm is lost with
+// the connection is made again from it.
 type AsyncPublisher interface {
 	PublishAsync(ctx context.Context, queue string, data []byte) (Pending, error)
 }

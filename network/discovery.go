@@ -143,8 +143,19 @@ func DecodeDiscovery(data []byte) (Definition, error) {
 	return def, nil
 }
 
-// RedactURL hides the password of a broker URL, for messages and logs.
+// RedactURL hides the password of a broker URL, or of each URL of a
+// comma-separated list (see SplitURLs), for messages and logs.
 func RedactURL(raw string) string {
+	if urls := SplitURLs(raw); len(urls) > 1 {
+		for i, u := range urls {
+			urls[i] = redactOne(u)
+		}
+		return strings.Join(urls, ",")
+	}
+	return redactOne(raw)
+}
+
+func redactOne(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

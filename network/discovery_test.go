@@ -86,10 +86,11 @@ func TestPortLookup(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"amqp://guest:secret@host:5672/vh": "amqp://guest:xxxxx@host:5672/vh",
-		"mqtt://user@host:1883":            "mqtt://user@host:1883",
-		"mqtt://host:1883":                 "mqtt://host:1883",
-		"::not a url":                      "::not a url",
+		"amqp://guest:secret@host:5672/vh":            "amqp://guest:xxxxx@host:5672/vh",
+		"mqtt://user@host:1883":                       "mqtt://user@host:1883",
+		"mqtt://host:1883":                            "mqtt://host:1883",
+		"::not a url":                                 "::not a url",
+		"amqp://u:a@h1:5681/v, amqp://u:b@h2:5682/v,": "amqp://u:xxxxx@h1:5681/v,amqp://u:xxxxx@h2:5682/v",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -20,6 +20,7 @@ import (
 
 // BrokerURL is the broker msgflo participants and tools use: the flag's
 // value, else MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost.
+// It may be a comma-separated list, the nodes of a cluster (see dial.Open).
 func BrokerURL(flagValue string, getenv func(string) string) string {
 	if flagValue != "" {
 		return flagValue
@@ -42,9 +43,10 @@ func MQTTClientID(role string) string { return "msgflo-" + role }
 // Serve connects to brokerURL and runs c under role until ctx ends; then it
 // stops gracefully (messages in process are finished and acknowledged) and
 // disconnects. ready, when given, is called once the participant has
-// announced itself.
-func Serve(ctx context.Context, c Component, role, brokerURL string, opts Options, ready func()) error {
-	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: MQTTClientID(role), PersistentSession: true, Logger: opts.Logger})
+// announced itself, with the URL of the broker node in use (password
+// redacted). brokerURL may list several nodes (see dial.Open).
+func Serve(ctx context.Context, c Component, role, brokerURL string, opts Options, ready func(node string)) error {
+	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: MQTTClientID(role), PersistentSession: true, QueueType: opts.QueueType, Logger: opts.Logger})
 	if err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func Serve(ctx context.Context, c Component, role, brokerURL string, opts Option
 		return err
 	}
 	if ready != nil {
-		ready()
+		ready(network.RedactURL(network.NodeInUse(b)))
 	}
 	<-ctx.Done()
 	opts.Logger.Info().Str("role", role).Msg("stopping: finishing the messages in process")
@@ -70,8 +72,9 @@ func Serve(ctx context.Context, c Component, role, brokerURL string, opts Option
 // file: flags --role (or --name, as msgflo-nodejs; default: the
 // component's name, lower-cased) and --broker (default: see BrokerURL),
 // until SIGINT or SIGTERM; MSGFLO_PERSISTENT_MESSAGES=false sends
-// transient messages (see Options.TransientMessages). It prints
-// "ROLE connected to BROKER" once announced, and exits non-zero on failure.
+// transient messages (see Options.TransientMessages), MSGFLO_QUEUE_TYPE
+// sets the queue type (see QueueTypeEnv). It prints "ROLE connected to
+// BROKER" (the node in use) once announced, and exits non-zero on failure.
 //
 //	func main() { participant.Main(myComponent) }
 func Main(c Component) {
@@ -87,10 +90,15 @@ func Main(c Component) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)
 		os.Exit(2)
 	}
+	queueType, err := QueueTypeFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err = Serve(ctx, c, *role, *broker, Options{Logger: log, TransientMessages: !persistent}, func() {
-		fmt.Printf("%s connected to %s\n", *role, network.RedactURL(*broker))
+	err = Serve(ctx, c, *role, *broker, Options{Logger: log, TransientMessages: !persistent, QueueType: queueType}, func(node string) {
+		fmt.Printf("%s connected to %s\n", *role, node)
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", *role, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
 )
 
 // Port is an inport or outport of a component.
@@ -136,7 +137,11 @@ type Options struct {
 	// Source is the component's source code, served by
 	// component:getsource when FBP is set.
 	Source string
-	Logger zerolog.Logger
+	// QueueType is the RabbitMQ queue type Serve declares the inports
+	// with: "classic" (default) or "quorum". See QueueTypeFromEnv. (With
+	// New, the broker given decides.)
+	QueueType string
+	Logger    zerolog.Logger
 }
 
 // DefaultPrefetch bounds a participant's unacknowledged messages per
@@ -149,6 +154,23 @@ const DefaultPrefetch = 100
 // runtime passes --persistent-messages to the participant processes it
 // starts ("false": transient messages).
 const PersistentMessagesEnv = "MSGFLO_PERSISTENT_MESSAGES"
+
+// QueueTypeEnv is the environment variable through which the runtime
+// passes --queue-type to the participant processes it starts: "quorum"
+// asks them to declare their durable inport queues as RabbitMQ quorum
+// queues (x-queue-type), "classic" or unset as classic ones. Participants
+// of other SDKs should do the same.
+const QueueTypeEnv = "MSGFLO_QUEUE_TYPE"
+
+// QueueTypeFromEnv reads MSGFLO_QUEUE_TYPE ("" when unset); a value other
+// than classic or quorum is an error.
+func QueueTypeFromEnv(getenv func(string) string) (string, error) {
+	v := getenv(QueueTypeEnv)
+	if err := amqp.CheckQueueType(v); err != nil {
+		return "", fmt.Errorf("%s: %w", QueueTypeEnv, err)
+	}
+	return v, nil
+}
 
 // PersistentMessagesFromEnv reads MSGFLO_PERSISTENT_MESSAGES: true unless
 // it is a false value ("false", "0"); an unparsable value is an error.

@@ -147,6 +147,9 @@ func (r *Runtime) startProcessLocked(role, component string) {
 	if r.opts.TransientMessages {
 		cmd.Env = append(cmd.Env, participant.PersistentMessagesEnv+"=false")
 	}
+	if r.opts.QueueType != "" {
+		cmd.Env = append(cmd.Env, participant.QueueTypeEnv+"="+r.opts.QueueType)
+	}
 	// As msgflo: in the runtime's working directory, where #FILENAME
 	// (the component directory joined with the file's name) is relative to.
 	// Its own process group, so that stopping it stops what it started.

@@ -65,6 +65,10 @@ type Options struct {
 	// messages without confirms (--persistent-messages=false); participant
 	// processes get it as MSGFLO_PERSISTENT_MESSAGES=false.
 	TransientMessages bool
+	// QueueType, when set, is passed to participant processes as
+	// MSGFLO_QUEUE_TYPE (the RabbitMQ type of their inport queues; the
+	// broker given declares the runtime's own with its setting).
+	QueueType string
 	// GraphFile is where the main graph is saved: on network:persist, and
 	// after every change when AutoSave is set.
 	GraphFile string
@@ -371,7 +375,7 @@ func (r *Runtime) onBrokerConnection(up bool) {
 	defer r.mu.Unlock()
 	r.brokerDown.Store(!up)
 	r.opts.Metrics.BrokerConnection(up)
-	url := network.RedactURL(r.broker.URL())
+	url := network.RedactURL(network.NodeInUse(r.broker))
 	if !up {
 		r.log.Warn().Str("broker", url).Msg("broker connection lost; graphs are kept and will be wired again")
 		msg := "Lost the connection to the broker " + url + "; reconnecting. The graph is kept and will be wired again."

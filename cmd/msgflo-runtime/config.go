@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
 	"github.com/msgflo/msgflo-runtime/protocol"
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
@@ -54,6 +55,7 @@ type config struct {
 	forward       []string
 	// transient: --persistent-messages=false.
 	transient bool
+	queueType string // --queue-type: classic or quorum
 	pprof     string
 	// metricsPublic serves GET /metrics without the secret.
 	metricsPublic bool
@@ -110,6 +112,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	waitTimeout := fs.String("wait-timeout", "45", "seconds a started participant process has to announce itself")
 	forward := fs.String("forward", "stderr,stdout", "streams of participant processes to copy to the runtime's stderr, prefixed with the role")
 	persistent := fs.String("persistent-messages", envOr("true", "MSGFLO_PERSISTENT_MESSAGES"), "false sends participants' messages transient and without publisher confirms (AMQP; MQTT keeps QoS 1), faster but lost if the broker fails; passed to participant processes as MSGFLO_PERSISTENT_MESSAGES (env MSGFLO_PERSISTENT_MESSAGES)")
+	fs.StringVar(&c.queueType, "queue-type", envOr("classic", "MSGFLO_QUEUE_TYPE"), "RabbitMQ type of the durable queues declared (inports, discovery): classic, or quorum (replicated across a cluster's nodes); passed to participant processes as MSGFLO_QUEUE_TYPE (env MSGFLO_QUEUE_TYPE)")
 	fs.BoolVar(&c.metricsPublic, "metrics-public", false, "serve GET /metrics (Prometheus) to anyone, without the secret")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.IntVar(&c.maxPending, "max-pending-bytes", runtime.DefaultMaxPendingBytes, "bytes of packets that may wait to be sent per graph (initial packets, runtime:packet); beyond it packets are refused with an error")
@@ -159,6 +162,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return config{}, fmt.Errorf("--persistent-messages: %q is not true or false", *persistent)
 	default:
 		c.transient = !p
+	}
+	if err := amqp.CheckQueueType(c.queueType); err != nil {
+		return config{}, fmt.Errorf("--queue-type: %w", err)
+	}
+	if c.queueType == amqp.QueueTypeQuorum && c.broker == "" {
+		return config{}, errors.New("--queue-type quorum needs a RabbitMQ --broker (amqp://)")
 	}
 	if c.pprof != "" {
 		if err := loopbackAddress(c.pprof); err != nil {

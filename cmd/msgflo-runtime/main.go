@@ -160,13 +160,14 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		b, err := dial.Open(ctx, cfg.broker, dial.Options{
 			ClientID:          "msgflo-runtime-" + cfg.runtimeID,
 			PersistentSession: true,
+			QueueType:         cfg.queueType,
 			Logger:            log.With().Str("component", "broker").Logger(),
 		})
 		if err != nil {
 			return fmt.Errorf("connect to broker: %w", err)
 		}
 		broker = b
-		brokerNote = fmt.Sprintf(" (broker %s)", network.RedactURL(cfg.broker))
+		brokerNote = fmt.Sprintf(" (broker %s)", network.RedactURL(network.NodeInUse(b)))
 	}
 	defer broker.Close()
 
@@ -180,6 +181,7 @@ func serve(cfg config, log zerolog.Logger, stdout, forwardTo io.Writer, ready fu
 		HeartbeatExpiry:   cfg.heartbeat,
 		DiscoveryPeriod:   cfg.discovery,
 		TransientMessages: cfg.transient,
+		QueueType:         cfg.queueType,
 		GraphFile:         cfg.graphFile,
 		AutoSave:          cfg.autoSave,
 		Ignore:            cfg.ignore,

@@ -442,6 +442,27 @@ func TestConfigPersistentMessagesAndPprof(t *testing.T) {
 	}
 }
 
+func TestConfigQueueType(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string // "" for an error
+	}{
+		{[]string{"--broker", "amqp://h"}, "", "classic"},
+		{[]string{"--broker", "amqp://h", "--queue-type", "quorum"}, "", "quorum"},
+		{[]string{"--broker", "amqp://h"}, "quorum", "quorum"},
+		{[]string{"--broker", "amqp://h", "--queue-type", "classic"}, "quorum", "classic"},
+		{[]string{"--broker", "amqp://h", "--queue-type", "mirrored"}, "", ""},
+		{nil, "quorum", ""}, // the embedded broker has no queue types
+	} {
+		env := map[string]string{"MSGFLO_QUEUE_TYPE": tc.env}
+		c, err := parseConfig(tc.args, func(k string) string { return env[k] }, &bytes.Buffer{})
+		if (err == nil) != (tc.want != "") || err == nil && c.queueType != tc.want {
+			t.Errorf("%q with MSGFLO_QUEUE_TYPE=%q: queue type %q, error %v; want %q", tc.args, tc.env, c.queueType, err, tc.want)
+		}
+	}
+}
+
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	c := http.Client{Timeout: 10 * time.Second}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
 
@@ -25,6 +24,7 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 	broker := fs.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
 	prefetch := fs.Int("prefetch", 0, fmt.Sprintf("messages in flight per inport (default %d)", participant.DefaultPrefetch))
 	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (env MSGFLO_PERSISTENT_MESSAGES; default true)")
+	queueTypeFlag := fs.String("queue-type", "", "RabbitMQ type of the inport queues: classic or quorum (env MSGFLO_QUEUE_TYPE; default classic)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	positional, code, ok := fs.parse(args)
 	if !ok {
@@ -59,11 +59,21 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
 		return 2
 	}
+	queueType, err := participant.QueueTypeFromEnv(func(k string) string {
+		if k == participant.QueueTypeEnv && *queueTypeFlag != "" {
+			return *queueTypeFlag
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, TransientMessages: !persistent, Logger: log}, func() {
-		fmt.Fprintf(stdout, "%s connected to %s\n", *role, network.RedactURL(url))
+	err = participant.Serve(ctx, comp, *role, url, participant.Options{Prefetch: *prefetch, TransientMessages: !persistent, QueueType: queueType, Logger: log}, func(node string) {
+		fmt.Fprintf(stdout, "%s connected to %s\n", *role, node)
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)

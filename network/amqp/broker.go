@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,18 +44,44 @@ type Options struct {
 	// TLSConfig is the TLS configuration of amqps:// connections (default:
 	// the system's roots, which SSL_CERT_FILE and SSL_CERT_DIR can set).
 	TLSConfig *tls.Config
+	// QueueType is the type of the durable queues declared (inports and
+	// the discovery queue): QueueTypeClassic (default) or QueueTypeQuorum.
+	// Non-persistent inports are always classic (a quorum queue cannot be
+	// auto-deleted).
+	QueueType string
 	Logger    zerolog.Logger
+}
+
+// Queue types (RabbitMQ's x-queue-type).
+const (
+	// QueueTypeClassic queues live on one node of a cluster: while that
+	// node is down, their messages are out of reach.
+	QueueTypeClassic = "classic"
+	// QueueTypeQuorum queues are replicated to the nodes of a cluster and
+	// go on while a majority of them is up.
+	QueueTypeQuorum = "quorum"
+)
+
+// CheckQueueType checks a --queue-type value ("" is QueueTypeClassic).
+func CheckQueueType(t string) error {
+	switch t {
+	case "", QueueTypeClassic, QueueTypeQuorum:
+		return nil
+	}
+	return fmt.Errorf("queue type %q is not %s or %s", t, QueueTypeClassic, QueueTypeQuorum)
 }
 
 // Broker is a self-healing connection to RabbitMQ implementing
 // network.Broker.
 type Broker struct {
-	url  string
+	url  string   // as given: one URL or a comma-separated list
+	urls []string // the nodes, tried in order
 	opts Options
 	log  zerolog.Logger
 
 	mu        sync.Mutex
 	conn      *amqp.Connection
+	node      int           // index in urls of conn's node (the last one while reconnecting)
 	up        chan struct{} // closed while conn is usable
 	down      chan struct{} // closed once conn is lost
 	closed    bool
@@ -80,12 +107,23 @@ var (
 	_ network.TransientPublisher = (*Broker)(nil)
 )
 
-// Dial connects to amqp:// or amqps:// rawURL. The first connection must
-// succeed; later drops are healed in the background.
+// Dial connects to amqp:// or amqps:// rawURL, or to the first that
+// answers of a comma-separated list of them (the nodes of a cluster). The
+// first connection must succeed; later drops are healed in the background,
+// on the next node of the list that answers.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
-		return nil, fmt.Errorf("broker URL %q is not amqp:// or amqps://", network.RedactURL(rawURL))
+	urls := network.SplitURLs(rawURL)
+	if len(urls) == 0 {
+		return nil, errors.New("no broker URL")
+	}
+	for _, one := range urls {
+		u, err := url.Parse(one)
+		if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
+			return nil, fmt.Errorf("broker URL %q is not amqp:// or amqps://", network.RedactURL(one))
+		}
+	}
+	if err := CheckQueueType(opts.QueueType); err != nil {
+		return nil, err
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -103,29 +141,47 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 		opts.BackoffMax = 5 * time.Second
 	}
 	b := &Broker{
-		url: rawURL, opts: opts, log: opts.Logger,
+		url: rawURL, urls: urls, opts: opts, log: opts.Logger,
 		up:       make(chan struct{}),
 		inports:  map[string]network.QueueOptions{},
 		outports: map[string]network.QueueOptions{},
 		bindings: map[[2]string]bool{},
 		done:     make(chan struct{}),
 	}
-	conn, err := b.dial(ctx)
+	conn, node, err := b.dial(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	b.setConn(conn)
+	b.setConn(conn, node)
 	b.wg.Add(1)
 	go b.supervise(conn)
 	return b, nil
 }
 
-func (b *Broker) dial(ctx context.Context) (*amqp.Connection, error) {
+// dial connects to the first node that answers, trying them in order from
+// urls[start] on.
+func (b *Broker) dial(ctx context.Context, start int) (*amqp.Connection, int, error) {
+	var errs []error
+	for i := range b.urls {
+		node := (start + i) % len(b.urls)
+		conn, err := b.dialNode(ctx, b.urls[node])
+		if err == nil {
+			return conn, node, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, 0, errors.Join(errs...)
+}
+
+func (b *Broker) dialNode(ctx context.Context, rawURL string) (*amqp.Connection, error) {
 	timeout := b.opts.ConnectTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	conn, err := amqp.DialConfig(b.url, amqp.Config{
+	conn, err := amqp.DialConfig(rawURL, amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
 		Dial:      amqp.DefaultDial(timeout),
@@ -135,14 +191,23 @@ func (b *Broker) dial(ctx context.Context) (*amqp.Connection, error) {
 		TLSClientConfig: b.opts.TLSConfig,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", network.RedactURL(b.url), err)
+		return nil, fmt.Errorf("connect to %s: %w", network.RedactURL(rawURL), err)
 	}
 	return conn, nil
 }
 
-func (b *Broker) setConn(conn *amqp.Connection) {
+// ConnectedURL implements network.NodeReporter: the URL of the node in use
+// (while reconnecting, of the one whose connection was lost).
+func (b *Broker) ConnectedURL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.urls[b.node]
+}
+
+func (b *Broker) setConn(conn *amqp.Connection, node int) {
 	b.mu.Lock()
 	b.conn = conn
+	b.node = node
 	b.down = make(chan struct{})
 	close(b.up)
 	listeners := append([]func(bool){}, b.listeners...)
@@ -179,35 +244,45 @@ func (b *Broker) supervise(conn *amqp.Connection) {
 			b.up = make(chan struct{})
 			close(b.down)
 			listeners := append([]func(bool){}, b.listeners...)
+			lostNode := b.urls[b.node]
 			b.mu.Unlock()
-			b.log.Warn().Str("broker", network.RedactURL(b.url)).Str("error", fmt.Sprint(err)).Msg("broker connection lost; reconnecting")
+			b.log.Warn().Str("broker", network.RedactURL(lostNode)).Str("error", fmt.Sprint(err)).Msg("broker connection lost; reconnecting")
 			for _, l := range listeners {
 				l(false)
 			}
 		}
 		b.resetChannels()
 		delay := b.opts.BackoffMin
+		// The lost node is tried last: with a cluster, go on to the next.
+		b.mu.Lock()
+		start := b.node + 1
+		b.mu.Unlock()
+		var node int
 		for {
 			select {
 			case <-b.done:
 				return
 			case <-time.After(delay):
 			}
-			next, err := b.dial(context.Background())
+			next, at, err := b.dial(context.Background(), start)
 			if err == nil {
 				if err = b.restore(next); err != nil {
 					_ = next.Close()
+					if errors.Is(err, errQueueType) {
+						// Not healed by retrying soon: say so at once.
+						b.log.Error().Err(err).Msg("cannot restore the topology")
+					}
 				}
 			}
 			if err == nil {
-				conn = next
+				conn, node = next, at
 				break
 			}
 			b.log.Debug().Err(err).Dur("retry_in", delay).Msg("reconnect failed")
 			delay = min(delay*2, b.opts.BackoffMax)
 		}
-		b.setConn(conn)
-		b.log.Info().Str("broker", network.RedactURL(b.url)).Msg("broker connection restored")
+		b.setConn(conn, node)
+		b.log.Info().Str("broker", network.RedactURL(b.urls[node])).Msg("broker connection restored")
 	}
 }
 
@@ -232,7 +307,7 @@ func (b *Broker) restore(conn *amqp.Connection) error {
 		}
 	}
 	for q, o := range inports {
-		if err := declareInport(ch, q, o); err != nil {
+		if err := b.declareInport(ch, q, o); err != nil {
 			return err
 		}
 	}
@@ -343,14 +418,48 @@ func (b *Broker) withTopo(ctx context.Context, op func(ch *amqp.Channel) error) 
 	})
 }
 
-func queueArgs(queue string) amqp.Table {
-	return amqp.Table{"x-dead-letter-exchange": "dead-" + queue}
+// errQueueType marks the error of a queue that exists with another type
+// than Options.QueueType.
+var errQueueType = errors.New("the queue exists with another type")
+
+// durableQueueArgs adds x-queue-type to the arguments of a durable queue
+// when it is not to be classic (classic queues are declared without it, as
+// msgflo does, so that the queues msgflo declared are still equivalent).
+func (b *Broker) durableQueueArgs(args amqp.Table) amqp.Table {
+	if b.opts.QueueType == QueueTypeQuorum {
+		if args == nil {
+			args = amqp.Table{}
+		}
+		args["x-queue-type"] = QueueTypeQuorum
+	}
+	return args
 }
 
-func declareInport(ch *amqp.Channel, queue string, o network.QueueOptions) error {
-	durable, autoDelete := !o.NonPersistent, o.NonPersistent
-	if _, err := ch.QueueDeclare(queue, durable, autoDelete, false, false, queueArgs(queue)); err != nil {
+// declareQueue declares a queue, naming the queue and the setting in the
+// error RabbitMQ gives when the queue exists with another type.
+func (b *Broker) declareQueue(ch *amqp.Channel, queue string, durable, autoDelete bool, args amqp.Table) error {
+	if durable {
+		args = b.durableQueueArgs(args)
+	}
+	_, err := ch.QueueDeclare(queue, durable, autoDelete, false, false, args)
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed && strings.Contains(ae.Reason, "x-queue-type") {
+		want := b.opts.QueueType
+		if want == "" {
+			want = QueueTypeClassic
+		}
+		return fmt.Errorf("declare queue %s: %w: --queue-type (MSGFLO_QUEUE_TYPE) is %s; delete the queue or use the type it has (RabbitMQ: %s)", queue, errQueueType, want, ae.Reason)
+	}
+	if err != nil {
 		return fmt.Errorf("declare queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+func (b *Broker) declareInport(ch *amqp.Channel, queue string, o network.QueueOptions) error {
+	durable, autoDelete := !o.NonPersistent, o.NonPersistent
+	if err := b.declareQueue(ch, queue, durable, autoDelete, amqp.Table{"x-dead-letter-exchange": "dead-" + queue}); err != nil {
+		return err
 	}
 	// As msgflo-nodejs: an exchange of the same name, so that an inport
 	// can also be published to as if it were an outport.
@@ -375,7 +484,7 @@ func (b *Broker) URL() string { return b.url }
 
 // DeclareInport implements network.Broker.
 func (b *Broker) DeclareInport(ctx context.Context, queue string, o network.QueueOptions) error {
-	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return declareInport(ch, queue, o) }); err != nil {
+	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return b.declareInport(ch, queue, o) }); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -477,7 +586,7 @@ func (b *Broker) RoundRobin(ctx context.Context, src, tgt, deadletter string) er
 			if err := ch.ExchangeBind(direct, "", src, false, nil); err != nil {
 				return err
 			}
-			if err := declareInport(ch, tgt, network.QueueOptions{}); err != nil {
+			if err := b.declareInport(ch, tgt, network.QueueOptions{}); err != nil {
 				return err
 			}
 			if err := ch.QueueBind(tgt, "", direct, false, nil); err != nil {
@@ -489,7 +598,7 @@ func (b *Broker) RoundRobin(ctx context.Context, src, tgt, deadletter string) er
 			if err := ch.ExchangeDeclare(dead, "fanout", true, false, false, false, nil); err != nil {
 				return err
 			}
-			if err := declareInport(ch, deadletter, network.QueueOptions{}); err != nil {
+			if err := b.declareInport(ch, deadletter, network.QueueOptions{}); err != nil {
 				return err
 			}
 			if err := ch.QueueBind(deadletter, "", dead, false, nil); err != nil {
@@ -556,7 +665,7 @@ func (b *Broker) PublishAsync(ctx context.Context, exchange string, data []byte)
 		if err != nil {
 			return err
 		}
-		p = &pending{b: b, ch: ch, dc: dc, exchange: exchange}
+		p = &pending{b: b, ch: ch, dc: dc, exchange: exchange, data: data}
 		return nil
 	})
 	return p, err
@@ -567,8 +676,13 @@ type pending struct {
 	ch       *amqp.Channel
 	dc       *amqp.DeferredConfirmation
 	exchange string
+	data     []byte // published again when the confirm is lost
 }
 
+// Wait implements network.Pending. A message whose confirm was lost with
+// the connection may or may not be in the broker: it is published again
+// (and confirmed) on the next connection, so that it is not lost; the
+// receiver may get it twice.
 func (p *pending) Wait(ctx context.Context) error {
 	select {
 	case <-p.dc.Done():
@@ -579,7 +693,11 @@ func (p *pending) Wait(ctx context.Context) error {
 	}
 	if !p.dc.Acked() {
 		if p.ch.IsClosed() {
-			return fmt.Errorf("publish to %s: connection lost before the broker confirmed it", p.exchange)
+			p.b.log.Debug().Str("exchange", p.exchange).Msg("confirm lost with the connection; publishing again")
+			if err := p.b.publish(ctx, p.exchange, "", p.data); err != nil {
+				return fmt.Errorf("publish to %s again after the connection was lost: %w", p.exchange, err)
+			}
+			return nil
 		}
 		return fmt.Errorf("broker refused message to %s", p.exchange)
 	}

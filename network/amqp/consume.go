@@ -183,7 +183,7 @@ func (b *Broker) Consume(ctx context.Context, queue string, prefetch int, handle
 			}
 			b.mu.Unlock()
 			if declared {
-				if err := declareInport(ch, queue, o); err != nil {
+				if err := b.declareInport(ch, queue, o); err != nil {
 					return "", err
 				}
 			}

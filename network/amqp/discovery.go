@@ -57,8 +57,8 @@ func (b *Broker) declareDiscovery(ch *amqp.Channel) error {
 	if err := ch.ExchangeDeclare(b.discoveryExchange(), "fanout", true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare discovery exchange: %w", err)
 	}
-	if _, err := ch.QueueDeclare(b.opts.DiscoveryQueue, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare discovery queue: %w", err)
+	if err := b.declareQueue(ch, b.opts.DiscoveryQueue, true, false, nil); err != nil {
+		return fmt.Errorf("discovery: %w", err)
 	}
 	if err := ch.QueueBind(b.opts.DiscoveryQueue, "", b.discoveryExchange(), false, nil); err != nil {
 		return fmt.Errorf("bind discovery queue: %w", err)

@@ -73,6 +73,17 @@ func NewBroker(conn Conn, url string, log zerolog.Logger) *Broker {
 // URL returns the broker URL given at creation.
 func (b *Broker) URL() string { return b.url }
 
+// ConnectedURL implements network.NodeReporter: the server in use, when
+// the connection can tell (else the URL given).
+func (b *Broker) ConnectedURL() string {
+	if r, ok := b.conn.(network.NodeReporter); ok {
+		if u := r.ConnectedURL(); u != "" {
+			return u
+		}
+	}
+	return b.url
+}
+
 // OnConnection implements network.ConnectionWatcher when the connection
 // can drop (the embedded broker's cannot).
 func (b *Broker) OnConnection(f func(connected bool)) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
 )
 
 // Options configure Dial.
@@ -62,6 +64,15 @@ type pahoConn struct {
 	warned     bool
 	listeners  []func(bool)
 	connected  bool
+	attempt    string // the server of the last connection attempt
+	node       string // the server of the connection in use (or lost last)
+}
+
+// ConnectedURL implements network.NodeReporter.
+func (c *pahoConn) ConnectedURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.node
 }
 
 // maxEarly bounds the messages kept for topics nobody in the process has
@@ -94,32 +105,49 @@ func (c *pahoConn) notify(up bool) {
 // Dial connects to an MQTT broker: mqtt://[user:password@]host[:port]
 // (also tcp://), or over TLS mqtts://[user:password@]host[:port] (also
 // ssl://, tls://; port 8883 by default). It reconnects on its own when the
-// connection drops.
+// connection drops. rawURL may be a comma-separated list of such URLs (the
+// nodes of a clustered broker): the first that answers is used, and after a
+// drop the client goes through the list again.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("broker URL %q: %w", rawURL, err)
+	urls := network.SplitURLs(rawURL)
+	if len(urls) == 0 {
+		return nil, errors.New("no broker URL")
 	}
-	scheme, defaultPort := "tcp", ":1883"
+	var servers, hosts []string
 	var tlsConfig *tls.Config
-	switch u.Scheme {
-	case "mqtt", "tcp":
-	case "mqtts", "ssl", "tls":
-		scheme, defaultPort = "ssl", ":8883"
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if opts.TLSConfig != nil {
-			tlsConfig = opts.TLSConfig.Clone()
+	for _, one := range urls {
+		u, err := url.Parse(one)
+		if err != nil {
+			return nil, fmt.Errorf("broker URL %q: %w", network.RedactURL(one), err)
 		}
-		if tlsConfig.ServerName == "" {
-			tlsConfig.ServerName = u.Hostname()
+		scheme, defaultPort := "tcp", ":1883"
+		switch u.Scheme {
+		case "mqtt", "tcp":
+		case "mqtts", "ssl", "tls":
+			scheme, defaultPort = "ssl", ":8883"
+			if tlsConfig == nil {
+				tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+				if opts.TLSConfig != nil {
+					tlsConfig = opts.TLSConfig.Clone()
+				}
+				if tlsConfig.ServerName == "" && len(urls) == 1 {
+					// With several, the TLS dial takes each one's host.
+					tlsConfig.ServerName = u.Hostname()
+				}
+			}
+		default:
+			return nil, fmt.Errorf("broker URL %q: scheme %q is not MQTT (use mqtt:// or mqtts://)", network.RedactURL(one), u.Scheme)
 		}
-	default:
-		return nil, fmt.Errorf("broker URL %q: scheme %q is not MQTT (use mqtt:// or mqtts://)", rawURL, u.Scheme)
+		host := u.Host
+		if u.Port() == "" {
+			host += defaultPort
+		}
+		// paho takes the credentials of each server from its URL.
+		server := &url.URL{Scheme: scheme, Host: host, User: u.User}
+		servers = append(servers, server.String())
+		hosts = append(hosts, host)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host += defaultPort
-	}
+	host := strings.Join(hosts, ",")
 	if opts.ClientID == "" {
 		opts.ClientID = "msgflo-" + uuid.New()[:18]
 	}
@@ -132,7 +160,6 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	c := &pahoConn{log: opts.Logger, handlers: map[string]func(string, []byte){}, subscribed: map[string]bool{}, early: map[string][][]byte{}}
 	var b *Broker
 	po := paho.NewClientOptions().
-		AddBroker(scheme + "://" + host).
 		SetClientID(opts.ClientID).
 		SetCleanSession(!opts.PersistentSession).
 		SetStore(newCopyingStore()).
@@ -143,40 +170,42 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.route(m.Topic(), m.Payload()) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			opts.Logger.Warn().Err(err).Str("broker", host).Msg("MQTT connection lost; reconnecting")
+			opts.Logger.Warn().Err(err).Str("broker", network.RedactURL(c.ConnectedURL())).Msg("MQTT connection lost; reconnecting")
 			c.notify(false)
 		}).
+		SetConnectionAttemptHandler(func(server *url.URL, tc *tls.Config) *tls.Config {
+			c.mu.Lock()
+			c.attempt = server.String()
+			c.mu.Unlock()
+			return tc
+		}).
 		SetOnConnectHandler(func(_ paho.Client) {
+			c.mu.Lock()
+			c.node = c.attempt
+			c.mu.Unlock()
 			if b != nil {
 				c.resubscribe(b.topicsToResubscribe())
 			}
 			c.notify(true)
 		})
+	for _, s := range servers {
+		po.AddBroker(s)
+	}
 	if tlsConfig != nil {
 		po.SetTLSConfig(tlsConfig)
-	}
-	if u.User != nil {
-		po.SetUsername(u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			po.SetPassword(p)
-		}
 	}
 	c.client = paho.NewClient(po)
 	if opts.PersistentSession {
 		end := paho.NewClientOptions().
-			AddBroker(scheme + "://" + host).
 			SetClientID(opts.ClientID).
 			SetCleanSession(true).
 			SetAutoReconnect(false).
 			SetConnectTimeout(endSessionTimeout)
+		for _, s := range servers {
+			end.AddBroker(s)
+		}
 		if tlsConfig != nil {
 			end.SetTLSConfig(tlsConfig)
-		}
-		if u.User != nil {
-			end.SetUsername(u.User.Username())
-			if p, ok := u.User.Password(); ok {
-				end.SetPassword(p)
-			}
 		}
 		c.endSession = end
 	}
@@ -191,6 +220,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	// reconnection ("connection restored" at start).
 	c.mu.Lock()
 	c.connected = true
+	c.node = c.attempt
 	c.mu.Unlock()
 	return b, nil
 }
