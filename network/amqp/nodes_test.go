@@ -62,7 +62,8 @@ func TestNodeListFailover(t *testing.T) {
 		t.Fatal("nothing went through the second node")
 	}
 	must(t, b.Send(ctx, q, []byte(`"after"`)))
-	expectAfterProbes(t, in, `"after"`)
+	for in.Next(t) != `"after"` { // "before" may come again
+	}
 
 	// And on from the last one to the first that answers again.
 	firstProxy.Unblock()
@@ -74,7 +75,10 @@ func TestNodeListFailover(t *testing.T) {
 		t.Fatalf("after losing %s, connected to %s, want %s", second, got, first)
 	}
 	must(t, b.Send(ctx, q, []byte(`"back"`)))
-	expectAfterProbes(t, in, `"back"`)
+	// "after" may come again: its ack may have been lost with the
+	// connection (at-least-once).
+	for in.Next(t) != `"back"` {
+	}
 }
 
 func TestNodeListErrors(t *testing.T) {
