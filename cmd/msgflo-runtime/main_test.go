@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 		panic("build: " + err.Error())
 	}
 	code := m.Run()
+	brokertest.StopSharedCluster()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
