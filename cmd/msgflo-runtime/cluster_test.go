@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +267,61 @@ func waitEvent(t *testing.T, events <-chan clusterEvent, command string) {
 		case <-timeout:
 			t.Fatalf("no network:%s", command)
 		}
+	}
+}
+
+// A queue that exists with the other type is refused with an error naming
+// the queue and --queue-type: the runtime reports it to its clients and
+// carries on; a participant process exits with it.
+func TestQueueTypeMismatch(t *testing.T) {
+	cluster := brokertest.SharedCluster(t)
+	url := cluster.Nodes()[0].URL
+	ctx := context.Background()
+	role := "rmis" + uuid.New()[:6]
+	queue := role + ".IN"
+	classic, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop()})
+	noErr(t, err)
+	defer classic.Close()
+	noErr(t, classic.DeclareInport(ctx, queue, network.QueueOptions{}))
+	defer func() { _ = classic.Delete(ctx, queue, role+".OUT") }()
+
+	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_QUEUE_TYPE="}, "--port", "0", "--broker", url, "--queue-type", "quorum")
+	ws, _ := p.ready(t)
+	c := connectFBP(t, ws)
+	c.edit("clear", map[string]any{"id": "g", "main": true})
+	c.edit("addnode", map[string]any{"id": role, "component": "core/Repeat", "graph": "g"})
+	c.send("network", "start", map[string]any{"graph": "g"})
+	timeout := time.After(brokertest.Timeout)
+	for reported := false; !reported; {
+		select {
+		case m, ok := <-c.in:
+			if !ok {
+				t.Fatal("connection closed")
+			}
+			pl, _ := m["payload"].(map[string]any)
+			msg, _ := pl["message"].(string)
+			reported = m["protocol"] == "network" && m["command"] == "error" && strings.Contains(msg, queue)
+			if reported && !strings.Contains(msg, "--queue-type") {
+				t.Fatalf("network:error %q does not name --queue-type", msg)
+			}
+		case <-timeout:
+			t.Fatalf("no network:error naming %s; runtime log:\n%s", queue, p.stderrText())
+		}
+	}
+	getruntime(t, ws) // still serving
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("the runtime exited: %v", err)
+	default:
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, brokertest.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(pctx, binary, "participant", "core/Repeat", "--role", role, "--broker", url, "--queue-type", "quorum")
+	cmd.Env = append(os.Environ(), "MSGFLO_QUEUE_TYPE=", "MSGFLO_BROKER=")
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), queue) || !strings.Contains(string(out), "--queue-type") {
+		t.Fatalf("participant process: %v, output %s; want exit code 1 and an error naming %s and --queue-type", err, out, queue)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -33,8 +34,17 @@ const (
 	ctlTimeout = 2 * time.Minute
 )
 
+// clusterLockFile serialises the test clusters of the test binaries
+// running at once (go test runs packages in parallel): they would share
+// node names and ports.
+var clusterLockFile = filepath.Join(os.TempDir(), "msgflo-test-cluster.lock")
+
+// clusterLockTimeout bounds the wait for another binary's cluster.
+const clusterLockTimeout = 15 * time.Minute
+
 // Cluster is a running private RabbitMQ cluster.
 type Cluster struct {
+	lock  *os.File // held (flock) while the cluster runs
 	dir   string
 	env   []string
 	nodes []*ClusterNode
@@ -108,11 +118,16 @@ func StopSharedCluster() {
 // StartCluster starts three RabbitMQ nodes and joins them into a cluster.
 // Close stops them and removes their files.
 func StartCluster() (*Cluster, error) {
-	dir, err := os.MkdirTemp("", "msgflo-test-cluster")
+	lock, err := lockCluster()
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	dir, err := os.MkdirTemp("", "msgflo-test-cluster")
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	c := &Cluster{lock: lock, dir: dir}
 	ok := false
 	defer func() {
 		if !ok {
@@ -180,9 +195,19 @@ func StartCluster() (*Cluster, error) {
 	}
 	for _, n := range c.nodes {
 		// wait follows the node from its pid file to the end of its boot
-		// (await_startup needs the node's distribution up already).
+		// (await_startup needs the node's distribution up already); a
+		// node that fails to boot exits, which ends the wait at once.
 		pid := filepath.Join(filepath.Dir(n.conf), "pid")
-		if err := c.ctl(clusterStartTimeout, n.Name, "wait", "--timeout", fmt.Sprint(int(clusterStartTimeout.Seconds())), pid); err != nil {
+		waited := make(chan error, 1)
+		go func() {
+			waited <- c.ctl(clusterStartTimeout, n.Name, "wait", "--timeout", fmt.Sprint(int(clusterStartTimeout.Seconds())), pid)
+		}()
+		select {
+		case err = <-waited:
+		case <-n.done:
+			err = errors.New("rabbitmq-server exited")
+		}
+		if err != nil {
 			return nil, fmt.Errorf("node %s did not start: %w; its log:\n%s", n.Name, err, n.log.String())
 		}
 	}
@@ -211,9 +236,32 @@ func rabbitmqScript(name string) string {
 	return ""
 }
 
+// lockCluster takes the machine-wide lock of the test cluster, waiting
+// for another test binary's cluster to be stopped.
+func lockCluster() (*os.File, error) {
+	f, err := os.OpenFile(clusterLockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	locked := make(chan error, 1)
+	go func() { locked <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-locked:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", clusterLockFile, err)
+		}
+		return f, nil
+	case <-time.After(clusterLockTimeout):
+		// The goroutine goes with the process (the test fails now).
+		return nil, fmt.Errorf("another test's RabbitMQ cluster still runs after %s (lock %s)", clusterLockTimeout, clusterLockFile)
+	}
+}
+
 func (n *ClusterNode) start() error {
 	cmd := exec.Command(rabbitmqScript("rabbitmq-server"))
 	cmd.Env = n.env
+	cmd.Dir = filepath.Dir(n.conf) // where a crash dump goes
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	// The Erlang processes hold the output open: once rabbitmq-server
 	// has exited, do not wait for them.
@@ -340,6 +388,9 @@ func (c *Cluster) Close() {
 	}
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
+	}
+	if c.lock != nil {
+		c.lock.Close() // releases the flock
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(os.Stderr, "brokertest: stopping the RabbitMQ test cluster: %v\n", err)
