@@ -121,25 +121,9 @@ func (c queueDepths) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c queueDepths) Collect(ch chan<- prometheus.Metric) {
-	type inport struct{ graph, node, port, queue string }
 	r := c.r
 	r.mu.Lock()
-	var ports []inport
-	var queues []string
-	for _, gs := range r.sortedGraphsLocked() {
-		for _, n := range gs.g.Nodes {
-			def, ok := r.resolveLocked(gs.roleOf(n.ID))
-			if !ok {
-				continue
-			}
-			for _, p := range def.Inports {
-				if p.Queue != "" {
-					ports = append(ports, inport{gs.g.ID, n.ID, p.ID, p.Queue})
-					queues = append(queues, p.Queue)
-				}
-			}
-		}
-	}
+	ports, queues := r.nodeInportsLocked()
 	r.mu.Unlock()
 	if len(queues) == 0 {
 		return
@@ -158,4 +142,34 @@ func (c queueDepths) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueReadyDesc, prometheus.GaugeValue, float64(st.Ready), p.graph, p.node, p.port)
 		ch <- prometheus.MustNewConstMetric(queueConsumersDesc, prometheus.GaugeValue, float64(st.Consumers), p.graph, p.node, p.port)
 	}
+}
+
+// nodeInport is an inport queue of a node of a graph.
+type nodeInport struct{ graph, node, port, queue string }
+
+// nodeInportsLocked lists the inport queues of the graphs' nodes whose
+// participant is known, and the distinct queue names.
+func (r *Runtime) nodeInportsLocked() ([]nodeInport, []string) {
+	var ports []nodeInport
+	var queues []string
+	seen := map[string]bool{}
+	for _, gs := range r.sortedGraphsLocked() {
+		for _, n := range gs.g.Nodes {
+			def, ok := r.resolveLocked(gs.roleOf(n.ID))
+			if !ok {
+				continue
+			}
+			for _, p := range def.Inports {
+				if p.Queue == "" {
+					continue
+				}
+				ports = append(ports, nodeInport{gs.g.ID, n.ID, p.ID, p.Queue})
+				if !seen[p.Queue] {
+					seen[p.Queue] = true
+					queues = append(queues, p.Queue)
+				}
+			}
+		}
+	}
+	return ports, queues
 }

@@ -19,7 +19,7 @@ import (
 const (
 	NodeRunning = "running" // a participant serves it (an in-process one is taking messages)
 	NodePaused  = "paused"  // its in-process participant waits for its graph to start
-	NodeWaiting = "waiting" // no participant heard from yet
+	NodeWaiting = "waiting" // no participant heard from yet, or an in-process one waits for its outputs to be wired
 	NodeExpired = "expired" // its participant went silent; its queues are kept
 	NodeExited  = "exited"  // its participant process exited
 )
@@ -54,6 +54,16 @@ type NodeStatus struct {
 	Component string `json:"component"`
 	Role      string `json:"role"`
 	State     string `json:"state"`
+	// Inports are the depths of its inport queues (AMQP), fed by edges or
+	// not (runtime:packet, initial packets, other senders).
+	Inports []InportStatus `json:"inports,omitempty"`
+}
+
+// InportStatus is the depth of a node's inport queue.
+type InportStatus struct {
+	Port  string             `json:"port"`
+	Queue string             `json:"queue"`
+	Depth network.QueueStats `json:"depth"`
 }
 
 // EdgeStatus is an edge with what is known of the messages on it: how many
@@ -161,10 +171,14 @@ func (r *Runtime) nodeStateLocked(role string) string {
 		return NodeExited
 	}
 	if lp, ok := r.local[role]; ok {
-		if lp.gate.isOpen() {
+		switch {
+		case !lp.running:
+			return NodeWaiting // it consumes once its outputs are wired
+		case lp.gate.isOpen():
 			return NodeRunning
+		default:
+			return NodePaused
 		}
-		return NodePaused
 	}
 	if len(r.registry.ByRole(role)) > 0 {
 		return NodeRunning
@@ -189,7 +203,7 @@ func (r *Runtime) heardSinceLocked(role string, t time.Time) bool {
 // Overview returns a snapshot of the runtime. Queue depths are asked of the
 // broker (when it can tell) within ctx, outside the runtime's lock.
 func (r *Runtime) Overview(ctx context.Context) Overview {
-	st, queues := r.overview()
+	st, ports, queues := r.overview()
 	if len(queues) == 0 {
 		return st
 	}
@@ -200,13 +214,21 @@ func (r *Runtime) Overview(ctx context.Context) Overview {
 	st.QueueDepths = true
 	depths, err := inspector.QueueStats(ctx, queues)
 	if err != nil {
-		r.log.Debug().Err(err).Msg("status: queue depths")
+		r.log.Debug().Err(err).Msg("overview: queue depths")
 	}
 	for gi := range st.Graphs {
-		for ei := range st.Graphs[gi].Edges {
-			e := &st.Graphs[gi].Edges[ei]
-			if d, ok := depths[e.Queue]; ok {
-				e.Depth = &d
+		g := &st.Graphs[gi]
+		for ei := range g.Edges {
+			if d, ok := depths[g.Edges[ei].Queue]; ok {
+				g.Edges[ei].Depth = &d
+			}
+		}
+		for ni := range g.Nodes {
+			n := &g.Nodes[ni]
+			for _, p := range ports[g.ID+"\x00"+n.ID] {
+				if d, ok := depths[p.queue]; ok {
+					n.Inports = append(n.Inports, InportStatus{Port: p.port, Queue: p.queue, Depth: d})
+				}
 			}
 		}
 	}
@@ -214,8 +236,9 @@ func (r *Runtime) Overview(ctx context.Context) Overview {
 }
 
 // overview takes the snapshot but for queue depths, and lists the
-// inport queues to ask the broker about.
-func (r *Runtime) overview() (Overview, []string) {
+// inport queues to ask the broker about: the nodes' (by graph and node id)
+// and the distinct queue names.
+func (r *Runtime) overview() (Overview, map[string][]nodeInport, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -228,8 +251,11 @@ func (r *Runtime) overview() (Overview, []string) {
 		Graphs:    []GraphStatus{},
 		Errors:    r.errors.list(),
 	}
-	seen := map[string]bool{}
-	var queues []string
+	inports, queues := r.nodeInportsLocked()
+	ports := map[string][]nodeInport{}
+	for _, p := range inports {
+		ports[p.graph+"\x00"+p.node] = append(ports[p.graph+"\x00"+p.node], p)
+	}
 	for _, gs := range r.sortedGraphsLocked() {
 		g := GraphStatus{ID: gs.g.ID, Main: gs.g.ID == r.mainGraph, Started: gs.started, Nodes: []NodeStatus{}, Edges: []EdgeStatus{}}
 		for _, n := range gs.g.Nodes {
@@ -239,11 +265,7 @@ func (r *Runtime) overview() (Overview, []string) {
 		for _, e := range gs.g.Edges {
 			es := EdgeStatus{Src: portRef(e.Src), Tgt: portRef(e.Tgt)}
 			if q, ok, err := r.queueOfLocked(gs, e.Tgt, false); ok && err == nil {
-				es.Queue = q
-				if !seen[q] {
-					seen[q] = true
-					queues = append(queues, q)
-				}
+				es.Queue = q // one of the nodes' inport queues
 			}
 			if lp, ok := r.local[gs.roleOf(e.Tgt.Node)]; ok {
 				n := lp.counts.get(e.Tgt.Port)
@@ -256,7 +278,7 @@ func (r *Runtime) overview() (Overview, []string) {
 	// The main graph first, then the others by id.
 	sort.SliceStable(st.Graphs, func(i, j int) bool { return st.Graphs[i].Main && !st.Graphs[j].Main })
 	st.Participants = r.participantsLocked()
-	return st, queues
+	return st, ports, queues
 }
 
 // participantsLocked lists every participant the runtime knows of, by role.

@@ -27,8 +27,14 @@ type overview struct {
 	Graphs []struct {
 		ID    string `json:"id"`
 		Nodes []struct {
-			ID    string `json:"id"`
-			State string `json:"state"`
+			ID      string `json:"id"`
+			State   string `json:"state"`
+			Inports []struct {
+				Port  string `json:"port"`
+				Depth struct {
+					Ready int `json:"ready"`
+				} `json:"depth"`
+			} `json:"inports"`
 		} `json:"nodes"`
 		Edges []struct {
 			Queue     string `json:"queue"`
@@ -231,6 +237,10 @@ func TestQueueDepthRisesWhileParticipantPaused(t *testing.T) {
 		o := getOverview(t, base)
 		if n == 0 || len(o.Graphs) != 1 || len(o.Graphs[0].Edges) != 1 {
 			return fmt.Sprintf("messages ready %v; overview %+v", n, o.Graphs)
+		}
+		// The status page shows them in front of the node.
+		if in := o.Graphs[0].Nodes[0].Inports; o.Graphs[0].Nodes[0].ID != first || len(in) != 1 || in[0].Depth.Ready == 0 {
+			return fmt.Sprintf("overview's first node %+v", o.Graphs[0].Nodes[0])
 		}
 		return ""
 	})

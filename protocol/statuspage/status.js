@@ -261,11 +261,19 @@
     }
     for (const n of g.nodes) {
       const p = place.get(n.id);
-      nodes.append(svgEl('g', { class: 'node', 'data-node': n.id, 'data-state': n.state, transform: 'translate(' + p.x + ',' + p.y + ')' },
-        svgEl('title', {}, n.id + ' (' + n.component + ')\nrole ' + n.role + '\n' + n.state),
+      const inports = n.inports || []; // queue depths (RabbitMQ)
+      const node = svgEl('g', { class: 'node', 'data-node': n.id, 'data-state': n.state, transform: 'translate(' + p.x + ',' + p.y + ')' },
+        svgEl('title', {}, n.id + ' (' + n.component + ')\nrole ' + n.role + '\n' + n.state +
+          inports.map((i) => '\nqueue ' + i.queue + ': ' + i.depth.ready + ' ready, ' + i.depth.consumers + ' consumers').join('')),
         svgEl('rect', { width: NODE_W, height: NODE_H, rx: 6 }),
         svgEl('text', { x: 8, y: 18 }, clip(n.id, 22)),
-        svgEl('text', { x: 8, y: 35, class: 'component' }, clip(n.component, 26))));
+        svgEl('text', { x: 8, y: 35, class: 'component' }, clip(n.component, 26)));
+      // Messages piling up in front of a node, whatever sends them.
+      const waiting = inports.filter((i) => i.depth.ready > 0);
+      if (waiting.length) {
+        node.append(svgEl('text', { x: 2, y: -4, class: 'queue' }, clip(waiting.map((i) => i.port + ': ' + i.depth.ready + ' waiting').join(', '), 30)));
+      }
+      nodes.append(node);
     }
     svg.append(edges, nodes);
     return svg;
