@@ -254,7 +254,11 @@ func (r *Runtime) AddInitial(p InitialPayload) error {
 			return err
 		}
 		r.emit("graph", "addinitial", InitialPayload{Src: IIPData{Data: i.Data}, Tgt: portRef(i.Tgt), Metadata: i.Metadata, Graph: gs.g.ID})
-		if gs.started {
+		reset := gs.resetIIPs[iipKey(i)]
+		gs.resetIIPs = nil
+		if gs.started && reset {
+			r.log.Debug().Str("graph", gs.g.ID).Str("port", i.Tgt.String()).Msg("initial packet set again to the value already sent in this start; not sent again")
+		} else if gs.started {
 			if err := gs.queueIIP(i); err != nil {
 				r.networkErrorLocked("iip:"+gs.g.ID+":"+i.ID(), gs.g.ID, err.Error())
 			}
@@ -271,6 +275,12 @@ func (r *Runtime) RemoveInitial(p InitialPayload) error {
 			return err
 		}
 		for _, i := range removed {
+			if gs.started && !gs.pending(i) {
+				if gs.resetIIPs == nil {
+					gs.resetIIPs = map[string]bool{}
+				}
+				gs.resetIIPs[iipKey(i)] = true
+			}
 			gs.dropDelivery(i)
 		}
 		first := removed[0]

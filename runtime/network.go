@@ -113,6 +113,7 @@ func (r *Runtime) startLocked(gs *graphState) {
 	}
 	gs.started = true
 	gs.startedAt = r.now()
+	gs.resetIIPs = nil
 	gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil }))
 	for _, i := range gs.g.IIPs {
 		if err := gs.queueIIP(i); err != nil {
@@ -153,6 +154,7 @@ func (r *Runtime) Stop(graphID string) error {
 		uptime = &u
 	}
 	gs.started = false
+	gs.resetIIPs = nil
 	gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return d.iip != nil }))
 	r.emit("network", "stopped", StartedPayload{Time: r.timestamp(), Graph: gs.g.ID, Started: false, Running: false, Uptime: uptime, Debug: gs.debug})
 	r.poke()

@@ -203,6 +203,17 @@ type graphState struct {
 	// blocked counts the packets of outbox that wait for a node with a
 	// reported problem (set by each delivery pass).
 	blocked int
+	// resetIIPs holds the IIPs (target and data) removed from the started
+	// graph after they were sent, until the next addinitial: an editor
+	// that sets an IIP again to the same value (Flowhub sends removeinitial
+	// and addinitial of the same packet when its input loses focus) does
+	// not send it a second time.
+	resetIIPs map[string]bool
+}
+
+// iipKey identifies an IIP by its target and its data.
+func iipKey(i *graph.IIP) string {
+	return i.Tgt.Node + "\x00" + lower(i.Tgt.Port) + "\x00" + string(i.Data)
 }
 
 type delivery struct {

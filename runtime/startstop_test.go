@@ -144,8 +144,8 @@ func TestNeverStartedGraphWiresExternalParticipants(t *testing.T) {
 }
 
 // An initial packet is sent once per start of its graph: adding one to a
-// started graph sends it now, and starting a started graph sends nothing
-// again.
+// started graph sends it now, starting a started graph sends nothing
+// again, and neither does setting it again to the same value.
 func TestIIPsOncePerStart(t *testing.T) {
 	f := newFixture(t, nil)
 	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
@@ -181,6 +181,24 @@ func TestIIPsOncePerStart(t *testing.T) {
 	must(t, err)
 	if got := receive(t, out); got != `"marker2"` {
 		t.Fatalf("a start sent %s twice", got)
+	}
+	// Set again to the value already sent (Flowhub's removeinitial and
+	// addinitial of the same packet): not sent again. A new value is sent,
+	// and so is the old one set back after it.
+	reset := func(data string) {
+		t.Helper()
+		must(t, f.rt.RemoveInitial(InitialPayload{Tgt: ref("once", "in"), Graph: "g"}))
+		must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: jsonOf(data)}, Tgt: ref("once", "in"), Graph: "g"}))
+	}
+	reset("iip")
+	f.pass() // what the outbox holds is sent
+	reset("changed")
+	if got := receive(t, out); got != `"changed"` {
+		t.Fatalf("setting the IIP again to its value sent %s again", got)
+	}
+	reset("iip")
+	if got := receive(t, out); got != `"iip"` {
+		t.Fatalf("got %s, want the IIP set back to its first value", got)
 	}
 }
 
