@@ -518,3 +518,60 @@ func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 		}
 	}
 }
+
+// An announcement of ours published while no coordinator listens (a Go
+// participant started before the runtime) reaches the coordinator that
+// comes later, from the discovery queue, as msgflo's announcements do;
+// announcements published after it listens still arrive once.
+func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	ctx := context.Background()
+	queue := "fbp-test-early-" + uuid.New()[:8]
+	t.Cleanup(func() {
+		if conn, err := amqp.Dial(url); err == nil {
+			if ch, err := conn.Channel(); err == nil {
+				_, _ = ch.QueueDelete(queue, false, false, false)
+				_ = ch.ExchangeDelete(queue+".discovery", false, false)
+			}
+			conn.Close()
+		}
+	})
+	dialB := func() *msgamqp.Broker {
+		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	announcer := dialB()
+	announce := func(msg string) {
+		t.Helper()
+		if err := announcer.Announce(ctx, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce(`{"early":1}`)
+	in := make(chan string, 100)
+	sub, err := dialB().SubscribeDiscovery(ctx, func(_ string, data []byte) { in <- string(data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	next := func(want string) {
+		t.Helper()
+		select {
+		case got := <-in:
+			if got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("never got %q", want)
+		}
+	}
+	next(`{"early":1}`)
+	for _, msg := range []string{`{"n":1}`, `{"marker":1}`} {
+		announce(msg)
+		next(msg)
+	}
+}

@@ -3,6 +3,7 @@ package amqp
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -33,12 +34,25 @@ import (
 //     relayed, and the relayed copy is marked, so nothing goes round twice:
 //     each coordinator gets each announcement once, whichever of them took
 //     it from "fbp".
+//   - Except a marked announcement published before the coordinator's own
+//     queue was bound (announcedAtHeader, the publisher's clock): the
+//     exchange could not deliver it, so its copy in "fbp" is handled. Go
+//     participants that started before the runtime are thus discovered at
+//     once, as msgflo's are, not at their next announcement. (A publisher
+//     whose clock is behind may make such a copy a duplicate, which is
+//     harmless: an announcement only refreshes what is known.)
 
 // fanoutHeader marks an announcement that went through the discovery
 // exchange (its copy in "fbp" must not be relayed again).
 const fanoutHeader = "msgflo-fanout"
 
-var fanoutMark = amqp.Table{fanoutHeader: true}
+// announcedAtHeader carries the time an announcement was published to the
+// discovery exchange (Unix milliseconds).
+const announcedAtHeader = "msgflo-announced-at"
+
+func fanoutMark() amqp.Table {
+	return amqp.Table{fanoutHeader: true, announcedAtHeader: time.Now().UnixMilli()}
+}
 
 // relayTimeout bounds the relay of one announcement; one not relayed in
 // time goes back to the queue for the next taker.
@@ -72,7 +86,7 @@ func (b *Broker) Announce(ctx context.Context, msg []byte) error {
 	if err := b.withTopo(ctx, b.declareDiscovery); err != nil {
 		return err
 	}
-	return b.publishHeaders(ctx, b.discoveryExchange(), "", msg, fanoutMark)
+	return b.publishHeaders(ctx, b.discoveryExchange(), "", msg, fanoutMark())
 }
 
 // SubscribeDiscovery implements network.Broker: every announcement, once,
@@ -80,6 +94,9 @@ func (b *Broker) Announce(ctx context.Context, msg []byte) error {
 // relay for the others, the "fbp" queue.
 func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHandler) (network.Subscription, error) {
 	q := b.opts.DiscoveryQueue
+	// boundAt is when the own queue was last bound (Unix milliseconds):
+	// announcements published before it reached "fbp" only.
+	var boundAt atomic.Int64
 	own, err := b.startConsumer(ctx, &consumer{
 		name:     "discovery",
 		prefetch: 100,
@@ -94,6 +111,7 @@ func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHan
 			if err := ch.QueueBind(mine.Name, "", b.discoveryExchange(), false, nil); err != nil {
 				return "", fmt.Errorf("bind own discovery queue: %w", err)
 			}
+			boundAt.Store(time.Now().UnixMilli())
 			return mine.Name, nil
 		},
 		handle: func(_ string, d amqp.Delivery) {
@@ -112,14 +130,17 @@ func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHan
 		},
 		handle: func(_ string, d amqp.Delivery) {
 			if marked, _ := d.Headers[fanoutHeader].(bool); marked {
-				_ = d.Ack(false) // delivered by the exchange already
+				if at, ok := d.Headers[announcedAtHeader].(int64); ok && at < boundAt.Load() {
+					handler(q, d.Body) // published before this coordinator listened
+				}
+				_ = d.Ack(false) // otherwise delivered by the exchange already
 				return
 			}
 			// Not the subscriber's ctx: it may have been a start-up
 			// deadline; the relay lives as long as the subscription.
 			rctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
 			defer cancel()
-			if err := b.publishHeaders(rctx, b.discoveryExchange(), "", d.Body, fanoutMark); err != nil {
+			if err := b.publishHeaders(rctx, b.discoveryExchange(), "", d.Body, fanoutMark()); err != nil {
 				b.log.Warn().Err(err).Msg("cannot relay a discovery message to the discovery exchange; another coordinator will take it")
 				_ = d.Nack(false, true)
 				return
