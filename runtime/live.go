@@ -81,11 +81,10 @@ func (r *Runtime) liveAddLocked(def network.Definition) {
 	if gs.g.Node(def.Role) != nil {
 		return // a node whose role is another (its id is not safe)
 	}
-	md := graph.Metadata{}
-	if def.Label != "" {
-		md["label"] = def.Label
-	}
-	n, err := gs.g.AddNode(def.Role, def.Component, md)
+	// No label: editors show the node id, the role, which tells the
+	// instances apart (a definition's label describes its component, e.g.
+	// msgflo-nodejs's "Repeats in data without changes").
+	n, err := gs.g.AddNode(def.Role, def.Component, graph.Metadata{})
 	if err != nil {
 		r.log.Warn().Err(err).Str("role", def.Role).Msg("cannot show a participant in the live graph")
 		return

@@ -33,7 +33,7 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	shared := "liveq" + s
 	start := func(role string, in, out []participant.Port) *participant.Participant {
 		p, err := participant.New(f.ext, participant.Component{
-			Name: "ext/Live", Inports: in, Outports: out,
+			Name: "ext/Live", Label: "Describes the component", Inports: in, Outports: out,
 			Process: func(context.Context, participant.Input, participant.Output) error { return nil },
 		}, role, participant.Options{DiscoveryPeriod: 100 * time.Millisecond})
 		must(t, err)
@@ -60,8 +60,8 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	nodes := map[string]bool{}
 	for len(nodes) < 2 {
 		p := live("addnode").Payload.(NodePayload)
-		if p.Graph != LiveGraphID || p.Component != "ext/Live" {
-			t.Fatalf("addnode %+v", p)
+		if p.Graph != LiveGraphID || p.Component != "ext/Live" || p.Metadata["label"] != nil {
+			t.Fatalf("addnode %+v (no label: editors show the role)", p)
 		}
 		nodes[p.ID] = true
 	}
