@@ -57,6 +57,10 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 		}
 		return ev
 	}
+	// The component is announced before any node of it: Flowhub cannot
+	// draw a node of a component it does not know. (An addnode sent before
+	// it would be skipped here, and the loop below would miss it.)
+	f.waitEvent("component", "component", func(ev Event) bool { return ev.Payload.(ComponentPayload).Name == "ext/Live" })
 	nodes := map[string]bool{}
 	for len(nodes) < 2 {
 		p := live("addnode").Payload.(NodePayload)

@@ -577,14 +577,16 @@ func (r *Runtime) addParticipantLocked(def network.Definition) {
 	if def.Inqueue != "" && def.Outqueue != "" {
 		r.proxy.Watch(def) // announced FBP queues: no probe needed
 	}
+	// The component first: an editor that gets a node of a component it
+	// does not know yet fails to draw it (Flowhub).
+	if r.updateComponentLocked(def) {
+		r.emit("component", "component", r.components[def.Component].payload())
+	}
 	r.liveAddLocked(def)
 	if change == network.Added {
 		r.traceParticipantLocked(def)
 		r.clearNodeErrorLocked("process:"+def.Role, def.Role)
 		r.sendIIPsToNewInstanceLocked(def)
-	}
-	if r.updateComponentLocked(def) {
-		r.emit("component", "component", r.components[def.Component].payload())
 	}
 	r.poke()
 }
