@@ -37,8 +37,9 @@ var flowhubBrokers = []struct {
 // protocol level against the binary started with --graph: it introduces
 // itself with the secret in the payload, lists components, asks the main
 // graph's status and source, adds a node with a Flowhub-style id
-// (library/Component_random), connects it, adds an initial packet, selects
-// the edge, starts, stops and moves the node about. The data reaches the
+// (library/Component_random), connects it, adds an initial packet (and sets
+// it again, as its inspector does), selects the edge, starts, stops and
+// moves the node about (as recorded from a real Flowhub session). The data reaches the
 // packet view (network:data for the UI's graph) exactly once, the status
 // says running, and no error of any kind is sent.
 func TestFlowhubLiveSession(t *testing.T) {
@@ -93,6 +94,14 @@ func TestFlowhubLiveSession(t *testing.T) {
 			if d := c.waitFor("network", "data", onEdge); d["data"] != "hello flowhub" {
 				t.Fatalf("packet view got %v", d)
 			}
+			// When the inspector's input loses focus, Flowhub sets the
+			// packet again: removeinitial and addinitial of the same data.
+			// It is not sent twice (the next data on the edge is the
+			// runtime:packet sent after the start below).
+			c.flowhubSend("graph", "removeinitial", sec(map[string]any{"src": map[string]any{"data": "hello flowhub"}, "tgt": map[string]any{"node": a, "port": "in"}, "graph": "demo"}))
+			c.waitFor("graph", "removeinitial", nil)
+			c.flowhubSend("graph", "addinitial", sec(map[string]any{"src": map[string]any{"data": "hello flowhub"}, "tgt": map[string]any{"node": a, "port": "in"}, "metadata": map[string]any{}, "graph": "demo"}))
+			c.waitFor("graph", "addinitial", nil)
 
 			c.flowhubSend("network", "start", sec(map[string]any{"graph": "demo"}))
 			if st := c.waitFor("network", "started", nil); st["running"] != true {

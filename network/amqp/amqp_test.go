@@ -461,8 +461,9 @@ func TestParticipantDeliveryMode(t *testing.T) {
 func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 	url := brokertest.RabbitMQURL(t)
 	ctx := context.Background()
+	queue := ownDiscoveryQueue(t, url)
 	dialB := func() *msgamqp.Broker {
-		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: discoveryQueue})
+		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -490,7 +491,7 @@ func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendToQueue := func(msg string) { // as msgflo-nodejs does
-		if err := ch.PublishWithContext(ctx, "", discoveryQueue, false, false, amqp.Publishing{Body: []byte(msg)}); err != nil {
+		if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Body: []byte(msg)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -521,21 +522,13 @@ func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 
 // An announcement of ours published while no coordinator listens (a Go
 // participant started before the runtime) reaches the coordinator that
-// comes later, from the discovery queue, as msgflo's announcements do;
-// announcements published after it listens still arrive once.
+// comes later, from the discovery queue, as msgflo's announcements do,
+// unless it is minutes old; announcements published after it listens still
+// arrive once.
 func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 	url := brokertest.RabbitMQURL(t)
 	ctx := context.Background()
-	queue := "fbp-test-early-" + uuid.New()[:8]
-	t.Cleanup(func() {
-		if conn, err := amqp.Dial(url); err == nil {
-			if ch, err := conn.Channel(); err == nil {
-				_, _ = ch.QueueDelete(queue, false, false, false)
-				_ = ch.ExchangeDelete(queue+".discovery", false, false)
-			}
-			conn.Close()
-		}
-	})
+	queue := ownDiscoveryQueue(t, url)
 	dialB := func() *msgamqp.Broker {
 		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
 		if err != nil {
@@ -550,6 +543,23 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 		if err := announcer.Announce(ctx, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// One published long before (a participant gone since) is not.
+	raw, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ch, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	stale := amqp.Table{"msgflo-fanout": true, "msgflo-announced-at": time.Now().Add(-10 * time.Minute).UnixMilli()}
+	if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Headers: stale, Body: []byte(`{"stale":1}`)}); err != nil {
+		t.Fatal(err)
 	}
 	announce(`{"early":1}`)
 	in := make(chan string, 100)
@@ -574,4 +584,22 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 		announce(msg)
 		next(msg)
 	}
+}
+
+// ownDiscoveryQueue is a discovery queue (and exchange) for one test alone,
+// deleted after it: announcements other tests left in the package's queue
+// would reach a coordinator that starts later.
+func ownDiscoveryQueue(t *testing.T, url string) string {
+	t.Helper()
+	queue := "fbp-test-own-" + uuid.New()[:8]
+	t.Cleanup(func() {
+		if conn, err := amqp.Dial(url); err == nil {
+			if ch, err := conn.Channel(); err == nil {
+				_, _ = ch.QueueDelete(queue, false, false, false)
+				_ = ch.ExchangeDelete(queue+".discovery", false, false)
+			}
+			conn.Close()
+		}
+	})
+	return queue
 }

@@ -38,7 +38,9 @@ import (
 //     queue was bound (announcedAtHeader, the publisher's clock): the
 //     exchange could not deliver it, so its copy in "fbp" is handled. Go
 //     participants that started before the runtime are thus discovered at
-//     once, as msgflo's are, not at their next announcement. (A publisher
+//     once, as msgflo's are, not at their next announcement; unless it is
+//     older than maxEarlyAge (its participant has announced itself again
+//     since, or is gone). (A publisher
 //     whose clock is behind may make such a copy a duplicate, which is
 //     harmless: an announcement only refreshes what is known.)
 
@@ -49,6 +51,12 @@ const fanoutHeader = "msgflo-fanout"
 // announcedAtHeader carries the time an announcement was published to the
 // discovery exchange (Unix milliseconds).
 const announcedAtHeader = "msgflo-announced-at"
+
+// maxEarlyAge bounds the age of the announcements published before a
+// coordinator listened that it handles: a participant that still runs has
+// announced itself again since (every 60 s by default); older ones are of
+// participants long gone, which "fbp" keeps while no coordinator reads it.
+const maxEarlyAge = 2 * time.Minute
 
 func fanoutMark() amqp.Table {
 	return amqp.Table{fanoutHeader: true, announcedAtHeader: time.Now().UnixMilli()}
@@ -130,7 +138,7 @@ func (b *Broker) SubscribeDiscovery(ctx context.Context, handler network.DataHan
 		},
 		handle: func(_ string, d amqp.Delivery) {
 			if marked, _ := d.Headers[fanoutHeader].(bool); marked {
-				if at, ok := d.Headers[announcedAtHeader].(int64); ok && at < boundAt.Load() {
+				if at, ok := d.Headers[announcedAtHeader].(int64); ok && at < boundAt.Load() && time.Now().UnixMilli()-at < maxEarlyAge.Milliseconds() {
 					handler(q, d.Body) // published before this coordinator listened
 				}
 				_ = d.Ack(false) // otherwise delivered by the exchange already
