@@ -81,7 +81,7 @@ func Main(c Component) {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	role := fs.String("role", strings.ToLower(path.Base(c.Name)), "role of this participant")
 	fs.StringVar(role, "name", *role, "the same as --role (msgflo-nodejs's spelling)")
-	broker := fs.String("broker", "", "broker URL (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
+	broker := fs.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
 	_ = fs.Parse(os.Args[1:])
 	*broker = BrokerURL(*broker, os.Getenv)
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: time.RFC3339}).With().Timestamp().Logger()

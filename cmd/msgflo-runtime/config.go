@@ -89,7 +89,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve wss:// (with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.port, "port", 3569, "port to serve the FBP protocol on (0 picks a free one)")
-	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port; empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port, or a comma-separated list of them for the nodes of a cluster (the first that answers is used, the next on a drop); empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
 	fs.IntVar(&c.embeddedPort, "embedded-port", 0, "port of the embedded broker's MQTT listener (0 picks a free one, so it never collides with a system broker on 1883)")
 	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); default a random one, printed in the Flowhub link only; an explicit empty value is --no-auth")

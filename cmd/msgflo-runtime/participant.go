@@ -21,7 +21,7 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 	fs := newToolFlags(prog, "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
 	role := fs.String("role", "", "role of the participant (default: the component's name, lower-cased)")
 	fs.StringVar(role, "name", "", "the same as --role (msgflo-nodejs's spelling)")
-	broker := fs.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
+	broker := fs.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
 	prefetch := fs.Int("prefetch", 0, fmt.Sprintf("messages in flight per inport (default %d)", participant.DefaultPrefetch))
 	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (env MSGFLO_PERSISTENT_MESSAGES; default true)")
 	queueTypeFlag := fs.String("queue-type", "", "RabbitMQ type of the inport queues: classic or quorum (env MSGFLO_QUEUE_TYPE; default classic)")

@@ -5,9 +5,11 @@
 // queue to the source exchange. Discovery: see discovery.go.
 //
 // The connection heals itself: when it drops, Broker reconnects with backoff
-// and re-declares what it declared, re-binds what it bound and restarts its
-// consumers and taps. Messages are published persistent and confirmed, so a
-// publish that returned nil is in the broker.
+// (to the next node, when given several URLs) and re-declares what it
+// declared, re-binds what it bound and restarts its consumers and taps.
+// Messages are published persistent and confirmed, so a publish that
+// returned nil is in the broker; one whose confirm was lost with the
+// connection is published again on the next.
 package amqp
 
 import (
