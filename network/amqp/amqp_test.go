@@ -459,17 +459,8 @@ func TestParticipantDeliveryMode(t *testing.T) {
 // exchange). Nothing is relayed twice: after each announcement, a marker
 // sent the same way arrives next, with no second copy before it.
 func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
-	url := brokertest.RabbitMQURL(t)
 	ctx := context.Background()
-	queue := ownDiscoveryQueue(t, url)
-	dialB := func() *msgamqp.Broker {
-		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
-	}
+	url, queue, dialB := discoveryBed(t)
 	var inboxes []chan string
 	for range 2 {
 		in := make(chan string, 100)
@@ -526,17 +517,8 @@ func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 // unless it is minutes old; announcements published after it listens still
 // arrive once.
 func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
-	url := brokertest.RabbitMQURL(t)
 	ctx := context.Background()
-	queue := ownDiscoveryQueue(t, url)
-	dialB := func() *msgamqp.Broker {
-		b, err := msgamqp.Dial(ctx, url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
-	}
+	url, queue, dialB := discoveryBed(t)
 	announcer := dialB()
 	announce := func(msg string) {
 		t.Helper()
@@ -586,12 +568,14 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 	}
 }
 
-// ownDiscoveryQueue is a discovery queue (and exchange) for one test alone,
-// deleted after it: announcements other tests left in the package's queue
-// would reach a coordinator that starts later.
-func ownDiscoveryQueue(t *testing.T, url string) string {
+// discoveryBed gives a test a discovery queue (and exchange) of its own,
+// deleted after it (announcements other tests left in the package's queue
+// would reach a coordinator that starts later), and dials brokers that use
+// it, closed after the test.
+func discoveryBed(t *testing.T) (url, queue string, dial func() *msgamqp.Broker) {
 	t.Helper()
-	queue := "fbp-test-own-" + uuid.New()[:8]
+	url = brokertest.RabbitMQURL(t)
+	queue = "fbp-test-own-" + uuid.New()[:8]
 	t.Cleanup(func() {
 		if conn, err := amqp.Dial(url); err == nil {
 			if ch, err := conn.Channel(); err == nil {
@@ -601,5 +585,13 @@ func ownDiscoveryQueue(t *testing.T, url string) string {
 			conn.Close()
 		}
 	})
-	return queue
+	dial = func() *msgamqp.Broker {
+		b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{Logger: zerolog.Nop(), DiscoveryQueue: queue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	return url, queue, dial
 }
