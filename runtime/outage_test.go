@@ -82,15 +82,22 @@ func TestBrokerOutage(t *testing.T) {
 				_, err := rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 				must(t, err)
 			}
+			// Delivery is at-least-once across a lost connection: on MQTT
+			// a QoS 1 message in flight when a connection drops is sent
+			// again (seen once: a second copy of after0 after after0), so
+			// a copy of what already came is skipped; anything else out of
+			// order, or missing, fails.
+			seen := map[string]bool{}
 			expect := func(v string) {
 				t.Helper()
 				for {
 					ev := f.waitEvent("runtime", "packet", nil)
 					got := valueOf(ev.Payload.(PacketPayload).Payload)
 					if got == v {
+						seen[v] = true
 						return
 					}
-					if got != "probe" {
+					if got != "probe" && !seen[got] {
 						t.Fatalf("got %q, want %q", got, v)
 					}
 				}
