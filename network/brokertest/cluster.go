@@ -155,6 +155,10 @@ func StartCluster() (*Cluster, error) {
 		// shared broker's tools (35672–35682).
 		"RABBITMQ_CTL_DIST_PORT_MIN=35690",
 		"RABBITMQ_CTL_DIST_PORT_MAX=35699",
+		// Crash dumps of the nodes and of rabbitmqctl go to the temporary
+		// directory, never into the source tree (a test's working
+		// directory).
+		"ERL_CRASH_DUMP="+filepath.Join(dir, "erl_crash.dump"),
 	)
 	for i := range clusterNodes {
 		name := fmt.Sprintf("msgflo-test-%d@localhost", i+1)
