@@ -65,9 +65,6 @@ func (g *gate) wait(ctx context.Context) error {
 // gated returns a copy of c whose process function waits for g.
 func gated(c participant.Component, g *gate) participant.Component {
 	wrap := func(f participant.ProcessFunc) participant.ProcessFunc {
-		if f == nil {
-			return nil
-		}
 		return func(ctx context.Context, in participant.Input, out participant.Output) error {
 			if err := g.wait(ctx); err != nil {
 				return err
@@ -75,11 +72,23 @@ func gated(c participant.Component, g *gate) participant.Component {
 			return f(ctx, in, out)
 		}
 	}
+	return wrapProcess(c, wrap)
+}
+
+// wrapProcess returns a copy of c whose process function (each instance's,
+// when c has Init) is wrapped by wrap; a missing one stays missing.
+func wrapProcess(c participant.Component, wrap func(participant.ProcessFunc) participant.ProcessFunc) participant.Component {
+	wrapSome := func(f participant.ProcessFunc) participant.ProcessFunc {
+		if f == nil {
+			return nil
+		}
+		return wrap(f)
+	}
 	if c.Init != nil {
 		init := c.Init
-		c.Init = func() participant.ProcessFunc { return wrap(init()) }
+		c.Init = func() participant.ProcessFunc { return wrapSome(init()) }
 	} else {
-		c.Process = wrap(c.Process)
+		c.Process = wrapSome(c.Process)
 	}
 	return c
 }

@@ -17,9 +17,6 @@ import (
 // nodes of the graphs, so the labels stay bounded).
 func instrumented(c participant.Component, m *metrics.Metrics, counts *portCounts, graphID, node string) participant.Component {
 	wrap := func(f participant.ProcessFunc) participant.ProcessFunc {
-		if f == nil {
-			return nil
-		}
 		return func(ctx context.Context, in participant.Input, out participant.Output) error {
 			start := time.Now()
 			err := f(ctx, in, out)
@@ -30,13 +27,7 @@ func instrumented(c participant.Component, m *metrics.Metrics, counts *portCount
 			return err
 		}
 	}
-	if c.Init != nil {
-		init := c.Init
-		c.Init = func() participant.ProcessFunc { return wrap(init()) }
-	} else {
-		c.Process = wrap(c.Process)
-	}
-	return c
+	return wrapProcess(c, wrap)
 }
 
 // graphOfRoleLocked is the first graph (by id) with a node served by role.
