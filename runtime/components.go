@@ -156,29 +156,42 @@ func splitName(full string) (library, name string) {
 // (only to a client with full access: full), or its definition as YAML.
 func (r *Runtime) Source(name string, full bool) (SourcePayload, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	src, file, err := r.sourceLocked(name, full)
+	r.mu.Unlock()
+	if err != nil || file == "" {
+		return src, err
+	}
+	// The file is read outside the runtime's lock: a slow disk never holds
+	// up the runtime.
+	code, err := readComponentFile(r.opts.Library.Dir, file)
+	if err != nil {
+		return SourcePayload{}, fmt.Errorf("source of %s: %w", name, err)
+	}
+	src.Code = string(code)
+	return src, nil
+}
+
+// sourceLocked is Source but for a component file's contents: the file to
+// read is returned instead.
+func (r *Runtime) sourceLocked(name string, full bool) (src SourcePayload, file string, err error) {
 	if gs, ok := r.graphs[name]; ok {
 		code, err := graphJSON(gs.g, "")
 		if err != nil {
-			return SourcePayload{}, fmt.Errorf("encode graph %s: %w", name, err)
+			return SourcePayload{}, "", fmt.Errorf("encode graph %s: %w", name, err)
 		}
 		lib, short := splitName(name)
-		return SourcePayload{Name: short, Library: lib, Language: "json", Code: string(code)}, nil
+		return SourcePayload{Name: short, Library: lib, Language: "json", Code: string(code)}, "", nil
 	}
 	c, ok := r.components[name]
 	if !ok {
-		return SourcePayload{}, fmt.Errorf("Component %s not found", name)
+		return SourcePayload{}, "", fmt.Errorf("Component %s not found", name)
 	}
 	lib, short := splitName(name)
 	if c.lib != nil && c.lib.File != "" {
 		if !full {
-			return SourcePayload{}, fmt.Errorf("the source of %s is only given to clients with full access", name)
+			return SourcePayload{}, "", fmt.Errorf("the source of %s is only given to clients with full access", name)
 		}
-		code, err := readComponentFile(r.opts.Library.Dir, c.lib.File)
-		if err != nil {
-			return SourcePayload{}, fmt.Errorf("source of %s: %w", name, err)
-		}
-		return SourcePayload{Name: short, Library: lib, Language: c.lib.Language, Code: string(code)}, nil
+		return SourcePayload{Name: short, Library: lib, Language: c.lib.Language}, c.lib.File, nil
 	}
-	return SourcePayload{Name: short, Library: lib, Language: "yaml", Code: c.definitionYAML()}, nil
+	return SourcePayload{Name: short, Library: lib, Language: "yaml", Code: c.definitionYAML()}, "", nil
 }
