@@ -175,7 +175,7 @@ func (r *Runtime) Source(name string, full bool) (SourcePayload, error) {
 // read is returned instead.
 func (r *Runtime) sourceLocked(name string, full bool) (src SourcePayload, file string, err error) {
 	if gs, ok := r.graphs[name]; ok {
-		code, err := graphJSON(gs.g, "")
+		code, err := gs.g.MarshalJSON() // compact; json.Marshal would escape <, > and &
 		if err != nil {
 			return SourcePayload{}, "", fmt.Errorf("encode graph %s: %w", name, err)
 		}

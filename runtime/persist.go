@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-
-	"github.com/msgflo/msgflo-runtime/graph"
 )
 
 // Persistence of the main graph to its file (--graph with --auto-save, and
@@ -106,7 +104,10 @@ func (p *persister) loop() {
 		}
 		var err error
 		if snapshot != nil {
-			err = writeAtomic(p.path, snapshot)
+			// Indented outside the runtime's lock.
+			if snapshot, err = graphFileText(snapshot); err == nil {
+				err = writeAtomic(p.path, snapshot)
+			}
 			p.rt.opts.Metrics.Autosave(err)
 			if err != nil {
 				p.rt.log.Error().Err(err).Str("file", p.path).Msg("saving the graph failed")
@@ -170,18 +171,32 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// snapshotLocked is the main graph as saved: indented, deterministic JSON.
+// snapshotLocked is the main graph's deterministic, compact JSON (nil
+// without one); graphFileText makes the file's text of it. It is
+// Graph.MarshalJSON's: json.Marshal would escape <, > and & in the IIPs'
+// data.
 func (r *Runtime) snapshotLocked() []byte {
 	gs, ok := r.graphs[r.mainGraph]
 	if !ok {
 		return nil
 	}
-	data, err := graphJSON(gs.g, "  ")
+	data, err := gs.g.MarshalJSON()
 	if err != nil {
 		r.log.Error().Err(err).Msg("cannot serialise the main graph")
 		return nil
 	}
-	return append(data, '\n')
+	return data
+}
+
+// graphFileText is a graph's JSON as the graph file holds it: indented,
+// ending with a newline.
+func graphFileText(compact []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }
 
 // MainGraph is the id of the main graph, or "".
@@ -205,23 +220,4 @@ func (r *Runtime) Persist() error {
 	v := r.persist.enqueue(true, nil)
 	r.mu.Unlock()
 	return r.persist.wait(v)
-}
-
-// graphJSON is g in the JSON graph format, compact or indented with
-// indent. (json.Marshal would escape <, > and & in the IIPs' data.)
-func graphJSON(g *graph.Graph, indent string) ([]byte, error) {
-	data, err := g.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if indent == "" {
-		err = json.Compact(&buf, data)
-	} else {
-		err = json.Indent(&buf, data, "", indent)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -191,3 +191,17 @@ func TestPersistOnRequest(t *testing.T) {
 	}
 	onlyFile(t, dir, "g.json")
 }
+
+// The graph file is indented JSON ending with a newline, its text not
+// HTML-escaped.
+func TestSavedFileIsIndentedJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.json")
+	f := autoSaved(t, path)
+	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true, Description: "a<b&c>"}))
+	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Drop", Graph: "g"}))
+	data, err := os.ReadFile(path)
+	must(t, err)
+	if !json.Valid(data) || !strings.HasSuffix(string(data), "}\n") || !strings.Contains(string(data), "\n    \"description\": \"a<b&c>\"") {
+		t.Fatalf("saved file:\n%s", data)
+	}
+}

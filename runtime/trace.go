@@ -312,7 +312,7 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 		return DumpPayload{}, err
 	}
 	graphID := gs.g.ID
-	own, err := graphJSON(gs.g, "")
+	own, err := gs.g.MarshalJSON() // compact; json.Marshal would escape <, > and &
 	if err != nil {
 		r.mu.Unlock()
 		return DumpPayload{}, fmt.Errorf("encode graph %s: %w", graphID, err)
