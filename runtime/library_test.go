@@ -1,16 +1,12 @@
 package runtime
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/msgflo/msgflo-runtime/library"
-	"github.com/msgflo/msgflo-runtime/network/embedded"
 )
 
 // The component list shows no command line of the library, nor any of its
@@ -27,13 +23,7 @@ func TestComponentListShowsNoLibrarySecrets(t *testing.T) {
   "handlers": {".py": "python3 #FILENAME #KEY"}}}`), 0o644))
 	l, err := library.Load(lib, false, comps)
 	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Options{Logger: zerolog.Nop()})
-	must(t, err)
-	defer srv.Close()
-	rt, err := New(Options{ID: "secrets", Broker: srv.Broker(), Library: l, Logger: zerolog.Nop()})
-	must(t, err)
+	rt := libraryRuntime(t, Options{ID: "secrets", Library: l})
 	listed := 0
 	for _, c := range rt.Components() {
 		if c.Name != "Api" && c.Name != "Worker" {

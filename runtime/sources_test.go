@@ -28,12 +28,20 @@ func sourceRuntime(t *testing.T, dir string, allow bool) *Runtime {
 			delete(l.Config.Handlers, ext)
 		}
 	}
+	return libraryRuntime(t, Options{ID: "sources", Library: l, AllowSetSource: allow})
+}
+
+// libraryRuntime is a runtime made with opts (a library, typically) on an
+// embedded broker of its own, closed when the test ends.
+func libraryRuntime(t *testing.T, opts Options) *Runtime {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	srv, err := embedded.Start(ctx, embedded.Options{Logger: zerolog.Nop()})
 	must(t, err)
 	t.Cleanup(func() { srv.Close() })
-	rt, err := New(Options{ID: "sources", Broker: srv.Broker(), Library: l, AllowSetSource: allow, Logger: zerolog.Nop()})
+	opts.Broker, opts.Logger = srv.Broker(), zerolog.Nop()
+	rt, err := New(opts)
 	must(t, err)
 	return rt
 }
