@@ -118,15 +118,24 @@ func (r *Runtime) iipsForLocked(role string) map[string]any {
 	return iips
 }
 
+// startFailedLocked records p, a participant process that could not be
+// started, as exited, and reports msg.
+func (r *Runtime) startFailedLocked(p *process, msg string) {
+	p.exited = true
+	if p.done == nil {
+		p.done = make(chan struct{})
+	}
+	close(p.done)
+	r.procs[p.role] = p
+	r.processErrorLocked(p.role, msg)
+}
+
 func (r *Runtime) startProcessLocked(role, component string) {
 	lc, _ := r.libraryComponentLocked(component)
 	line, err := r.opts.Library.Script(lc, role, r.iipsForLocked(role))
 	if err != nil {
 		r.log.Error().Err(err).Str("role", role).Str("component", component).Msg("cannot start participant process")
-		p := &process{role: role, component: component, exited: true, done: make(chan struct{})}
-		close(p.done)
-		r.procs[role] = p
-		r.processErrorLocked(role, fmt.Sprintf("could not start participant process: %v", err))
+		r.startFailedLocked(&process{role: role, component: component}, fmt.Sprintf("could not start participant process: %v", err))
 		return
 	}
 	argv := []string{"/bin/sh", "-c", line}
@@ -134,10 +143,7 @@ func (r *Runtime) startProcessLocked(role, component string) {
 	if len(r.opts.Supervisor) > 0 {
 		if lifelineChild, lifeline, err = os.Pipe(); err != nil {
 			r.log.Error().Err(err).Str("role", role).Msg("cannot start participant process")
-			p := &process{role: role, component: component, exited: true, done: make(chan struct{})}
-			close(p.done)
-			r.procs[role] = p
-			r.processErrorLocked(role, fmt.Sprintf("could not start participant process: %v", err))
+			r.startFailedLocked(&process{role: role, component: component}, fmt.Sprintf("could not start participant process: %v", err))
 			return
 		}
 		argv = append(slices.Clone(r.opts.Supervisor), argv...)
@@ -209,10 +215,7 @@ func (r *Runtime) startProcessLocked(role, component string) {
 			lifeline.Close()
 		}
 		r.log.Error().Err(err).Str("role", role).Str("command", line).Msg("cannot start participant process")
-		p.exited = true
-		close(p.done)
-		r.procs[role] = p
-		r.processErrorLocked(role, fmt.Sprintf("could not start participant process (%s): %v", line, err))
+		r.startFailedLocked(p, fmt.Sprintf("could not start participant process (%s): %v", line, err))
 		return
 	}
 	r.procs[role] = p
