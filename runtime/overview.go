@@ -167,7 +167,7 @@ func (c *portCounts) get(port string) uint64 {
 
 // nodeStateLocked is the state of the participant serving role.
 func (r *Runtime) nodeStateLocked(role string) string {
-	if p, ok := r.procs[role]; ok && p.exited && !p.stopping && !r.heardSinceLocked(role, p.exitedAt) {
+	if r.exitedLocked(role) {
 		return NodeExited
 	}
 	if lp, ok := r.local[role]; ok {
@@ -187,6 +187,14 @@ func (r *Runtime) nodeStateLocked(role string) string {
 		return NodeExpired
 	}
 	return NodeWaiting
+}
+
+// exitedLocked says whether the process the runtime started for role
+// exited on its own (not stopped by the runtime) and no participant of the
+// role has announced itself since.
+func (r *Runtime) exitedLocked(role string) bool {
+	p, ok := r.procs[role]
+	return ok && p.exited && !p.stopping && !r.heardSinceLocked(role, p.exitedAt)
 }
 
 // heardSinceLocked says whether a participant of role announced itself
@@ -336,7 +344,7 @@ func (r *Runtime) addProcessLocked(ps *ParticipantStatus) {
 	if p.exited {
 		code := p.exitCode
 		ps.ExitCode = &code
-		if !p.stopping && !r.heardSinceLocked(ps.Role, p.exitedAt) {
+		if r.exitedLocked(ps.Role) {
 			ps.State = NodeExited
 		}
 	}
