@@ -43,12 +43,12 @@ func (r *Runtime) ForwardTarget(protocol, command, key string) (*Forward, bool) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var candidates []network.Definition
+	var candidates []network.Entry
 	switch {
 	case protocol == "component" && command == "getsource":
 		for _, e := range r.registry.All() {
 			if e.Definition.Component == key {
-				candidates = append(candidates, e.Definition)
+				candidates = append(candidates, e)
 			}
 		}
 	case protocol == "graph" || protocol == "network":
@@ -57,19 +57,16 @@ func (r *Runtime) ForwardTarget(protocol, command, key string) (*Forward, bool) 
 		}
 		for _, e := range r.registry.All() {
 			if r.hostedGraphLocked(e.Definition) == key || e.Definition.Component == key {
-				candidates = append(candidates, e.Definition)
+				candidates = append(candidates, e)
 			}
 		}
 	default:
 		return nil, false
 	}
 	// The participant heard from last serves, as for a role.
-	sort.SliceStable(candidates, func(i, j int) bool {
-		a, _ := r.registry.Get(candidates[i].ID)
-		b, _ := r.registry.Get(candidates[j].ID)
-		return a.LastSeen.After(b.LastSeen)
-	})
-	for _, def := range candidates {
+	sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].LastSeen.After(candidates[j].LastSeen) })
+	for _, e := range candidates {
+		def := e.Definition
 		if _, local := r.local[def.Role]; local {
 			continue
 		}
