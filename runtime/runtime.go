@@ -140,6 +140,10 @@ type Runtime struct {
 	// errors are the last errors reported to clients (Overview).
 	errors errorLog
 
+	// uploads makes component:source uploads write one at a time
+	// (sources.go).
+	uploads sync.Mutex
+
 	// mu guards everything below. Broker operations never run under it.
 	mu         sync.Mutex
 	sink       Sink

@@ -62,15 +62,20 @@ func (r *Runtime) SetSource(p SourcePayload) (ComponentPayload, error) {
 	if len(p.Code) > MaxSourceBytes {
 		return ComponentPayload{}, fmt.Errorf("code of %s is %d bytes, more than the %d allowed", name, len(p.Code), MaxSourceBytes)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.opts.Library.Config.Handlers[ext]; !ok {
+	if _, ok := r.opts.Library.Config.Handlers[ext]; !ok { // fixed once the library is loaded
 		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
 	}
+	// The file is written (and synced) outside the runtime's lock, one
+	// upload at a time so that the directory's file count holds.
 	dir := r.opts.Library.Dir
-	if err := writeComponentFile(dir, name+ext, []byte(p.Code)); err != nil {
+	r.uploads.Lock()
+	err := writeComponentFile(dir, name+ext, []byte(p.Code))
+	r.uploads.Unlock()
+	if err != nil {
 		return ComponentPayload{}, fmt.Errorf("component %s: %w", name, err)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	lc := r.opts.Library.AddFile(filepath.Join(dir, name+ext))
 	if lc == nil {
 		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
