@@ -50,38 +50,29 @@ type participantStates struct{ r *Runtime }
 
 func (c participantStates) Describe(ch chan<- *prometheus.Desc) { ch <- participantsDesc }
 
+// Collect counts the participants the status page lists (participantsLocked),
+// by state.
 func (c participantStates) Collect(ch chan<- prometheus.Metric) {
-	r := c.r
-	r.mu.Lock()
-	var running, paused, alive, expired int
-	for _, lp := range r.local {
-		if lp.gate.isOpen() {
-			running++
-		} else {
-			paused++
+	c.r.mu.Lock()
+	participants := c.r.participantsLocked()
+	c.r.mu.Unlock()
+	n := map[string]int{"running": 0, "paused": 0, "alive": 0, "expired": 0, "exited": 0}
+	for _, ps := range participants {
+		switch {
+		case ps.State == NodeExited:
+			n["exited"]++
+		case ps.InProcess && ps.State == NodeRunning:
+			n["running"]++
+		case ps.InProcess:
+			n["paused"]++ // paused, or waiting for its outputs to be wired
+		case ps.State == NodeRunning:
+			n["alive"]++
+		case ps.State == NodeExpired:
+			n["expired"]++
 		}
 	}
-	roles := map[string]bool{}
-	for _, e := range r.registry.All() {
-		roles[e.Definition.Role] = true
-		if _, local := r.local[e.Definition.Role]; !local {
-			alive++
-		}
-	}
-	for role := range r.lastKnown {
-		if !roles[role] {
-			expired++
-		}
-	}
-	exited := 0
-	for _, p := range r.procs {
-		if p.exited && !p.stopping {
-			exited++
-		}
-	}
-	r.mu.Unlock()
-	for state, n := range map[string]int{"running": running, "paused": paused, "alive": alive, "expired": expired, "exited": exited} {
-		ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(n), state)
+	for state, count := range n {
+		ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(count), state)
 	}
 }
 
