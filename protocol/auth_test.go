@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,25 @@ func TestSmallReadLimitBeforeTheSecret(t *testing.T) {
 	c.request("runtime", "getruntime", obj(`{"secret":"s3cret"}`), "runtime")
 	c.sendRaw(big)
 	c.expect("runtime", "runtime")
+}
+
+// Wrong secrets over HTTP and over the WebSocket spend the same guesses of
+// the address: once they are spent, even the right secret gets 429 on
+// /metrics and errTooManyGuesses on the WebSocket.
+func TestWrongSecretsOverHTTPAndWebSocketShareTheLimit(t *testing.T) {
+	h := newHarness(t, withSecret("s3cret"), withMetrics(false), func(o *Options) {
+		o.GuessBurst = 2
+		o.GuessRefill = time.Hour
+	})
+	if code, _ := h.scrape("", "Bearer guess"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong secret: %d, want 401", code)
+	}
+	c := h.connect()
+	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
+	wantError(t, c.next(), "graph", "not permitted")
+	if code, _ := h.scrape("", "Bearer s3cret"); code != http.StatusTooManyRequests {
+		t.Fatalf("/metrics with the secret after the guesses are spent: %d, want 429", code)
+	}
+	c.send("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`))
+	wantError(t, c.next(), "runtime", errTooManyGuesses)
 }
