@@ -25,7 +25,7 @@ const (
 	// allowed again after the burst is spent.
 	DefaultGuessRefill = time.Second
 	// guessBucketsMax bounds the remembered addresses; full buckets are
-	// forgotten first.
+	// forgotten first, else the least recently heard one.
 	guessBucketsMax = 10000
 )
 
@@ -120,12 +120,20 @@ func (sc *secretChecker) bucket(addr string) *guessBucket {
 }
 
 // forgetFull drops the buckets that have refilled: they hold nothing a
-// fresh one would not.
+// fresh one would not. When none has, it drops the one heard from least
+// recently, so that the map stays bounded however many addresses guess.
 func (sc *secretChecker) forgetFull(now time.Time) {
+	oldest, dropped := "", false
 	for addr, b := range sc.buckets {
 		if b.tokens+float64(now.Sub(b.at))/float64(sc.refill) >= sc.burst {
 			delete(sc.buckets, addr)
+			dropped = true
+		} else if oldest == "" || b.at.Before(sc.buckets[oldest].at) {
+			oldest = addr
 		}
+	}
+	if !dropped {
+		delete(sc.buckets, oldest)
 	}
 }
 

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,4 +157,28 @@ func TestWrongSecretsOverHTTPAndWebSocketShareTheLimit(t *testing.T) {
 	}
 	c.send("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`))
 	wantError(t, c.next(), "runtime", errTooManyGuesses)
+}
+
+// The guesses of at most guessBucketsMax addresses are remembered, even
+// when none of them has refilled: the least recently heard is forgotten.
+func TestGuessBucketsStayBounded(t *testing.T) {
+	sc := newSecretChecker("s3cret", 2, time.Hour)
+	now := time.Unix(0, 0)
+	sc.now = func() time.Time { return now }
+	for i := range guessBucketsMax + 10 {
+		now = now.Add(time.Millisecond)
+		if v := sc.check(fmt.Sprintf("10.0.%d.%d", i/256, i%256), "guess"); v != secretWrong {
+			t.Fatalf("address %d: verdict %d, want secretWrong", i, v)
+		}
+	}
+	if n := len(sc.buckets); n > guessBucketsMax {
+		t.Fatalf("%d buckets remembered, want at most %d", n, guessBucketsMax)
+	}
+	if _, ok := sc.buckets["10.0.0.0"]; ok {
+		t.Fatal("the least recently heard address is still remembered")
+	}
+	last := fmt.Sprintf("10.0.%d.%d", (guessBucketsMax+9)/256, (guessBucketsMax+9)%256)
+	if sc.check(last, "guess") != secretWrong || sc.check(last, "s3cret") != secretNotChecked {
+		t.Fatal("the most recent address lost its spent guesses")
+	}
 }
