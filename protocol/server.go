@@ -35,8 +35,9 @@ type Options struct {
 	ExtraCapabilities []string
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of the web
 	// pages that may connect; "*" allows any but "null". Empty allows
-	// the IDE's origin and http(s) pages of localhost, 127.0.0.1 and [::1]
-	// on any port. Clients that send no Origin are always allowed.
+	// the IDE's origin, the status page's (at Address) and http(s) pages
+	// of localhost, 127.0.0.1 and [::1] on any port. Clients that send no
+	// Origin are always allowed.
 	AllowedOrigins []string
 	// ReadLimit is the largest message accepted once the client has
 	// presented the secret, or from anyone without a secret (default
@@ -126,13 +127,7 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	}
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
 	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
-	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE)
-	if len(opts.AllowedOrigins) == 0 {
-		// The status page, reached at the runtime's own address.
-		if o := originOf(StatusPageURL(opts.Address, "")); o != "" {
-			s.origins.exact[o] = true
-		}
-	}
+	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE, opts.Address)
 	s.enc = &encoder{validator: v, check: opts.CheckOutput}
 	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
