@@ -176,13 +176,17 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // endpoints, and serves the status page otherwise (status.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		switch r.URL.Path {
-		case healthzPath:
+		switch path := r.URL.Path; {
+		case path == healthzPath:
 			s.healthz(w, r)
-		case readyzPath:
+		case path == readyzPath:
 			s.readyz(w, r)
-		case metricsPath:
+		case path == metricsPath:
 			s.metrics(w, r)
+		case path == overviewPath:
+			s.overview(w, r)
+		case strings.HasPrefix(path, staticPrefix):
+			staticFile(w, r)
 		default:
 			s.landingPage(w, r)
 		}

@@ -73,17 +73,15 @@ func securityHeaders(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// staticFile serves the page's script and style sheet.
+func staticFile(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	http.StripPrefix(staticPrefix, http.FileServerFS(staticFiles)).ServeHTTP(w, r)
+}
+
+// landingPage serves the status page at / (and 404 elsewhere).
 func (s *Server) landingPage(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/":
-	case strings.HasPrefix(r.URL.Path, staticPrefix):
-		securityHeaders(w)
-		http.StripPrefix(staticPrefix, http.FileServerFS(staticFiles)).ServeHTTP(w, r)
-		return
-	case r.URL.Path == overviewPath:
-		s.overview(w, r)
-		return
-	default:
+	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
