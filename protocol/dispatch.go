@@ -182,7 +182,7 @@ func (s *Server) handle(c *client, data []byte) {
 		payload = map[string]any{}
 		msg["payload"] = payload
 	}
-	if s.forward(c, caps, protocol, command, msg, data) {
+	if s.forward(c, caps, protocol, command, msg, env.payload) {
 		return
 	}
 	if needsGraph(protocol, command) {
