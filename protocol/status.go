@@ -64,7 +64,8 @@ func StatusPageURL(address, secret string) string {
 	return u
 }
 
-// securityHeaders keep the page to its own files and connections.
+// securityHeaders keep the page to its own files and connections, and
+// every answer of the server (page, data, health) out of caches.
 func securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; frame-ancestors 'none'")
@@ -117,8 +118,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), overviewTimeout)
 	defer cancel()
 	reply := overviewReply{Overview: s.rt.Overview(ctx), Version: buildVersion, Protocol: runtime.ProtocolVersion, Clients: s.Clients()}
+	securityHeaders(w)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_ = json.NewEncoder(w).Encode(reply)
 }
