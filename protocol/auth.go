@@ -25,7 +25,7 @@ const (
 	// allowed again after the burst is spent.
 	DefaultGuessRefill = time.Second
 	// guessBucketsMax bounds the remembered addresses; full buckets are
-	// forgotten first.
+	// forgotten first, else the least recently heard one.
 	guessBucketsMax = 10000
 )
 
@@ -73,23 +73,33 @@ func (sc *secretChecker) matches(presented string) bool {
 	return subtle.ConstantTimeCompare(sum[:], sc.sum[:]) == 1
 }
 
-// mayGuess reports whether addr has a wrong guess left.
-func (sc *secretChecker) mayGuess(addr string) bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	b := sc.bucket(addr)
-	return b.tokens >= 1
-}
+// verdict is what one presented secret earns.
+type verdict int
 
-// wrongGuess spends one of addr's guesses.
-func (sc *secretChecker) wrongGuess(addr string) {
+const (
+	secretWrong      verdict = iota
+	secretRight              // the runtime's secret
+	secretNotChecked         // addr has spent its wrong guesses; presented was not compared
+)
+
+// check compares presented with the secret unless addr has spent its
+// wrong guesses, and spends one of them when presented is wrong (an
+// empty one costs nothing). One lock for the look and the spending, so
+// concurrent guesses cannot overdraw addr's bucket.
+func (sc *secretChecker) check(addr, presented string) verdict {
+	right := sc.matches(presented)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	b := sc.bucket(addr)
-	b.tokens--
-	if b.tokens < 0 {
-		b.tokens = 0
+	switch {
+	case b.tokens < 1:
+		return secretNotChecked
+	case right:
+		return secretRight
+	case presented != "":
+		b.tokens--
 	}
+	return secretWrong
 }
 
 // bucket returns addr's bucket refilled up to now; sc.mu is held.
@@ -110,12 +120,20 @@ func (sc *secretChecker) bucket(addr string) *guessBucket {
 }
 
 // forgetFull drops the buckets that have refilled: they hold nothing a
-// fresh one would not.
+// fresh one would not. When none has, it drops the one heard from least
+// recently, so that the map stays bounded however many addresses guess.
 func (sc *secretChecker) forgetFull(now time.Time) {
+	oldest, dropped := "", false
 	for addr, b := range sc.buckets {
 		if b.tokens+float64(now.Sub(b.at))/float64(sc.refill) >= sc.burst {
 			delete(sc.buckets, addr)
+			dropped = true
+		} else if oldest == "" || b.at.Before(sc.buckets[oldest].at) {
+			oldest = addr
 		}
+	}
+	if !dropped {
+		delete(sc.buckets, oldest)
 	}
 }
 
@@ -140,13 +158,11 @@ func (s *Server) capabilitiesFor(c *client, presented string) *capabilitySet {
 	if presented == "" {
 		return s.anonymous
 	}
-	if !s.secrets.mayGuess(c.remoteHost) {
+	switch s.secrets.check(c.remoteHost, presented) {
+	case secretNotChecked:
 		c.log.Warn().Msg("secret not checked: too many wrong secrets from this address")
 		s.fail(c, "runtime", errTooManyGuesses)
-		s.countWrongSecret(c)
-		return s.anonymous
-	}
-	if s.secrets.matches(presented) {
+	case secretRight:
 		if !c.authenticated {
 			c.authenticated = true
 			if c.conn != nil {
@@ -154,9 +170,9 @@ func (s *Server) capabilitiesFor(c *client, presented string) *capabilitySet {
 			}
 		}
 		return s.all
+	default:
+		c.log.Warn().Msg("wrong secret")
 	}
-	s.secrets.wrongGuess(c.remoteHost)
-	c.log.Warn().Msg("wrong secret")
 	s.countWrongSecret(c)
 	return s.anonymous
 }

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +136,49 @@ func TestSmallReadLimitBeforeTheSecret(t *testing.T) {
 	c.request("runtime", "getruntime", obj(`{"secret":"s3cret"}`), "runtime")
 	c.sendRaw(big)
 	c.expect("runtime", "runtime")
+}
+
+// Wrong secrets over HTTP and over the WebSocket spend the same guesses of
+// the address: once they are spent, even the right secret gets 429 on
+// /metrics and errTooManyGuesses on the WebSocket.
+func TestWrongSecretsOverHTTPAndWebSocketShareTheLimit(t *testing.T) {
+	h := newHarness(t, withSecret("s3cret"), withMetrics(false), func(o *Options) {
+		o.GuessBurst = 2
+		o.GuessRefill = time.Hour
+	})
+	if code, _ := h.scrape("", "Bearer guess"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong secret: %d, want 401", code)
+	}
+	c := h.connect()
+	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
+	wantError(t, c.next(), "graph", "not permitted")
+	if code, _ := h.scrape("", "Bearer s3cret"); code != http.StatusTooManyRequests {
+		t.Fatalf("/metrics with the secret after the guesses are spent: %d, want 429", code)
+	}
+	c.send("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`))
+	wantError(t, c.next(), "runtime", errTooManyGuesses)
+}
+
+// The guesses of at most guessBucketsMax addresses are remembered, even
+// when none of them has refilled: the least recently heard is forgotten.
+func TestGuessBucketsStayBounded(t *testing.T) {
+	sc := newSecretChecker("s3cret", 2, time.Hour)
+	now := time.Unix(0, 0)
+	sc.now = func() time.Time { return now }
+	for i := range guessBucketsMax + 10 {
+		now = now.Add(time.Millisecond)
+		if v := sc.check(fmt.Sprintf("10.0.%d.%d", i/256, i%256), "guess"); v != secretWrong {
+			t.Fatalf("address %d: verdict %d, want secretWrong", i, v)
+		}
+	}
+	if n := len(sc.buckets); n > guessBucketsMax {
+		t.Fatalf("%d buckets remembered, want at most %d", n, guessBucketsMax)
+	}
+	if _, ok := sc.buckets["10.0.0.0"]; ok {
+		t.Fatal("the least recently heard address is still remembered")
+	}
+	last := fmt.Sprintf("10.0.%d.%d", (guessBucketsMax+9)/256, (guessBucketsMax+9)%256)
+	if sc.check(last, "guess") != secretWrong || sc.check(last, "s3cret") != secretNotChecked {
+		t.Fatal("the most recent address lost its spent guesses")
+	}
 }

@@ -13,9 +13,7 @@ import (
 func TestBadInputGetsErrorsAndKeepsTheConnection(t *testing.T) {
 	h := newHarness(t)
 	c := h.connect()
-	cases := []struct {
-		name, text, protocol, want string
-	}{
+	c.wantRefused(t, []refusal{
 		{"not JSON", `{"protocol":`, "runtime", "Invalid message: not a JSON object"},
 		{"JSON array", `[1,2,3]`, "runtime", "Invalid message: not a JSON object"},
 		{"JSON string", `"graph"`, "runtime", "Invalid message: not a JSON object"},
@@ -29,19 +27,7 @@ func TestBadInputGetsErrorsAndKeepsTheConnection(t *testing.T) {
 		{"edges not a list", `{"protocol":"network","command":"edges","payload":{"graph":"g","edges":5}}`, "network", "edges: Invalid type. Expected: array"},
 		{"packet with bad event", `{"protocol":"runtime","command":"packet","payload":{"graph":"g","port":"in","event":"explode"}}`, "runtime", "event: event must be one of the following"},
 		{"list with junk", `{"protocol":"component","command":"getsource","payload":{"name":7}}`, "component", "name: Invalid type. Expected: string"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c.t = t
-			c.sendRaw(tc.text)
-			wantError(t, c.next(), tc.protocol, tc.want)
-		})
-	}
-	c.t = t
-	// Still serving: getruntime works and nothing else is pending.
-	if extra := c.drain(); len(extra) > 0 {
-		t.Fatalf("unexpected messages: %v", extra)
-	}
+	}) // still serving afterwards: getruntime works and nothing else is pending
 }
 
 func TestMissingPayloadIsAnEmptyOne(t *testing.T) {

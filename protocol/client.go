@@ -80,17 +80,18 @@ func (c *client) queue(msg []byte) {
 	default:
 	}
 	size := int64(len(msg))
-	if queued := c.queued.Add(size); c.maxQueued > 0 && queued > c.maxQueued && queued > size {
-		c.queued.Add(-size)
-		c.log.Warn().Int64("queued_bytes", queued-size).Msg("client too slow: send queue full, disconnecting")
-		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
-		return
+	queued := c.queued.Add(size)
+	full := c.maxQueued > 0 && queued > c.maxQueued && queued > size
+	if !full {
+		select {
+		case c.send <- msg:
+		default:
+			full = true // sendQueueSize messages waiting
+		}
 	}
-	select {
-	case c.send <- msg:
-	default:
+	if full {
 		c.queued.Add(-size)
-		c.log.Warn().Msg("client too slow: send queue full, disconnecting")
+		c.log.Warn().Int64("queued_bytes", queued-size).Int("queued_messages", len(c.send)).Msg("client too slow: send queue full, disconnecting")
 		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
 		return
 	}

@@ -83,7 +83,10 @@ var envelopeKeys = []string{"protocol", "command", "payload", "secret"}
 // its payload. The error is the text for the client.
 func readEnvelope(data []byte) (envelope, string) {
 	var env envelope
-	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+	if !json.Valid(data) {
+		// Unmarshal for the syntax error's text only: it reports what
+		// json.Valid found, where a RawMessage would copy every message.
+		err := json.Unmarshal(data, new(any))
 		return env, fmt.Sprintf("Invalid message: not a JSON object: %v", err)
 	}
 	if i := skipSpace(data, 0); data[i] != '{' {
@@ -182,7 +185,7 @@ func (s *Server) handle(c *client, data []byte) {
 		payload = map[string]any{}
 		msg["payload"] = payload
 	}
-	if s.forward(c, caps, protocol, command, msg, data) {
+	if s.forward(c, caps, protocol, command, msg, env.payload) {
 		return
 	}
 	if needsGraph(protocol, command) {

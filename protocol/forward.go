@@ -14,8 +14,10 @@ import (
 // took the message. A message the participant's capabilities do not
 // cover is refused, never forwarded. The answer comes from its own
 // goroutine: the client's other requests go on while the participant
-// takes its time (at most the proxy's timeout).
-func (s *Server) forward(c *client, caps *capabilitySet, protocol, command string, msg map[string]any, data []byte) bool {
+// takes its time (at most the proxy's timeout). rawPayload is the
+// message's payload as the client sent it (readEnvelope), passed on
+// without being decoded again.
+func (s *Server) forward(c *client, caps *capabilitySet, protocol, command string, msg map[string]any, rawPayload []byte) bool {
 	payload, _ := msg["payload"].(map[string]any)
 	var key string
 	switch {
@@ -38,15 +40,16 @@ func (s *Server) forward(c *client, caps *capabilitySet, protocol, command strin
 		s.fail(c, protocol, err.Error())
 		return true
 	}
-	var env struct {
-		Payload map[string]json.RawMessage `json:"payload"`
+	fields := map[string]json.RawMessage{}
+	if rawPayload != nil {
+		_ = members(rawPayload, func(key string, value []byte) error {
+			if key != "secret" { // the runtime's secret stays here
+				fields[key] = value
+			}
+			return nil
+		})
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		s.fail(c, protocol, fmt.Sprintf("%s:%s: invalid payload: %v", protocol, command, err))
-		return true
-	}
-	delete(env.Payload, "secret") // the runtime's secret stays here
-	raw := network.RawObject(env.Payload)
+	raw := network.RawObject(fields)
 	go func() {
 		replies, err := f.Do(context.Background(), protocol, command, raw)
 		if err != nil {

@@ -314,6 +314,26 @@ func wantPayload(t *testing.T, m msg, want string) {
 	}
 }
 
+// refusal is a raw message the server must refuse with an error.
+type refusal struct{ name, text, protocol, want string }
+
+// wantRefused sends each message (a subtest each), expects its error, and
+// then that nothing else came: no reply, no broadcast of a change.
+func (c *wsClient) wantRefused(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			c.sendRaw(tc.text)
+			wantError(t, c.next(), tc.protocol, tc.want)
+		})
+	}
+	c.t = t
+	if extra := c.drain(); len(extra) > 0 {
+		t.Fatalf("a refused message was answered or changed something: %v", extra)
+	}
+}
+
 func wantError(t *testing.T, m msg, protocol, text string) {
 	t.Helper()
 	if m.Protocol != protocol || m.Command != "error" {

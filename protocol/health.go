@@ -28,9 +28,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func plain(w http.ResponseWriter, code int, body string) {
+	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(body))
 }

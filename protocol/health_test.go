@@ -91,3 +91,19 @@ func TestHealthThroughBrokerOutage(t *testing.T) {
 		})
 	}
 }
+
+// Every HTTP answer, the page's and the data's as well as the health
+// checks', stays out of caches and is not sniffed into another type.
+func TestHTTPAnswersAreNotCached(t *testing.T) {
+	h := newHarness(t, withSecret("s3cret"))
+	for _, path := range []string{"/", "/status/status.js", "/status.json", healthzPath, readyzPath, "/status.json?secret=s3cret"} {
+		resp, err := http.Get("http://" + h.addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if cc, ns := resp.Header.Get("Cache-Control"), resp.Header.Get("X-Content-Type-Options"); cc != "no-store" || ns != "nosniff" {
+			t.Errorf("GET %s (%d): Cache-Control %q, X-Content-Type-Options %q", path, resp.StatusCode, cc, ns)
+		}
+	}
+}

@@ -34,21 +34,25 @@ func TestOrigins(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		allowed []string
+		address string // Options.Address
 		ok      []string
 		refused []string
 	}{
-		{"default", nil,
+		{"default", nil, "",
 			[]string{"", "https://app.flowhub.io", "HTTPS://APP.FLOWHUB.IO", "http://localhost", "http://localhost:8080", "https://127.0.0.1:1", "http://[::1]:3000"},
 			[]string{"http://evil.example", "null", "https://app.flowhub.io.evil.example", "http://localhost.evil.example", "http://127.0.0.2", "file://", "ws://localhost", "https://flowhub.io"}},
-		{"list replaces the defaults", []string{"https://mine.example"},
+		{"status page at the runtime's address", nil, "ws://runtime.example:3569",
+			[]string{"http://runtime.example:3569", "https://app.flowhub.io", "http://localhost:8080"},
+			[]string{"http://runtime.example", "http://runtime.example:3570"}},
+		{"list replaces the defaults", []string{"https://mine.example"}, "ws://runtime.example:3569",
 			[]string{"", "https://mine.example"},
-			[]string{"https://app.flowhub.io", "http://localhost:8080", "null"}},
-		{"any", []string{"*"},
+			[]string{"https://app.flowhub.io", "http://localhost:8080", "null", "http://runtime.example:3569"}},
+		{"any", []string{"*"}, "",
 			[]string{"", "http://evil.example", "http://localhost"},
 			[]string{"null"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, withSecret("s3cret"), func(o *Options) { o.AllowedOrigins = tc.allowed })
+			h := newHarness(t, withSecret("s3cret"), func(o *Options) { o.AllowedOrigins, o.Address = tc.allowed, tc.address })
 			for _, o := range tc.ok {
 				if _, status := h.dialOrigin(o); status != http.StatusSwitchingProtocols {
 					t.Errorf("origin %q refused (%d)", o, status)

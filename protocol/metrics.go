@@ -53,14 +53,12 @@ func (s *Server) authorizeHTTP(w http.ResponseWriter, r *http.Request) bool {
 	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
 		presented = strings.TrimPrefix(auth, "Bearer ")
 	}
-	host := remoteHost(r.RemoteAddr)
-	if !s.secrets.mayGuess(host) {
+	switch s.secrets.check(remoteHost(r.RemoteAddr), presented) {
+	case secretNotChecked:
 		plain(w, http.StatusTooManyRequests, "too many wrong secrets\n")
 		return false
-	}
-	if !s.secrets.matches(presented) {
+	case secretWrong:
 		if presented != "" {
-			s.secrets.wrongGuess(host)
 			s.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("wrong secret")
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="msgflo-runtime"`)

@@ -18,15 +18,18 @@ type originPolicy struct {
 }
 
 // newOriginPolicy builds the policy from --allow-origin's list; an empty
-// list means the IDE's origin and local pages.
-func newOriginPolicy(allowed []string, ide string) originPolicy {
+// list means the IDE's origin, the runtime's own status page (at its
+// ws:// address) and local pages.
+func newOriginPolicy(allowed []string, ide, address string) originPolicy {
 	p := originPolicy{exact: map[string]bool{}}
 	if len(allowed) == 0 {
 		if ide == "" {
 			ide = DefaultIDE
 		}
-		if o := originOf(ide); o != "" {
-			p.exact[o] = true
+		for _, page := range []string{ide, StatusPageURL(address, "")} {
+			if o := originOf(page); o != "" {
+				p.exact[o] = true
+			}
 		}
 		p.loopback = true
 		return p

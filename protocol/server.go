@@ -35,8 +35,9 @@ type Options struct {
 	ExtraCapabilities []string
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of the web
 	// pages that may connect; "*" allows any but "null". Empty allows
-	// the IDE's origin and http(s) pages of localhost, 127.0.0.1 and [::1]
-	// on any port. Clients that send no Origin are always allowed.
+	// the IDE's origin, the status page's (at Address) and http(s) pages
+	// of localhost, 127.0.0.1 and [::1] on any port. Clients that send no
+	// Origin are always allowed.
 	AllowedOrigins []string
 	// ReadLimit is the largest message accepted once the client has
 	// presented the secret, or from anyone without a secret (default
@@ -126,13 +127,7 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	}
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
 	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
-	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE)
-	if len(opts.AllowedOrigins) == 0 {
-		// The status page, reached at the runtime's own address.
-		if o := originOf(StatusPageURL(opts.Address, "")); o != "" {
-			s.origins.exact[o] = true
-		}
-	}
+	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE, opts.Address)
 	s.enc = &encoder{validator: v, check: opts.CheckOutput}
 	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
@@ -181,13 +176,17 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // endpoints, and serves the status page otherwise (status.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		switch r.URL.Path {
-		case healthzPath:
+		switch path := r.URL.Path; {
+		case path == healthzPath:
 			s.healthz(w, r)
-		case readyzPath:
+		case path == readyzPath:
 			s.readyz(w, r)
-		case metricsPath:
+		case path == metricsPath:
 			s.metrics(w, r)
+		case path == overviewPath:
+			s.overview(w, r)
+		case strings.HasPrefix(path, staticPrefix):
+			staticFile(w, r)
 		default:
 			s.landingPage(w, r)
 		}

@@ -64,7 +64,8 @@ func StatusPageURL(address, secret string) string {
 	return u
 }
 
-// securityHeaders keep the page to its own files and connections.
+// securityHeaders keep the page to its own files and connections, and
+// every answer of the server (page, data, health) out of caches.
 func securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; frame-ancestors 'none'")
@@ -73,17 +74,15 @@ func securityHeaders(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// staticFile serves the page's script and style sheet.
+func staticFile(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	http.StripPrefix(staticPrefix, http.FileServerFS(staticFiles)).ServeHTTP(w, r)
+}
+
+// landingPage serves the status page at / (and 404 elsewhere).
 func (s *Server) landingPage(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/":
-	case strings.HasPrefix(r.URL.Path, staticPrefix):
-		securityHeaders(w)
-		http.StripPrefix(staticPrefix, http.FileServerFS(staticFiles)).ServeHTTP(w, r)
-		return
-	case r.URL.Path == overviewPath:
-		s.overview(w, r)
-		return
-	default:
+	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
@@ -119,8 +118,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), overviewTimeout)
 	defer cancel()
 	reply := overviewReply{Overview: s.rt.Overview(ctx), Version: buildVersion, Protocol: runtime.ProtocolVersion, Clients: s.Clients()}
+	securityHeaders(w)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_ = json.NewEncoder(w).Encode(reply)
 }

@@ -149,7 +149,8 @@ func keepScreenshot(t *testing.T, ctx context.Context, name string) {
 // shows nothing without it, then draws the graph and follows it as it
 // changes: a node added through the protocol appears, a participant
 // process that is stopped turns its node to exited. A second graph of 200
-// nodes is drawn correctly too.
+// nodes is drawn correctly too. The link printed at start opens the page
+// with the secret of its fragment.
 func TestStatusPageInChromium(t *testing.T) {
 	url := brokertest.RabbitMQURL(t)
 	chrome := chromium(t)
@@ -218,5 +219,16 @@ func TestStatusPageInChromium(t *testing.T) {
 	waitPage(t, ctx, "the first graph is still drawn", graphCheck("page", []string{first, middle, last, added}, edges, true))
 	waitPage(t, ctx, "nodes without a participant wait", stateOf(nodes[199], "waiting"))
 	keepScreenshot(t, ctx, "status-page-200-nodes.png")
+
+	// The link printed at start opens the page with the secret of its
+	// fragment: no form to fill.
+	p.flowhubLink(t)
+	line, err := p.stdout.ReadString('\n')
+	link, ok := strings.CutPrefix(strings.TrimSpace(line), "Status page: ")
+	if err != nil || !ok {
+		t.Fatalf("third line %q (%v), want the status page link", line, err)
+	}
+	inBrowser(t, ctx, "open the printed link", chromedp.Navigate("about:blank"), chromedp.Navigate(link))
+	waitPage(t, ctx, "the graph, with the link's secret", graphCheck("page", []string{first, middle, last, added}, edges, true))
 	p.signalAndWait(t, syscall.SIGTERM)
 }

@@ -23,9 +23,10 @@
   let counts = new Map(); // edge -> {n, t}: messages processed at the last refresh, for rates
   const sections = new Map(); // graph id -> its <section>
 
+  // The fragment is form-encoded (StatusPageURL: url.QueryEscape, '+'
+  // for a space); URLSearchParams decodes it so, and never throws.
   function secretFromFragment() {
-    const m = /(?:^#|&)secret=([^&]*)/.exec(location.hash);
-    return m ? decodeURIComponent(m[1]) : '';
+    return new URLSearchParams(location.hash.slice(1)).get('secret') || '';
   }
 
   function askSecret(message) {
