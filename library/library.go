@@ -318,7 +318,10 @@ func CheckUploadDir(dir string, protected ...string) error {
 	if err != nil {
 		return err
 	}
-	protected = append(protected, filepath.Join(dir, "package.json"))
+	pkg := filepath.Join(dir, "package.json")
+	if _, err := os.Lstat(pkg); err == nil {
+		protected = append(protected, pkg)
+	}
 	for _, p := range protected {
 		if p == "" {
 			continue
@@ -328,9 +331,6 @@ func CheckUploadDir(dir string, protected ...string) error {
 			return err
 		}
 		if f == d || strings.HasPrefix(f, d+string(filepath.Separator)) {
-			if _, err := os.Lstat(p); err != nil && p == protected[len(protected)-1] {
-				continue // no package.json there
-			}
 			return fmt.Errorf("the component directory %s holds %s: an upload could replace it; use a directory of its own", dir, p)
 		}
 	}
