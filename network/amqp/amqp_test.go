@@ -267,10 +267,7 @@ func TestNackDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	q := brokertest.Role("d") + ".IN"
 	dead := brokertest.Role("deadletters") + ".IN"
-	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
-	must(t, b.DeclareInport(ctx, dead, network.QueueOptions{}))
-	must(t, b.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
-	must(t, b.Bind(ctx, "dead-"+q, dead))
+	declareDeadLettered(t, b, q, dead)
 	deadIn := brokertest.NewInbox(10)
 	ds, err := b.Consume(ctx, dead, 0, deadIn.Ack)
 	must(t, err)
@@ -541,6 +538,17 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 		announce(msg)
 		next(msg)
 	}
+}
+
+// declareDeadLettered declares inport q with its dead-letter exchange,
+// dead-q, bound to inport dead.
+func declareDeadLettered(t *testing.T, b *msgamqp.Broker, q, dead string) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
+	must(t, b.DeclareInport(ctx, dead, network.QueueOptions{}))
+	must(t, b.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
+	must(t, b.Bind(ctx, "dead-"+q, dead))
 }
 
 // rawChannel is a plain amqp091-go channel on url, for doing what other
