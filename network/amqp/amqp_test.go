@@ -77,17 +77,11 @@ func TestConformanceRabbitMQ(t *testing.T) {
 	brokertest.RunParticipant(t, func(t *testing.T) network.Broker { return dial(t, url) })
 }
 
+// dialVia dials url with the test's logger and short reconnection
+// backoffs, closed after the test.
 func dialVia(t *testing.T, url string) *msgamqp.Broker {
 	t.Helper()
-	b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel), DiscoveryQueue: discoveryQueue,
-		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return dialOpts(t, url, msgamqp.Options{})
 }
 
 func must(t *testing.T, err error) {

@@ -13,6 +13,8 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
+// dialOpts is dialVia with opts (its logger, discovery queue and backoffs
+// replaced).
 func dialOpts(t *testing.T, url string, opts msgamqp.Options) *msgamqp.Broker {
 	t.Helper()
 	opts.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
