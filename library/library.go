@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 )
 
 // DefaultHandlers are msgflo's, plus one for Go participants.
@@ -369,11 +371,6 @@ func iipsJSON(iips map[string]any) (string, error) {
 	if iips == nil {
 		return "{}", nil
 	}
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(iips); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	data, err := jsontext.Marshal(iips)
+	return string(data), err
 }
