@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 )
 
 // ParseFBP parses the FBP language as the reference JavaScript parser (npm
@@ -510,7 +512,7 @@ func (p *fbpParser) iip() (fbpEdgePart, bool) {
 			p.pos++
 		}
 		if p.lit("'") {
-			raw, err := marshalNoEscape(b.String())
+			raw, err := jsontext.Marshal(b.String())
 			if err != nil {
 				return fbpEdgePart{}, false
 			}
@@ -964,7 +966,7 @@ type fbpConnection struct {
 
 func (c fbpConnection) MarshalJSON() ([]byte, error) {
 	if c.iip {
-		return marshalNoEscape(struct {
+		return jsontext.Marshal(struct {
 			Data json.RawMessage `json:"data"`
 			Tgt  *fbpPort        `json:"tgt"`
 		}{c.Data, c.Tgt})
@@ -1057,7 +1059,7 @@ func (p *fbpParser) result() ([]byte, error) {
 	if p.properties != nil {
 		res["properties"] = p.properties
 	}
-	return marshalNoEscape(res)
+	return jsontext.Marshal(res)
 }
 
 // orderedObject is a JSON object whose members keep their order.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 )
 
 // The JSON graph format is the one NoFlo, fbp-graph, Flowhub and msgflo use:
@@ -41,7 +43,7 @@ func (c jsonConnection) MarshalJSON() ([]byte, error) {
 	if c.hasData {
 		// The IIP's JSON text as it is (json.Marshal would escape <, >
 		// and & in it).
-		return marshalNoEscape(iip{Data: c.Data, Tgt: c.Tgt, Metadata: c.Metadata})
+		return jsontext.Marshal(iip{Data: c.Data, Tgt: c.Tgt, Metadata: c.Metadata})
 	}
 	return json.Marshal(edge{Src: c.Src, Tgt: c.Tgt, Metadata: c.Metadata})
 }
@@ -349,16 +351,4 @@ func normalizeMetadata(m Metadata) Metadata {
 		m[k] = normalizeNumbers(v)
 	}
 	return m
-}
-
-// marshalNoEscape is json.Marshal without HTML escapes: raw JSON in v (IIP
-// data) keeps its bytes.
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

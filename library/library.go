@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 )
 
 // DefaultHandlers are msgflo's, plus one for Go participants.
@@ -318,7 +320,10 @@ func CheckUploadDir(dir string, protected ...string) error {
 	if err != nil {
 		return err
 	}
-	protected = append(protected, filepath.Join(dir, "package.json"))
+	pkg := filepath.Join(dir, "package.json")
+	if _, err := os.Lstat(pkg); err == nil {
+		protected = append(protected, pkg)
+	}
 	for _, p := range protected {
 		if p == "" {
 			continue
@@ -328,9 +333,6 @@ func CheckUploadDir(dir string, protected ...string) error {
 			return err
 		}
 		if f == d || strings.HasPrefix(f, d+string(filepath.Separator)) {
-			if _, err := os.Lstat(p); err != nil && p == protected[len(protected)-1] {
-				continue // no package.json there
-			}
 			return fmt.Errorf("the component directory %s holds %s: an upload could replace it; use a directory of its own", dir, p)
 		}
 	}
@@ -369,11 +371,6 @@ func iipsJSON(iips map[string]any) (string, error) {
 	if iips == nil {
 		return "{}", nil
 	}
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(iips); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	data, err := jsontext.Marshal(iips)
+	return string(data), err
 }

@@ -152,11 +152,10 @@ func TestPacketsAndFileNamesAreLiteral(t *testing.T) {
 		}
 		for _, v := range hostileValues {
 			iips := map[string]any{"in": v, v: []any{v, 1}}
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(iips)
-			data := strings.TrimSuffix(buf.String(), "\n")
+			data, err := iipsJSON(iips)
+			if err != nil {
+				t.Fatal(err)
+			}
 			text, err := l.Script(c, "r", iips)
 			if strings.HasPrefix(name, "-") {
 				// the file is ./-opt.py; the component name would be an option

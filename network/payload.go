@@ -1,9 +1,10 @@
 package network
 
 import (
-	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 )
 
 // AsJSON turns a message body into the JSON value it carries, the way
@@ -38,11 +39,8 @@ func IsJSON(data []byte) bool { return utf8.Valid(data) && json.Valid(data) }
 // jsonString encodes text (valid UTF-8) as a JSON string, escaping only
 // what JSON requires (no HTML escapes: the text stays readable).
 func jsonString(text []byte) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(string(text)) // a string always encodes
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	data, _ := jsontext.Marshal(string(text)) // a string always encodes
+	return data
 }
 
 // toValidUTF8 replaces each maximal subpart of an ill-formed UTF-8

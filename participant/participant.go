@@ -5,7 +5,6 @@
 package participant
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/amqp"
@@ -57,13 +57,11 @@ type Output interface {
 // Data received on an inport is best passed on with Send as it is, which
 // keeps its bytes (big integers, number spelling, key order).
 func SendValue(out Output, port string, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	data, err := jsontext.Marshal(v)
+	if err != nil {
 		return fmt.Errorf("send on %s: %w", port, err)
 	}
-	return out.Send(port, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return out.Send(port, data)
 }
 
 // ProcessFunc handles one message. zerolog.Ctx(ctx) is the participant's

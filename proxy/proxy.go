@@ -388,11 +388,7 @@ func (c *Channel) request(ctx context.Context, protocol, command string, payload
 	if !c.ep.Can("protocol:"+protocol) && !(protocol == "runtime" && command == "getruntime") && c.ep.Announced {
 		return nil, fmt.Errorf("%s lacks protocol:%s: %w", c.ep, protocol, ErrNotCapable)
 	}
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
-	}
-	msg, err := json.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+	msg, err := c.encode(protocol, command, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -429,14 +425,20 @@ func (c *Channel) request(ctx context.Context, protocol, command string, payload
 	return cl.replies, nil
 }
 
+// encode is the FBP message protocol:command with payload, as sent to
+// the participant's inqueue.
+func (c *Channel) encode(protocol, command string, payload any) ([]byte, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
+	}
+	return json.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+}
+
 // Post sends protocol:command with payload to the participant without
 // waiting for an answer (for messages nothing answers).
 func (c *Channel) Post(ctx context.Context, protocol, command string, payload any) error {
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
-	}
-	msg, err := json.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+	msg, err := c.encode(protocol, command, payload)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	goruntime "runtime"
 	"strconv"
@@ -50,10 +51,8 @@ func Main(args []string) int {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 
 	path := args[0]
-	if !strings.Contains(path, "/") {
-		if p, err := lookPath(path); err == nil {
-			path = p
-		}
+	if p, err := exec.LookPath(path); err == nil {
+		path = p
 	}
 	pid, err := syscall.ForkExec(path, args, &syscall.ProcAttr{
 		Env:   os.Environ(),
@@ -174,17 +173,4 @@ func code(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
-}
-
-func lookPath(name string) (string, error) {
-	for _, dir := range strings.Split(os.Getenv("PATH"), ":") {
-		if dir == "" {
-			dir = "."
-		}
-		p := dir + "/" + name
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", os.ErrNotExist
 }

@@ -77,17 +77,11 @@ func TestConformanceRabbitMQ(t *testing.T) {
 	brokertest.RunParticipant(t, func(t *testing.T) network.Broker { return dial(t, url) })
 }
 
+// dialVia dials url with the test's logger and short reconnection
+// backoffs, closed after the test.
 func dialVia(t *testing.T, url string) *msgamqp.Broker {
 	t.Helper()
-	b, err := msgamqp.Dial(context.Background(), url, msgamqp.Options{
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel), DiscoveryQueue: discoveryQueue,
-		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return dialOpts(t, url, msgamqp.Options{})
 }
 
 func must(t *testing.T, err error) {
@@ -267,10 +261,7 @@ func TestNackDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	q := brokertest.Role("d") + ".IN"
 	dead := brokertest.Role("deadletters") + ".IN"
-	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
-	must(t, b.DeclareInport(ctx, dead, network.QueueOptions{}))
-	must(t, b.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
-	must(t, b.Bind(ctx, "dead-"+q, dead))
+	declareDeadLettered(t, b, q, dead)
 	deadIn := brokertest.NewInbox(10)
 	ds, err := b.Consume(ctx, dead, 0, deadIn.Ack)
 	must(t, err)
@@ -335,14 +326,9 @@ func TestTopologyMatchesMsgfloNodejs(t *testing.T) {
 	role := brokertest.Role("compat")
 	must(t, b.DeclareInport(ctx, role+".IN", network.QueueOptions{}))
 	must(t, b.DeclareOutport(ctx, role+".OUT", network.QueueOptions{}))
-	conn, err := amqp.Dial(url)
-	must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	must(t, err)
-	defer ch.Close()
+	ch := rawChannel(t, url)
 	// What msgflo-nodejs's createQueue('inqueue' / 'outqueue') declares.
-	_, err = ch.QueueDeclare(role+".IN", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "dead-" + role + ".IN"})
+	_, err := ch.QueueDeclare(role+".IN", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "dead-" + role + ".IN"})
 	must(t, err)
 	must(t, ch.ExchangeDeclare(role+".IN", "fanout", true, false, false, false, nil))
 	must(t, ch.ExchangeDeclare(role+".OUT", "fanout", true, false, false, false, nil))
@@ -433,11 +419,7 @@ func TestParticipantDeliveryMode(t *testing.T) {
 			must(t, b.DeclareInport(ctx, sink, network.QueueOptions{}))
 			must(t, b.Bind(ctx, role+".OUT", sink))
 
-			conn, err := amqp.Dial(url)
-			must(t, err)
-			defer conn.Close()
-			ch, err := conn.Channel()
-			must(t, err)
+			ch := rawChannel(t, url)
 			deliveries, err := ch.Consume(sink, "", true, false, false, false, nil)
 			must(t, err)
 			must(t, p.Send(ctx, "in", []byte(`{"n":1}`)))
@@ -472,15 +454,7 @@ func TestDiscoveryReachesEveryCoordinatorOnce(t *testing.T) {
 		t.Cleanup(func() { sub.Close() })
 	}
 	announcer := dialB()
-	raw, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	ch, err := raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, url)
 	sendToQueue := func(msg string) { // as msgflo-nodejs does
 		if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Body: []byte(msg)}); err != nil {
 			t.Fatal(err)
@@ -527,15 +501,7 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 		}
 	}
 	// One published long before (a participant gone since) is not.
-	raw, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	ch, err := raw.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, url)
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -566,6 +532,29 @@ func TestAnnouncementBeforeTheCoordinatorIsDiscovered(t *testing.T) {
 		announce(msg)
 		next(msg)
 	}
+}
+
+// declareDeadLettered declares inport q with its dead-letter exchange,
+// dead-q, bound to inport dead.
+func declareDeadLettered(t *testing.T, b *msgamqp.Broker, q, dead string) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
+	must(t, b.DeclareInport(ctx, dead, network.QueueOptions{}))
+	must(t, b.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
+	must(t, b.Bind(ctx, "dead-"+q, dead))
+}
+
+// rawChannel is a plain amqp091-go channel on url, for doing what other
+// clients do; its connection is closed after the test.
+func rawChannel(t *testing.T, url string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	must(t, err)
+	return ch
 }
 
 // discoveryBed gives a test a discovery queue (and exchange) of its own,

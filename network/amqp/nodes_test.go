@@ -13,6 +13,8 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
+// dialOpts is dialVia with opts (its logger, discovery queue and backoffs
+// replaced).
 func dialOpts(t *testing.T, url string, opts msgamqp.Options) *msgamqp.Broker {
 	t.Helper()
 	opts.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
@@ -136,10 +138,7 @@ func TestQueueType(t *testing.T) {
 
 	q := brokertest.Role("quorum") + ".IN"
 	dead := brokertest.Role("quorumdead") + ".IN"
-	must(t, quorum.DeclareInport(ctx, q, network.QueueOptions{}))
-	must(t, quorum.DeclareInport(ctx, dead, network.QueueOptions{}))
-	must(t, quorum.DeclareOutport(ctx, "dead-"+q, network.QueueOptions{}))
-	must(t, quorum.Bind(ctx, "dead-"+q, dead))
+	declareDeadLettered(t, quorum, q, dead)
 	err := classic.DeclareInport(ctx, q, network.QueueOptions{})
 	if err == nil || !strings.Contains(err.Error(), q) || !strings.Contains(err.Error(), "--queue-type") {
 		t.Fatalf("declaring quorum queue %s as classic: got %v, want an error naming the queue and --queue-type", q, err)

@@ -269,6 +269,10 @@ func TestRestartedParticipantGetsItsMessages(t *testing.T) {
 			through, proxy := proxiedURL(t, direct)
 			id := "msgflo-test-" + uuid.New()[:12]
 			topic := brokertest.Role("restart") + ".IN"
+			// A marker on a second topic of the session, published after
+			// the messages, comes after them: once the restarted process
+			// has it, they have all been delivered, before it subscribed.
+			marker := brokertest.Role("restartmarker") + ".IN"
 			ctx := context.Background()
 			// (No test logger: the old connection may log after the test.)
 			old, err := mqtt.Dial(ctx, through, mqtt.Options{ClientID: id, PersistentSession: true, MaxReconnectInterval: 100 * time.Millisecond, Logger: zerolog.Nop()})
@@ -276,6 +280,8 @@ func TestRestartedParticipantGetsItsMessages(t *testing.T) {
 			down := make(chan bool, 10)
 			old.OnConnection(func(up bool) { down <- up })
 			sub, err := old.Consume(ctx, topic, 0, func(d network.Delivery) { _ = d.Ack() })
+			must(t, err)
+			subMarker, err := old.Consume(ctx, marker, 0, func(d network.Delivery) { _ = d.Ack() })
 			must(t, err)
 			// The old process dies: its connection goes and never comes back.
 			proxy.Block()
@@ -293,8 +299,20 @@ func TestRestartedParticipantGetsItsMessages(t *testing.T) {
 				want = append(want, v)
 				must(t, others.Send(ctx, topic, []byte(v)))
 			}
+			must(t, others.Send(ctx, marker, []byte(`"marker"`)))
 			restarted := dialMQTT(t, direct, mqtt.Options{ClientID: id, PersistentSession: true})
 			defer restarted.Close()
+			markerIn := make(chan struct{}, 1)
+			subMarker2, err := restarted.Consume(ctx, marker, 0, func(d network.Delivery) {
+				markerIn <- struct{}{}
+				_ = d.Ack()
+			})
+			must(t, err)
+			select {
+			case <-markerIn:
+			case <-time.After(brokertest.Timeout):
+				t.Fatal("the marker never came to the restarted participant")
+			}
 			got := make(chan string, 1000)
 			sub2, err := restarted.Consume(ctx, topic, 0, func(d network.Delivery) {
 				got <- string(d.Data())
@@ -316,8 +334,10 @@ func TestRestartedParticipantGetsItsMessages(t *testing.T) {
 				}
 			}
 			_ = sub2.Close()
+			_ = subMarker2.Close()
 			must(t, restarted.Close())
 			_ = sub.Close()
+			_ = subMarker.Close()
 			proxy.Unblock()
 			_ = old.Close()
 		})
