@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/msgflo/msgflo-runtime/library"
 )
@@ -114,4 +117,56 @@ func TestMsgfloFixtureCommandsWithHostileValues(t *testing.T) {
 	if tried < 50 {
 		t.Fatalf("only %d commands tried", tried)
 	}
+}
+
+// repeatLibrary writes a library file whose component x/Repeat runs this
+// binary's core/Repeat as a participant process, and returns its path.
+func repeatLibrary(t *testing.T) string {
+	t.Helper()
+	lib := filepath.Join(t.TempDir(), "lib.json")
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return lib
+}
+
+// setupRun is a running `msgflo-runtime setup`, its output collected.
+type setupRun struct {
+	out, errOut *syncBuffer
+	cmd         *exec.Cmd
+	done        chan error // the exit, once
+	stopOnce    sync.Once
+	exit        error
+}
+
+// startSetup runs `msgflo-runtime setup args...` with MSGFLO_BROKER=url;
+// it is stopped at the end of the test if not before.
+func startSetup(t *testing.T, url string, args ...string) *setupRun {
+	t.Helper()
+	r := &setupRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(binary, append([]string{"setup"}, args...)...)
+	r.cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.errOut
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() { _ = r.stop(t) })
+	return r
+}
+
+// stop sends setup SIGTERM (it stops its participants) and returns how it
+// exited.
+func (r *setupRun) stop(t *testing.T) error {
+	r.stopOnce.Do(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case r.exit = <-r.done:
+		case <-time.After(30 * time.Second):
+			_ = r.cmd.Process.Kill()
+			r.exit = <-r.done
+			t.Errorf("setup did not stop on SIGTERM; it printed:\n%s%s", r.out, r.errOut)
+		}
+	})
+	return r.exit
 }
