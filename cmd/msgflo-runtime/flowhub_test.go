@@ -140,6 +140,21 @@ func TestFlowhubLiveSession(t *testing.T) {
 // sends nothing by itself, and what the test sends carries the secret in
 // the payload only (see flowhubSend). The function returned lists every
 // message received so far.
+// openMainGraphAsFlowhub connects to the runtime at ws and opens its main
+// graph as Flowhub does (getruntime, then the graph's getstatus), failing
+// unless the main graph is graph.
+func openMainGraphAsFlowhub(t *testing.T, ws, graph string) *fbpClient {
+	t.Helper()
+	c, _ := connectAsFlowhub(t, ws)
+	c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
+	if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != graph {
+		t.Fatalf("runtime:runtime %v, want main graph %s", rt, graph)
+	}
+	c.flowhubSend("network", "getstatus", map[string]any{"graph": graph, "secret": testSecret})
+	c.waitFor("network", "status", nil)
+	return c
+}
+
 func connectAsFlowhub(t *testing.T, ws string) (*fbpClient, func() []map[string]any) {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
@@ -200,13 +215,7 @@ func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
 			saved := filepath.Join(t.TempDir(), "system.json")
 			p := start(t, env, "--port", "0", "--graph", saved, "--auto-save")
 			ws, brokerURL := p.ready(t)
-			c, _ := connectAsFlowhub(t, ws)
-			c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
-			if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != "system" {
-				t.Fatalf("runtime:runtime %v", rt)
-			}
-			c.flowhubSend("network", "getstatus", map[string]any{"graph": "system", "secret": testSecret})
-			c.waitFor("network", "status", nil)
+			c := openMainGraphAsFlowhub(t, ws, "system")
 
 			if url != "" {
 				brokerURL = url // the ready line hides the password
@@ -332,13 +341,7 @@ func TestLiveMainGraphShowsARunningMsgfloSystem(t *testing.T) {
 
 			p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")
 			ws, _ := p.ready(t)
-			c, _ := connectAsFlowhub(t, ws)
-			c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
-			if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != "default/main" {
-				t.Fatalf("runtime:runtime %v", rt)
-			}
-			c.flowhubSend("network", "getstatus", map[string]any{"graph": "default/main", "secret": testSecret})
-			c.waitFor("network", "status", nil)
+			c := openMainGraphAsFlowhub(t, ws, "default/main")
 			// Every participant announces itself again within a few
 			// seconds; the graph then holds all three and both edges.
 			want := map[string]bool{src + ".out>" + nj + ".in": true, nj + ".out>" + dst + ".in": true}
