@@ -26,20 +26,9 @@ func TestProcfileOfMsgfloFixtures(t *testing.T) {
 		{filepath.Join(fx, "iips.fbp"), "--library", filepath.Join(fx, "library-noflo.json"), "--ignore", "web", "--include", "web: node index.js"},
 		{filepath.Join(fx, "handlers.fbp"), "--library=" + filepath.Join(fx, "library-handlers.json"), "--components=" + fx, "--include", "web: node index.js"},
 	} {
-		dir := t.TempDir()
-		theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
-		if err != nil {
-			t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
-		}
-		ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
-		if err != nil {
-			t.Fatalf("procfile %v: %v\n%s", args, err, ours)
-		}
 		// msgflo's .coffee handler names the file by its absolute path
 		// under the fixtures: both do, so the lines are comparable as they are.
-		if ours != theirs {
-			t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args[0], ours, theirs)
-		}
+		sameProcfileAsMsgflo(t, nodes, t.TempDir(), args...)
 	}
 }
 
@@ -116,6 +105,24 @@ func TestMsgfloFixtureCommandsWithHostileValues(t *testing.T) {
 	}
 	if tried < 50 {
 		t.Fatalf("only %d commands tried", tried)
+	}
+}
+
+// sameProcfileAsMsgflo runs msgflo's msgflo-procfile (from the npm
+// install in nodes) and our procfile with args in dir, and fails unless
+// both succeed and print the same.
+func sameProcfileAsMsgflo(t *testing.T, nodes, dir string, args ...string) {
+	t.Helper()
+	theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
+	if err != nil {
+		t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
+	}
+	ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
+	if err != nil {
+		t.Fatalf("procfile %v: %v\n%s", args, err, ours)
+	}
+	if ours != theirs {
+		t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args, ours, theirs)
 	}
 }
 
