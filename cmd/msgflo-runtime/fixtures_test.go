@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
 // msgflo's own procfile cases, with its fixture libraries and graphs (npm
@@ -176,4 +177,19 @@ func (r *setupRun) stop(t *testing.T) error {
 		}
 	})
 	return r.exit
+}
+
+// externalBroker is a broker server the tests use: RabbitMQ or Mosquitto.
+type externalBroker struct{ name, url string }
+
+// eachExternalBroker runs f as a subtest on RabbitMQ ("amqp") and on
+// Mosquitto ("mqtt"); a broker that does not run skips its subtest only
+// (fails it under MSGFLO_TEST_REQUIRE_BROKERS=1).
+func eachExternalBroker(t *testing.T, f func(t *testing.T, bk externalBroker)) {
+	for _, bk := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"amqp", brokertest.RabbitMQURL}, {"mqtt", brokertest.MosquittoURL}} {
+		t.Run(bk.name, func(t *testing.T) { f(t, externalBroker{bk.name, bk.url(t)}) })
+	}
 }
