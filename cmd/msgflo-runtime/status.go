@@ -24,12 +24,10 @@ import (
 
 func statusMain(_ string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	t := newToolFlags("status", "--address ws://HOST:PORT [--secret S] [--graph G] [--watch]", stderr)
-	address := t.String("address", "ws://localhost:3569", "WebSocket address of the runtime")
-	secret := t.String("secret", getenv("MSGFLO_SECRET"), "the runtime's secret (default $MSGFLO_SECRET)")
-	graphID := t.String("graph", "", "graph to show (default: the runtime's main graph)")
+	rf := newRuntimeFlags(t, getenv, "graph to show", 10*time.Second)
+	address, graphID := rf.address, rf.graph
 	watch := t.Bool("watch", false, "refresh until interrupted")
 	interval := t.Duration("interval", 2*time.Second, "refresh period with --watch")
-	timeout := t.Duration("timeout", 10*time.Second, "how long to wait for the runtime's answers")
 	pos, code, ok := t.parse(args)
 	if !ok {
 		return code
@@ -38,7 +36,7 @@ func statusMain(_ string, args []string, getenv func(string) string, stdout, std
 		t.Usage()
 		return 2
 	}
-	c, err := dialRuntime(*address, *secret, *timeout)
+	c, err := rf.dial()
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
