@@ -143,19 +143,23 @@ func TestSetupDiscoverTimeout(t *testing.T) {
 	}
 }
 
-// On MQTT, setup without --forever says that the forwarding ends with it.
+// On MQTT, setup without --forever says that the forwarding ends with it,
+// however the URL spells the scheme (it is case-insensitive).
 func TestSetupOnMQTTSuggestsForever(t *testing.T) {
-	s := uuid.New()[:8]
-	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
-	cmd := exec.Command(binary, "setup", path)
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+mosquitto(t))
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "--forever") || strings.Contains(stdout.String(), "--forever") {
-		t.Fatalf("stdout %q\nstderr %q", stdout.String(), stderr.String())
+	url := mosquitto(t)
+	for _, broker := range []string{url, "MQTT" + strings.TrimPrefix(url, "mqtt")} {
+		s := uuid.New()[:8]
+		path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
+		cmd := exec.Command(binary, "setup", path)
+		cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+broker)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", broker, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "--forever") || strings.Contains(stdout.String(), "--forever") {
+			t.Fatalf("%s: stdout %q\nstderr %q", broker, stdout.String(), stderr.String())
+		}
 	}
 }
 
