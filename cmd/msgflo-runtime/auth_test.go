@@ -56,8 +56,8 @@ func capabilitiesOf(t *testing.T, reply map[string]any) []any {
 
 var hexSecret = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// With no secret configured, one is generated: it is in the Flowhub link
-// and nowhere in the log; a client presenting it (in the payload as
+// With no secret configured, one is generated: it is in the Flowhub and
+// status page links (their fragments) and nowhere in the log; a client presenting it (in the payload as
 // fbp-client does, or at the top level as Flowhub does) gets everything,
 // others only getruntime.
 func TestGeneratedSecret(t *testing.T) {
@@ -73,6 +73,9 @@ func TestGeneratedSecret(t *testing.T) {
 	secret := q.Get("secret")
 	if !hexSecret.MatchString(secret) || u.RawQuery != "" {
 		t.Fatalf("Flowhub link %q: want a 128-bit hex secret in the fragment", link)
+	}
+	if line, err := p.stdout.ReadString('\n'); err != nil || line != "Status page: http"+strings.TrimPrefix(ws, "ws")+"/#secret="+secret+"\n" {
+		t.Fatalf("third line %q (%v), want the status page link with the secret in the fragment", line, err)
 	}
 
 	anon, _, err := dialWS(t, ws, nil)
