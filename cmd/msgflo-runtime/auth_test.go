@@ -4,6 +4,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,8 +56,8 @@ func capabilitiesOf(t *testing.T, reply map[string]any) []any {
 
 var hexSecret = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// With no secret configured, one is generated: it is in the Flowhub link
-// and nowhere in the log; a client presenting it (in the payload as
+// With no secret configured, one is generated: it is in the Flowhub and
+// status page links (their fragments) and nowhere in the log; a client presenting it (in the payload as
 // fbp-client does, or at the top level as Flowhub does) gets everything,
 // others only getruntime.
 func TestGeneratedSecret(t *testing.T) {
@@ -72,6 +73,9 @@ func TestGeneratedSecret(t *testing.T) {
 	secret := q.Get("secret")
 	if !hexSecret.MatchString(secret) || u.RawQuery != "" {
 		t.Fatalf("Flowhub link %q: want a 128-bit hex secret in the fragment", link)
+	}
+	if line, err := p.stdout.ReadString('\n'); err != nil || line != "Status page: http"+strings.TrimPrefix(ws, "ws")+"/#secret="+secret+"\n" {
+		t.Fatalf("third line %q (%v), want the status page link with the secret in the fragment", line, err)
 	}
 
 	anon, _, err := dialWS(t, ws, nil)
@@ -211,5 +215,33 @@ func TestAllowOriginReplacesTheDefaults(t *testing.T) {
 	}
 	if _, resp, err := dialWS(t, ws, http.Header{"Origin": []string{"https://app.flowhub.io"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("Flowhub's origin not in --allow-origin: %v %v", err, resp)
+	}
+}
+
+// --max-message-size sets the largest message from a client that presented
+// the secret: one below it is answered, one above it closes the connection
+// (1009).
+func TestMaxMessageSizeFlag(t *testing.T) {
+	const limit = 100_000
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--max-message-size", strconv.Itoa(limit))
+	ws, _ := p.ready(t)
+	c, _, err := dialWS(t, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.roundTrip(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}, "secret": testSecret})
+	clear := func(size int) map[string]any {
+		return map[string]any{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g", "name": strings.Repeat("x", size)}, "secret": testSecret}
+	}
+	if reply := c.roundTrip(clear(limit - 1000)); reply["command"] != "clear" {
+		t.Fatalf("a message below --max-message-size: %v", reply)
+	}
+	if err := c.conn.WriteJSON(clear(limit + 1000)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var reply map[string]any
+	if err := c.conn.ReadJSON(&reply); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("a message above --max-message-size: %v, %v; want close 1009", reply, err)
 	}
 }

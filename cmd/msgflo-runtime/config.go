@@ -92,7 +92,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.broker, "broker", envOr("", "MSGFLO_BROKER", "CLOUDAMQP_URL"), "broker URL: amqp://user:password@host:port/vhost (RabbitMQ) or mqtt://host:port, or a comma-separated list of them for the nodes of a cluster (the first that answers is used, the next on a drop); empty runs the embedded broker (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
 	fs.StringVar(&c.embeddedHost, "embedded-host", "127.0.0.1", "address the embedded broker's MQTT listener binds to")
 	fs.IntVar(&c.embeddedPort, "embedded-port", 0, "port of the embedded broker's MQTT listener (0 picks a free one, so it never collides with a system broker on 1883)")
-	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); default a random one, printed in the Flowhub link only; an explicit empty value is --no-auth")
+	fs.StringVar(&c.secret, "secret", envOr("", "MSGFLO_SECRET"), "secret clients must present for full access (env MSGFLO_SECRET); default a random one, printed only in the Flowhub and status page links; an explicit empty value is --no-auth")
 	fs.BoolVar(&c.noAuth, "no-auth", false, "no secret: every client that can connect gets full access (warned about at start)")
 	fs.StringVar(&c.anonymousCaps, "anonymous-capabilities", "", "comma-separated capabilities for clients without the secret, e.g. protocol:runtime,graph:readonly (default none: getruntime only)")
 	fs.StringVar(&c.runtimeID, "runtime-id", envOr("", "MSGFLO_RUNTIME_ID"), "runtime UUID reported to clients (env MSGFLO_RUNTIME_ID; default a fresh random UUID)")

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,4 +54,29 @@ func TestEmbeddedBrokerNeedsTheReadyLineCredentials(t *testing.T) {
 	if !strings.Contains(p.stderrText(), "embedded broker refused a client without its credentials") {
 		t.Fatalf("the refused client is not logged:\n%s", p.stderrText())
 	}
+}
+
+// --embedded-port and --embedded-host place the embedded broker's listener:
+// the ready line's URL names them and a participant joins there.
+func TestEmbeddedHostAndPortFlags(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // a free port for the broker
+	p := start(t, []string{"MSGFLO_BROKER=", "CLOUDAMQP_URL="}, "--port", "0", "--embedded-host", "127.0.0.1", "--embedded-port", port)
+	_, broker := p.ready(t)
+	u, err := url.Parse(broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Host != "127.0.0.1:"+port {
+		t.Fatalf("embedded broker URL %q, want host 127.0.0.1:%s", broker, port)
+	}
+	b, err := mqtt.Dial(context.Background(), broker, mqtt.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("with the ready line's URL: %v", err)
+	}
+	b.Close()
 }

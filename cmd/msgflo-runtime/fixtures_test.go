@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/msgflo/msgflo-runtime/library"
+	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
 // msgflo's own procfile cases, with its fixture libraries and graphs (npm
@@ -23,20 +27,9 @@ func TestProcfileOfMsgfloFixtures(t *testing.T) {
 		{filepath.Join(fx, "iips.fbp"), "--library", filepath.Join(fx, "library-noflo.json"), "--ignore", "web", "--include", "web: node index.js"},
 		{filepath.Join(fx, "handlers.fbp"), "--library=" + filepath.Join(fx, "library-handlers.json"), "--components=" + fx, "--include", "web: node index.js"},
 	} {
-		dir := t.TempDir()
-		theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
-		if err != nil {
-			t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
-		}
-		ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
-		if err != nil {
-			t.Fatalf("procfile %v: %v\n%s", args, err, ours)
-		}
 		// msgflo's .coffee handler names the file by its absolute path
 		// under the fixtures: both do, so the lines are comparable as they are.
-		if ours != theirs {
-			t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args[0], ours, theirs)
-		}
+		sameProcfileAsMsgflo(t, nodes, t.TempDir(), args...)
 	}
 }
 
@@ -113,5 +106,90 @@ func TestMsgfloFixtureCommandsWithHostileValues(t *testing.T) {
 	}
 	if tried < 50 {
 		t.Fatalf("only %d commands tried", tried)
+	}
+}
+
+// sameProcfileAsMsgflo runs msgflo's msgflo-procfile (from the npm
+// install in nodes) and our procfile with args in dir, and fails unless
+// both succeed and print the same.
+func sameProcfileAsMsgflo(t *testing.T, nodes, dir string, args ...string) {
+	t.Helper()
+	theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
+	if err != nil {
+		t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
+	}
+	ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
+	if err != nil {
+		t.Fatalf("procfile %v: %v\n%s", args, err, ours)
+	}
+	if ours != theirs {
+		t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args, ours, theirs)
+	}
+}
+
+// repeatLibrary writes a library file whose component x/Repeat runs this
+// binary's core/Repeat as a participant process, and returns its path.
+func repeatLibrary(t *testing.T) string {
+	t.Helper()
+	lib := filepath.Join(t.TempDir(), "lib.json")
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return lib
+}
+
+// setupRun is a running `msgflo-runtime setup`, its output collected.
+type setupRun struct {
+	out, errOut *syncBuffer
+	cmd         *exec.Cmd
+	done        chan error // the exit, once
+	stopOnce    sync.Once
+	exit        error
+}
+
+// startSetup runs `msgflo-runtime setup args...` with MSGFLO_BROKER=url;
+// it is stopped at the end of the test if not before.
+func startSetup(t *testing.T, url string, args ...string) *setupRun {
+	t.Helper()
+	r := &setupRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(binary, append([]string{"setup"}, args...)...)
+	r.cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.errOut
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() { _ = r.stop(t) })
+	return r
+}
+
+// stop sends setup SIGTERM (it stops its participants) and returns how it
+// exited.
+func (r *setupRun) stop(t *testing.T) error {
+	r.stopOnce.Do(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case r.exit = <-r.done:
+		case <-time.After(30 * time.Second):
+			_ = r.cmd.Process.Kill()
+			r.exit = <-r.done
+			t.Errorf("setup did not stop on SIGTERM; it printed:\n%s%s", r.out, r.errOut)
+		}
+	})
+	return r.exit
+}
+
+// externalBroker is a broker server the tests use: RabbitMQ or Mosquitto.
+type externalBroker struct{ name, url string }
+
+// eachExternalBroker runs f as a subtest on RabbitMQ ("amqp") and on
+// Mosquitto ("mqtt"); a broker that does not run skips its subtest only
+// (fails it under MSGFLO_TEST_REQUIRE_BROKERS=1).
+func eachExternalBroker(t *testing.T, f func(t *testing.T, bk externalBroker)) {
+	for _, bk := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"amqp", brokertest.RabbitMQURL}, {"mqtt", brokertest.MosquittoURL}} {
+		t.Run(bk.name, func(t *testing.T) { f(t, externalBroker{bk.name, bk.url(t)}) })
 	}
 }

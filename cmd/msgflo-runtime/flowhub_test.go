@@ -140,6 +140,21 @@ func TestFlowhubLiveSession(t *testing.T) {
 // sends nothing by itself, and what the test sends carries the secret in
 // the payload only (see flowhubSend). The function returned lists every
 // message received so far.
+// openMainGraphAsFlowhub connects to the runtime at ws and opens its main
+// graph as Flowhub does (getruntime, then the graph's getstatus), failing
+// unless the main graph is graph.
+func openMainGraphAsFlowhub(t *testing.T, ws, graph string) *fbpClient {
+	t.Helper()
+	c, _ := connectAsFlowhub(t, ws)
+	c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
+	if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != graph {
+		t.Fatalf("runtime:runtime %v, want main graph %s", rt, graph)
+	}
+	c.flowhubSend("network", "getstatus", map[string]any{"graph": graph, "secret": testSecret})
+	c.waitFor("network", "status", nil)
+	return c
+}
+
 func connectAsFlowhub(t *testing.T, ws string) (*fbpClient, func() []map[string]any) {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
@@ -200,13 +215,7 @@ func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
 			saved := filepath.Join(t.TempDir(), "system.json")
 			p := start(t, env, "--port", "0", "--graph", saved, "--auto-save")
 			ws, brokerURL := p.ready(t)
-			c, _ := connectAsFlowhub(t, ws)
-			c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
-			if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != "system" {
-				t.Fatalf("runtime:runtime %v", rt)
-			}
-			c.flowhubSend("network", "getstatus", map[string]any{"graph": "system", "secret": testSecret})
-			c.waitFor("network", "status", nil)
+			c := openMainGraphAsFlowhub(t, ws, "system")
 
 			if url != "" {
 				brokerURL = url // the ready line hides the password
@@ -296,62 +305,51 @@ func TestNodeProblemsAreReportedToEachClient(t *testing.T) {
 // with both edges, to a client that opens it as Flowhub does.
 func TestLiveMainGraphShowsARunningMsgfloSystem(t *testing.T) {
 	dir := nodeDir(t)
-	for _, bk := range []struct{ name, url string }{
-		{"amqp", brokertest.RabbitMQURL(t)},
-		{"mqtt", brokertest.MosquittoURL(t)},
-	} {
-		t.Run(bk.name, func(t *testing.T) {
-			s := uuid.New()[:8]
-			nj, src, dst := "sysnj"+s, "syssrc"+s, "sysdst"+s
-			if bk.name == "amqp" {
-				t.Cleanup(func() { deleteQueues(bk.url, nj, src, dst) })
+	eachExternalBroker(t, func(t *testing.T, bk externalBroker) {
+		s := uuid.New()[:8]
+		nj, src, dst := "sysnj"+s, "syssrc"+s, "sysdst"+s
+		if bk.name == "amqp" {
+			t.Cleanup(func() { deleteQueues(bk.url, nj, src, dst) })
+		}
+		startNode(t, dir, []string{"MSGFLO_DISCOVERY_PERIOD=2"}, "msgflo-nodejs", "--name", nj, "--broker", bk.url,
+			filepath.Join(dir, "node_modules", "msgflo-nodejs", "examples", "Repeat.coffee"))
+		b, err := dial.Open(context.Background(), bk.url, dial.Options{Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		for _, role := range []string{src, dst} {
+			comp := participant.Component{Name: "ext/Go", Process: func(context.Context, participant.Input, participant.Output) error { return nil }}
+			if role == src {
+				comp.Outports = []participant.Port{{ID: "out", Queue: nj + ".IN"}}
+			} else {
+				comp.Inports = []participant.Port{{ID: "in", Queue: nj + ".OUT"}}
 			}
-			startNode(t, dir, []string{"MSGFLO_DISCOVERY_PERIOD=2"}, "msgflo-nodejs", "--name", nj, "--broker", bk.url,
-				filepath.Join(dir, "node_modules", "msgflo-nodejs", "examples", "Repeat.coffee"))
-			b, err := dial.Open(context.Background(), bk.url, dial.Options{Logger: zerolog.Nop()})
+			pt, err := participant.New(b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
-			for _, role := range []string{src, dst} {
-				comp := participant.Component{Name: "ext/Go", Process: func(context.Context, participant.Input, participant.Output) error { return nil }}
-				if role == src {
-					comp.Outports = []participant.Port{{ID: "out", Queue: nj + ".IN"}}
-				} else {
-					comp.Inports = []participant.Port{{ID: "in", Queue: nj + ".OUT"}}
-				}
-				pt, err := participant.New(b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := pt.Start(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				defer pt.Stop(context.Background())
+			if err := pt.Start(context.Background()); err != nil {
+				t.Fatal(err)
 			}
+			defer pt.Stop(context.Background())
+		}
 
-			p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")
-			ws, _ := p.ready(t)
-			c, _ := connectAsFlowhub(t, ws)
-			c.flowhubSend("runtime", "getruntime", map[string]any{"secret": testSecret})
-			if rt := c.waitFor("runtime", "runtime", nil); rt["graph"] != "default/main" {
-				t.Fatalf("runtime:runtime %v", rt)
-			}
-			c.flowhubSend("network", "getstatus", map[string]any{"graph": "default/main", "secret": testSecret})
-			c.waitFor("network", "status", nil)
-			// Every participant announces itself again within a few
-			// seconds; the graph then holds all three and both edges.
-			want := map[string]bool{src + ".out>" + nj + ".in": true, nj + ".out>" + dst + ".in": true}
-			for len(want) > 0 {
-				e := c.waitFor("graph", "addedge", func(p map[string]any) bool { return p["graph"] == "default/main" })
-				key := fmt.Sprint(e["src"].(map[string]any)["node"], ".", e["src"].(map[string]any)["port"], ">", e["tgt"].(map[string]any)["node"], ".", e["tgt"].(map[string]any)["port"])
-				delete(want, strings.ToLower(key))
-			}
-			c.flowhubSend("component", "getsource", map[string]any{"name": "default/main", "secret": testSecret})
-			source := c.waitFor("component", "source", nil)
-			if source["name"] != "main" || source["library"] != "default" || !strings.Contains(source["code"].(string), nj) {
-				t.Fatalf("source of default/main: %v", source)
-			}
-		})
-	}
+		p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")
+		ws, _ := p.ready(t)
+		c := openMainGraphAsFlowhub(t, ws, "default/main")
+		// Every participant announces itself again within a few
+		// seconds; the graph then holds all three and both edges.
+		want := map[string]bool{src + ".out>" + nj + ".in": true, nj + ".out>" + dst + ".in": true}
+		for len(want) > 0 {
+			e := c.waitFor("graph", "addedge", func(p map[string]any) bool { return p["graph"] == "default/main" })
+			key := fmt.Sprint(e["src"].(map[string]any)["node"], ".", e["src"].(map[string]any)["port"], ">", e["tgt"].(map[string]any)["node"], ".", e["tgt"].(map[string]any)["port"])
+			delete(want, strings.ToLower(key))
+		}
+		c.flowhubSend("component", "getsource", map[string]any{"name": "default/main", "secret": testSecret})
+		source := c.waitFor("component", "source", nil)
+		if source["name"] != "main" || source["library"] != "default" || !strings.Contains(source["code"].(string), nj) {
+			t.Fatalf("source of default/main: %v", source)
+		}
+	})
 }

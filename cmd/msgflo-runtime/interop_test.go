@@ -168,120 +168,110 @@ func startNode(t *testing.T, dir string, env []string, name string, args ...stri
 // flows through all three.
 func TestNodejsParticipantInOurRuntime(t *testing.T) {
 	dir := nodeDir(t)
-	for _, bk := range []struct{ name, url string }{
-		{"amqp", brokertest.RabbitMQURL(t)},
-		{"mqtt", brokertest.MosquittoURL(t)},
-	} {
-		t.Run(bk.name, func(t *testing.T) {
-			suffix := uuid.New()[:8]
-			role := "njrepeat" + suffix
-			if bk.name == "amqp" {
-				// Registered first, so it runs last: after the processes
-				// that would declare the queues again are gone.
-				t.Cleanup(func() { deleteQueues(bk.url, role, "gofirst"+suffix, "golast"+suffix) })
-			}
-			p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")
-			ws, _ := p.ready(t)
-			c := connectFBP(t, ws)
-			startNode(t, dir, nil, "msgflo-nodejs", "--name", role, "--broker", bk.url,
-				filepath.Join(dir, "node_modules", "msgflo-nodejs", "examples", "Repeat.coffee"))
-			c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == "Repeat" })
+	eachExternalBroker(t, func(t *testing.T, bk externalBroker) {
+		suffix := uuid.New()[:8]
+		role := "njrepeat" + suffix
+		if bk.name == "amqp" {
+			// Registered first, so it runs last: after the processes
+			// that would declare the queues again are gone.
+			t.Cleanup(func() { deleteQueues(bk.url, role, "gofirst"+suffix, "golast"+suffix) })
+		}
+		p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")
+		ws, _ := p.ready(t)
+		c := connectFBP(t, ws)
+		startNode(t, dir, nil, "msgflo-nodejs", "--name", role, "--broker", bk.url,
+			filepath.Join(dir, "node_modules", "msgflo-nodejs", "examples", "Repeat.coffee"))
+		c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == "Repeat" })
 
-			c.send("component", "list", map[string]any{})
-			found := false
-			for {
-				m := c.next()
-				if m["command"] == "componentsready" {
-					break
-				}
-				if p, _ := m["payload"].(map[string]any); m["command"] == "component" && p["name"] == "Repeat" {
-					found = true
-				}
+		c.send("component", "list", map[string]any{})
+		found := false
+		for {
+			m := c.next()
+			if m["command"] == "componentsready" {
+				break
 			}
-			if !found {
-				t.Fatal("component:list does not list the msgflo-nodejs Repeat")
+			if p, _ := m["payload"].(map[string]any); m["command"] == "component" && p["name"] == "Repeat" {
+				found = true
 			}
+		}
+		if !found {
+			t.Fatal("component:list does not list the msgflo-nodejs Repeat")
+		}
 
-			g := "interop" + suffix
-			first, last := "gofirst"+suffix, "golast"+suffix
-			c.edit("clear", map[string]any{"id": g})
-			c.edit("addnode", map[string]any{"id": first, "component": "core/Repeat", "graph": g})
-			c.edit("addnode", map[string]any{"id": role, "component": "Repeat", "graph": g})
-			c.edit("addnode", map[string]any{"id": last, "component": "core/Repeat", "graph": g})
-			c.edit("addedge", map[string]any{"src": map[string]any{"node": first, "port": "out"}, "tgt": map[string]any{"node": role, "port": "in"}, "graph": g})
-			c.edit("addedge", map[string]any{"src": map[string]any{"node": role, "port": "out"}, "tgt": map[string]any{"node": last, "port": "in"}, "graph": g})
-			c.send("graph", "addinport", map[string]any{"public": "in", "node": first, "port": "in", "graph": g})
-			c.waitFor("runtime", "ports", nil)
-			c.send("graph", "addoutport", map[string]any{"public": "out", "node": last, "port": "out", "graph": g})
-			c.waitFor("runtime", "ports", nil)
-			c.send("network", "start", map[string]any{"graph": g})
-			c.waitFor("network", "started", nil)
-			for i, v := range []any{map[string]any{"hello": "node"}, "ünïcode", 42.0} {
-				c.send("runtime", "packet", map[string]any{"graph": g, "port": "in", "event": "data", "payload": v})
-				out := c.waitFor("runtime", "packet", func(p map[string]any) bool { return p["graph"] == g })
-				got, _ := json.Marshal(out["payload"])
-				want, _ := json.Marshal(v)
-				if string(got) != string(want) {
-					t.Fatalf("packet %d came out as %s, want %s", i, got, want)
-				}
+		g := "interop" + suffix
+		first, last := "gofirst"+suffix, "golast"+suffix
+		c.edit("clear", map[string]any{"id": g})
+		c.edit("addnode", map[string]any{"id": first, "component": "core/Repeat", "graph": g})
+		c.edit("addnode", map[string]any{"id": role, "component": "Repeat", "graph": g})
+		c.edit("addnode", map[string]any{"id": last, "component": "core/Repeat", "graph": g})
+		c.edit("addedge", map[string]any{"src": map[string]any{"node": first, "port": "out"}, "tgt": map[string]any{"node": role, "port": "in"}, "graph": g})
+		c.edit("addedge", map[string]any{"src": map[string]any{"node": role, "port": "out"}, "tgt": map[string]any{"node": last, "port": "in"}, "graph": g})
+		c.send("graph", "addinport", map[string]any{"public": "in", "node": first, "port": "in", "graph": g})
+		c.waitFor("runtime", "ports", nil)
+		c.send("graph", "addoutport", map[string]any{"public": "out", "node": last, "port": "out", "graph": g})
+		c.waitFor("runtime", "ports", nil)
+		c.send("network", "start", map[string]any{"graph": g})
+		c.waitFor("network", "started", nil)
+		for i, v := range []any{map[string]any{"hello": "node"}, "ünïcode", 42.0} {
+			c.send("runtime", "packet", map[string]any{"graph": g, "port": "in", "event": "data", "payload": v})
+			out := c.waitFor("runtime", "packet", func(p map[string]any) bool { return p["graph"] == g })
+			got, _ := json.Marshal(out["payload"])
+			want, _ := json.Marshal(v)
+			if string(got) != string(want) {
+				t.Fatalf("packet %d came out as %s, want %s", i, got, want)
 			}
-			p.signalAndWait(t, syscall.SIGTERM)
-		})
-	}
+		}
+		p.signalAndWait(t, syscall.SIGTERM)
+	})
 }
 
 // A Go participant is discovered by the original msgflo coordinator: the
 // discovery message we publish is accepted by theirs.
 func TestGoParticipantInMsgflo(t *testing.T) {
 	dir := nodeDir(t)
-	for _, bk := range []struct{ name, url string }{
-		{"amqp", brokertest.RabbitMQURL(t)},
-		{"mqtt", brokertest.MosquittoURL(t)},
-	} {
-		t.Run(bk.name, func(t *testing.T) {
-			gpRole := "goupper" + uuid.New()[:8]
-			if bk.name == "amqp" {
-				t.Cleanup(func() { deleteQueues(bk.url, gpRole) })
-			}
-			port := freePort(t)
-			startNode(t, dir, nil, "msgflo", "--broker", bk.url, "--port", port, "--host", "127.0.0.1", "--library", filepath.Join(dir, "package.json"))
-			c := connectFBP(t, "ws://127.0.0.1:"+port)
+	eachExternalBroker(t, func(t *testing.T, bk externalBroker) {
+		gpRole := "goupper" + uuid.New()[:8]
+		if bk.name == "amqp" {
+			t.Cleanup(func() { deleteQueues(bk.url, gpRole) })
+		}
+		port := freePort(t)
+		startNode(t, dir, nil, "msgflo", "--broker", bk.url, "--port", port, "--host", "127.0.0.1", "--library", filepath.Join(dir, "package.json"))
+		c := connectFBP(t, "ws://127.0.0.1:"+port)
 
-			ctx := context.Background()
-			b, err := dial.Open(ctx, bk.url, dial.Options{Logger: zerolog.Nop()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			name := "gointerop/Upper" + uuid.New()[:8]
-			comp := participant.Component{
-				Name: name, Label: "Go participant for msgflo", Icon: "arrow-up",
-				Inports:  []participant.Port{{ID: "in", Type: "string", Description: "text"}},
-				Outports: []participant.Port{{ID: "out", Type: "string"}},
-				Process: func(_ context.Context, in participant.Input, out participant.Output) error {
-					return out.Send("out", in.Data)
-				},
-			}
-			gp, err := participant.New(b, comp, gpRole, participant.Options{DiscoveryPeriod: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := gp.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer gp.Stop(ctx)
-			// msgflo pushes the new component to its clients, with our ports.
-			comp2 := c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == name })
-			in, _ := comp2["inPorts"].([]any)
-			if len(in) != 1 || in[0].(map[string]any)["id"] != "in" {
-				t.Fatalf("msgflo sees our participant as %v", comp2)
-			}
-			// And lists it.
-			c.send("component", "list", map[string]any{})
-			c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == name })
-			c.waitFor("component", "componentsready", nil)
-		})
-	}
+		ctx := context.Background()
+		b, err := dial.Open(ctx, bk.url, dial.Options{Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		name := "gointerop/Upper" + uuid.New()[:8]
+		comp := participant.Component{
+			Name: name, Label: "Go participant for msgflo", Icon: "arrow-up",
+			Inports:  []participant.Port{{ID: "in", Type: "string", Description: "text"}},
+			Outports: []participant.Port{{ID: "out", Type: "string"}},
+			Process: func(_ context.Context, in participant.Input, out participant.Output) error {
+				return out.Send("out", in.Data)
+			},
+		}
+		gp, err := participant.New(b, comp, gpRole, participant.Options{DiscoveryPeriod: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gp.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer gp.Stop(ctx)
+		// msgflo pushes the new component to its clients, with our ports.
+		comp2 := c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == name })
+		in, _ := comp2["inPorts"].([]any)
+		if len(in) != 1 || in[0].(map[string]any)["id"] != "in" {
+			t.Fatalf("msgflo sees our participant as %v", comp2)
+		}
+		// And lists it.
+		c.send("component", "list", map[string]any{})
+		c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == name })
+		c.waitFor("component", "componentsready", nil)
+	})
 }
 
 // deleteQueues removes the durable queues and exchanges of roles from

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The binary serves /healthz and /readyz to anyone, and /metrics only with
@@ -13,20 +12,8 @@ import (
 func TestHealthAndMetricsEndpoints(t *testing.T) {
 	status := func(url, auth string) int {
 		t.Helper()
-		req, err := http.NewRequest("GET", url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		c := http.Client{Timeout: 10 * time.Second}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
+		code, _ := getWithAuth(t, url, auth)
+		return code
 	}
 	for _, public := range []bool{false, true} {
 		args := []string{"--port", "0"}

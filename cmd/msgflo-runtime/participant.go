@@ -49,24 +49,14 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 		return 2
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.RFC3339}).Level(lvl).With().Timestamp().Str("role", *role).Logger()
-	persistent, err := participant.PersistentMessagesFromEnv(func(k string) string {
-		if k == participant.PersistentMessagesEnv && *persistentFlag != "" {
-			return *persistentFlag
-		}
-		return getenv(k)
-	})
+	persistent, err := participant.PersistentMessagesFromEnv(flagOverEnv(getenv, participant.PersistentMessagesEnv, *persistentFlag))
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
-	queueType, err := participant.QueueTypeFromEnv(func(k string) string {
-		if k == participant.QueueTypeEnv && *queueTypeFlag != "" {
-			return *queueTypeFlag
-		}
-		return getenv(k)
-	})
+	queueType, err := participant.QueueTypeFromEnv(flagOverEnv(getenv, participant.QueueTypeEnv, *queueTypeFlag))
 	if err != nil {
-		fmt.Fprintf(stderr, "msgflo-runtime participant: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
 
@@ -80,4 +70,15 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 		return 1
 	}
 	return 0
+}
+
+// flagOverEnv is getenv with the variable key answered by a flag's value
+// when the flag was given (not empty).
+func flagOverEnv(getenv func(string) string, key, flagValue string) func(string) string {
+	return func(k string) string {
+		if k == key && flagValue != "" {
+			return flagValue
+		}
+		return getenv(k)
+	}
 }

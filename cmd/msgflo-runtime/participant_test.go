@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -93,11 +94,21 @@ func participantSubcommand(t *testing.T, broker string) {
 }
 
 func TestParticipantSubcommandErrors(t *testing.T) {
-	for _, args := range [][]string{{"participant"}, {"participant", "core/Nope"}, {"participant", "core/Repeat", "--broker", "mqtt://127.0.0.1:1"}} {
-		cmd := exec.Command(binary, args...)
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("%v succeeded: %s", args, out)
+	const unreachable = "mqtt://127.0.0.1:1"
+	for _, c := range []struct {
+		args []string
+		code int // 2: bad usage, found before connecting; 1: the broker
+	}{
+		{[]string{"participant"}, 2},
+		{[]string{"participant", "core/Nope"}, 2},
+		{[]string{"participant", "core/Repeat", "--broker", unreachable}, 1},
+		{[]string{"participant", "core/Repeat", "--broker", unreachable, "--persistent-messages=maybe"}, 2},
+		{[]string{"participant", "core/Repeat", "--broker", unreachable, "--queue-type", "mirrored"}, 2},
+	} {
+		out, err := exec.Command(binary, c.args...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != c.code {
+			t.Errorf("%v: %v, want exit code %d: %s", c.args, err, c.code, out)
 		}
 	}
 }

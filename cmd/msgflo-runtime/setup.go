@@ -297,7 +297,8 @@ func setupMain(prog string, args []string, getenv func(string) string, stdout, s
 	}
 	fmt.Fprintln(stdout, "Set up bindings:\n", prettyBindings(bindings))
 
-	forwarded := strings.HasPrefix(url, "mqtt") || strings.HasPrefix(url, "tcp")
+	_, onRabbitMQ := b.(*amqp.Broker)
+	forwarded := !onRabbitMQ // see applyBinding
 	if !*forever && len(children) == 0 {
 		if forwarded && len(bindings) > 0 {
 			fmt.Fprintf(stderr, "%s: on MQTT this process forwards the bindings itself: they end now that it exits. Run with --forever to keep them.\n", prog)

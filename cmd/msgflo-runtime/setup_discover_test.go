@@ -143,19 +143,23 @@ func TestSetupDiscoverTimeout(t *testing.T) {
 	}
 }
 
-// On MQTT, setup without --forever says that the forwarding ends with it.
+// On MQTT, setup without --forever says that the forwarding ends with it,
+// however the URL spells the scheme (it is case-insensitive).
 func TestSetupOnMQTTSuggestsForever(t *testing.T) {
-	s := uuid.New()[:8]
-	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
-	cmd := exec.Command(binary, "setup", path)
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+mosquitto(t))
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "--forever") || strings.Contains(stdout.String(), "--forever") {
-		t.Fatalf("stdout %q\nstderr %q", stdout.String(), stderr.String())
+	url := mosquitto(t)
+	for _, broker := range []string{url, "MQTT" + strings.TrimPrefix(url, "mqtt")} {
+		s := uuid.New()[:8]
+		path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
+		cmd := exec.Command(binary, "setup", path)
+		cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+broker)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", broker, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "--forever") || strings.Contains(stdout.String(), "--forever") {
+			t.Fatalf("%s: stdout %q\nstderr %q", broker, stdout.String(), stderr.String())
+		}
 	}
 }
 
@@ -168,22 +172,8 @@ func TestSetupShell(t *testing.T) {
 	if err := os.WriteFile(shell, []byte("#!/bin/sh\necho \"myshell was given: $*\"\nexec /bin/sh \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lib := filepath.Join(dir, "lib.json")
-	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
-	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stdout", "--shell", shell, path)
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-	out := &syncBuffer{}
-	cmd.Stdout = out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { // setup stops its participants
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	out := startSetup(t, url, "--participants", "--only", "a"+s, "--library", repeatLibrary(t), "--forward", "stdout", "--shell", shell, path).out
 	// The participant runs under the shell, and works.
 	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
 		return b.Send(context.Background(), "a"+s+".IN", []byte(`"x"`))
@@ -325,23 +315,8 @@ func resetQueues(t *testing.T, url string, bindings []setupBinding, queues []str
 func TestSetupParticipantsThenDiscover(t *testing.T) {
 	url := mosquitto(t)
 	s := uuid.New()[:8]
-	dir := t.TempDir()
-	lib := filepath.Join(dir, "lib.json")
-	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/Repeat)\n", s))
-	cmd := exec.Command(binary, "setup", "--participants", "--discover", "--library", lib, path)
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-	out := &syncBuffer{}
-	cmd.Stdout = out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { // setup stops its participants
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	out := startSetup(t, url, "--participants", "--discover", "--library", repeatLibrary(t), path).out
 	sendUntilArrives(t, url, "b"+s+".OUT", func(b network.Broker) error {
 		return b.Send(context.Background(), "a"+s+".IN", []byte(`"through both"`))
 	}, func() string { return "nothing came through a and b; setup printed:\n" + out.String() })

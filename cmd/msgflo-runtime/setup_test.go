@@ -160,21 +160,9 @@ func TestSetupForwardsOnMQTT(t *testing.T) {
 func TestSetupStartsParticipants(t *testing.T) {
 	url := brokertest.MosquittoURL(t)
 	s := uuid.New()[:8]
-	dir := t.TempDir()
-	lib := filepath.Join(dir, "lib.json")
-	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))
-	cmd := exec.Command(binary, "setup", "--participants", "--only", "a"+s, "--library", lib, "--forward", "stderr", path)
-	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	r := startSetup(t, url, "--participants", "--only", "a"+s, "--library", repeatLibrary(t), "--forward", "stderr", path)
+	out, errOut := r.out, r.errOut
 	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
 		return b.Send(context.Background(), "a"+s+".IN", []byte(`"through a participant"`))
 	}, func() string { return "the participant never passed data on; setup printed:\n" + out.String() })
@@ -183,14 +171,8 @@ func TestSetupStartsParticipants(t *testing.T) {
 		t.Fatalf("setup output %q, stderr %q", out.String(), errOut.String())
 	}
 	pid, _ := strconv.Atoi(m[1])
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("setup exit: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("setup did not stop")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("setup exit: %v", err)
 	}
 	waitGone(t, pid)
 }

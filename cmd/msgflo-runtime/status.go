@@ -24,12 +24,10 @@ import (
 
 func statusMain(_ string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	t := newToolFlags("status", "--address ws://HOST:PORT [--secret S] [--graph G] [--watch]", stderr)
-	address := t.String("address", "ws://localhost:3569", "WebSocket address of the runtime")
-	secret := t.String("secret", getenv("MSGFLO_SECRET"), "the runtime's secret (default $MSGFLO_SECRET)")
-	graphID := t.String("graph", "", "graph to show (default: the runtime's main graph)")
+	rf := newRuntimeFlags(t, getenv, "graph to show", 10*time.Second)
+	address, graphID := rf.address, rf.graph
 	watch := t.Bool("watch", false, "refresh until interrupted")
 	interval := t.Duration("interval", 2*time.Second, "refresh period with --watch")
-	timeout := t.Duration("timeout", 10*time.Second, "how long to wait for the runtime's answers")
 	pos, code, ok := t.parse(args)
 	if !ok {
 		return code
@@ -38,7 +36,7 @@ func statusMain(_ string, args []string, getenv func(string) string, stdout, std
 		t.Usage()
 		return 2
 	}
-	c, err := dialRuntime(*address, *secret, *timeout)
+	c, err := rf.dial()
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -85,6 +83,9 @@ type statusGraph struct {
 	} `json:"connections"`
 }
 
+// printStatus prints what the runtime tells of a graph. Names and messages
+// come from clients and participants: oneLine keeps their control
+// characters off the terminal.
 func printStatus(c *runtimeClient, address, graphID string, out io.Writer) error {
 	rt, err := c.ask("runtime", "getruntime", map[string]any{}, "runtime")
 	if err != nil {
@@ -92,7 +93,7 @@ func printStatus(c *runtimeClient, address, graphID string, out io.Writer) error
 	}
 	id, _ := rt["id"].(string)
 	label, _ := rt["label"].(string)
-	fmt.Fprintf(out, "runtime %s (%s) at %s\n", id, label, address)
+	fmt.Fprintf(out, "runtime %s (%s) at %s\n", oneLine(id), oneLine(label), address)
 	if graphID == "" {
 		if graphID, _ = rt["graph"].(string); graphID == "" {
 			fmt.Fprintln(out, "no main graph")
@@ -133,7 +134,7 @@ func printStatus(c *runtimeClient, address, graphID string, out io.Writer) error
 	}
 	started, _ := st["started"].(bool)
 	running, _ := st["running"].(bool)
-	fmt.Fprintf(out, "graph %s: started %v, running %v; %d nodes, %d edges, %d initial packets\n", graphID, started, running, len(g.Processes), edges, iips)
+	fmt.Fprintf(out, "graph %s: started %v, running %v; %d nodes, %d edges, %d initial packets\n", oneLine(graphID), started, running, len(g.Processes), edges, iips)
 	nodes := make([]string, 0, len(g.Processes))
 	for n := range g.Processes {
 		nodes = append(nodes, n)
@@ -141,13 +142,13 @@ func printStatus(c *runtimeClient, address, graphID string, out io.Writer) error
 	sort.Strings(nodes)
 	fmt.Fprintf(out, "\n%-30s %-30s %s\n", "NODE", "COMPONENT", "STATE")
 	for _, n := range nodes {
-		fmt.Fprintf(out, "%-30s %-30s %s\n", n, g.Processes[n].Component, states[n])
+		fmt.Fprintf(out, "%-30s %-30s %s\n", oneLine(n), oneLine(g.Processes[n].Component), states[n])
 	}
 	if edges > 0 {
 		fmt.Fprintln(out, "\nEDGES")
 		for _, e := range g.Connections {
 			if e.Src != nil {
-				fmt.Fprintf(out, "%s.%s -> %s.%s\n", e.Src.Process, e.Src.Port, e.Tgt.Process, e.Tgt.Port)
+				fmt.Fprintf(out, "%s.%s -> %s.%s\n", oneLine(e.Src.Process), oneLine(e.Src.Port), oneLine(e.Tgt.Process), oneLine(e.Tgt.Port))
 			}
 		}
 	}
@@ -211,14 +212,14 @@ func printParticipants(ov runtime.Overview, out io.Writer) {
 		case p.ExitCode != nil:
 			proc = "could not start"
 		}
-		fmt.Fprintf(out, "%-24s %-24s %-10s %-10s %-9s %s\n", p.Role, p.Component, p.State, heard, heartbeat, proc)
+		fmt.Fprintf(out, "%-24s %-24s %-10s %-10s %-9s %s\n", oneLine(p.Role), oneLine(p.Component), p.State, heard, heartbeat, proc)
 	}
 	if len(ov.Errors) == 0 {
 		return
 	}
 	fmt.Fprintln(out, "\nLAST ERRORS")
 	for _, e := range ov.Errors[max(0, len(ov.Errors)-statusErrors):] {
-		fmt.Fprintf(out, "%s %s %s: %s\n", e.Time.Local().Format(time.TimeOnly), e.Graph, e.Node, e.Message)
+		fmt.Fprintf(out, "%s %s %s: %s\n", e.Time.Local().Format(time.TimeOnly), oneLine(e.Graph), oneLine(e.Node), oneLine(e.Message))
 	}
 }
 

@@ -90,3 +90,25 @@ func TestStatusWatchRefreshesUntilInterrupted(t *testing.T) {
 		t.Fatal("status --watch did not stop on SIGTERM")
 	}
 }
+
+// Names come from clients (any node id is allowed): status prints their
+// control characters as spaces, so a name cannot move the cursor, clear
+// the terminal or add lines to the table.
+func TestStatusPrintsNoControlCharacters(t *testing.T) {
+	path := writeFile(t, "ctl.json", `{"processes": {"a\u001b[2Jb\nc": {"component": "core/Repeat"}, "d": {"component": "core/Repeat"}},
+		"connections": [{"src": {"process": "a\u001b[2Jb\nc", "port": "out"}, "tgt": {"process": "d", "port": "in"}}]}`)
+	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)
+	ws, _ := p.ready(t)
+	var out, errOut bytes.Buffer
+	if code := statusMain("status", []string{"--address", ws, "--secret", testSecret}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"a [2Jb c ", "a [2Jb c.out -> d.in"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%q", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("status printed an escape character:\n%q", out.String())
+	}
+}

@@ -58,18 +58,7 @@ func TestProcfileMatchesMsgflo(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, extra := range [][]string{nil, {"--ignore", "worker", "--include", "web: ./server"}} {
-			args := append([]string{name}, extra...)
-			theirs, err := runIn(t, dir, nil, filepath.Join(nodes, "node_modules", ".bin", "msgflo-procfile"), args...)
-			if err != nil {
-				t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
-			}
-			ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
-			if err != nil {
-				t.Fatalf("procfile %v: %v\n%s", args, err, ours)
-			}
-			if ours != theirs {
-				t.Errorf("procfile %v differs\n ours:\n%s\ntheirs:\n%s", args, ours, theirs)
-			}
+			sameProcfileAsMsgflo(t, nodes, dir, append([]string{name}, extra...)...)
 		}
 	}
 }

@@ -40,11 +40,9 @@ func traceMain(_ string, args []string, getenv func(string) string, stdout, stde
 		return 2
 	}
 	t := newToolFlags("trace "+cmd, "--address ws://HOST:PORT [--graph G] [--secret S]", stderr)
-	address := t.String("address", "ws://localhost:3569", "WebSocket address of the runtime")
-	graphID := t.String("graph", "", "graph to trace (default: the runtime's main graph)")
-	secret := t.String("secret", getenv("MSGFLO_SECRET"), "the runtime's secret (default $MSGFLO_SECRET)")
+	rf := newRuntimeFlags(t, getenv, "graph to trace", 60*time.Second)
+	address, graphID := rf.address, rf.graph
 	buffersize := t.Int("buffersize", 0, "events kept (start; default the runtime's)")
-	timeout := t.Duration("timeout", 60*time.Second, "how long to wait for the runtime's answers")
 	pos, code, ok := t.parse(args)
 	if !ok {
 		return code
@@ -53,7 +51,7 @@ func traceMain(_ string, args []string, getenv func(string) string, stdout, stde
 		t.Usage()
 		return 2
 	}
-	c, err := dialRuntime(*address, *secret, *timeout)
+	c, err := rf.dial()
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -85,6 +83,28 @@ func traceMain(_ string, args []string, getenv func(string) string, stdout, stde
 		fmt.Fprintln(stdout, ft)
 	}
 	return 0
+}
+
+// runtimeFlags are the flags of the subcommands that talk to a runtime
+// over the FBP protocol (trace, status).
+type runtimeFlags struct {
+	address, secret, graph *string
+	timeout                *time.Duration
+}
+
+// newRuntimeFlags defines them on t; graphUse says what --graph is for,
+// timeout is --timeout's default.
+func newRuntimeFlags(t *toolFlags, getenv func(string) string, graphUse string, timeout time.Duration) runtimeFlags {
+	return runtimeFlags{
+		address: t.String("address", "ws://localhost:3569", "WebSocket address of the runtime"),
+		secret:  t.String("secret", getenv("MSGFLO_SECRET"), "the runtime's secret (default $MSGFLO_SECRET)"),
+		graph:   t.String("graph", "", graphUse+" (default: the runtime's main graph)"),
+		timeout: t.Duration("timeout", timeout, "how long to wait for the runtime's answers"),
+	}
+}
+
+func (f runtimeFlags) dial() (*runtimeClient, error) {
+	return dialRuntime(*f.address, *f.secret, *f.timeout)
 }
 
 // runtimeClient is a WebSocket connection to a runtime for one tool run.

@@ -3,19 +3,15 @@ package main
 import (
 	"bytes"
 	"io"
-	"strings"
 	"sync"
+
+	"github.com/msgflo/msgflo-runtime/network"
 )
 
-// splitList splits a comma-separated flag value, dropping empty items.
+// splitList splits a comma-separated flag value, dropping blanks and empty
+// items: the rule broker URL lists follow, so the one in network is used.
 func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
+	return network.SplitURLs(s)
 }
 
 // gatedWriter holds log output back until open is called: fbp-spec and the
