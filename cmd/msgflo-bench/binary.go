@@ -3,7 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -22,20 +22,34 @@ var benchSecret = "bench-" + uuid.New()
 // startRuntime starts bin with the bench's secret and the given extra flags
 // and returns the WebSocket address it serves. stop ends it.
 func startRuntime(bin string, extra ...string) (addr string, pid int, stop func(), err error) {
-	args := append([]string{"--port", "0", "--secret", benchSecret, "--log-level", "warn"}, extra...)
+	// The runtime's own log level (info): its log goes to a file, as a
+	// service's log goes to a file or the journal, not into the figures'
+	// output.
+	args := append([]string{"--port", "0", "--secret", benchSecret}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER=", "CLOUDAMQP_URL=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", 0, nil, err
 	}
-	cmd.Stderr = os.Stderr
+	logFile, err := os.CreateTemp("", "msgflo-bench-runtime-*.log")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
 	}
 	stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
+		_ = os.Remove(logFile.Name())
+	}
+	failed := func(why string) error {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		return fmt.Errorf("%s (its log: %s)", why, logFile.Name())
 	}
 	found := make(chan string, 1)
 	go func() {
@@ -59,13 +73,11 @@ func startRuntime(bin string, extra ...string) (addr string, pid int, stop func(
 	select {
 	case a, ok := <-found:
 		if !ok {
-			stop()
-			return "", 0, nil, errors.New("runtime exited before it was ready")
+			return "", 0, nil, failed("runtime exited before it was ready")
 		}
 		return a, cmd.Process.Pid, stop, nil
 	case <-time.After(30 * time.Second):
-		stop()
-		return "", 0, nil, errors.New("runtime not ready after 30 s")
+		return "", 0, nil, failed("runtime not ready after 30 s")
 	}
 }
 
