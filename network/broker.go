@@ -50,6 +50,13 @@ type Delivery interface {
 	Nack() error
 }
 
+// Requeuer is a Delivery that can go back to its queue, to be delivered
+// again (AMQP's): for a message that did not fail but cannot be settled
+// (its outputs not confirmed, or taken by a consumer that wanted no more).
+type Requeuer interface {
+	Requeue() error
+}
+
 // Handler processes deliveries of a consumer. Handlers of one consumer are
 // called one at a time, in delivery order.
 type Handler func(d Delivery)
@@ -63,6 +70,16 @@ type DataHandler func(queue string, data []byte)
 // call more than once.
 type Subscription interface {
 	Close() error
+}
+
+// Drainer is a Subscription whose deliveries can be stopped before it is
+// closed (AMQP's): Drain stops them and waits for the message being
+// handled, and the messages handled can still be acknowledged until Close.
+// A consumer that settles its messages after handling them (in batches,
+// once their outputs are confirmed) drains, settles, then closes: an
+// acknowledgement after Close is lost, and the message delivered again.
+type Drainer interface {
+	Drain() error
 }
 
 // Broker is a connection to a message broker, shared by every user in the
@@ -160,4 +177,35 @@ type QueueInspector interface {
 	// QueueStats reports the queues that exist; a missing queue is left
 	// out of the result, not an error.
 	QueueStats(ctx context.Context, queues []string) (map[string]QueueStats, error)
+}
+
+// Capabilities some brokers have. Callers ask for them with a type
+// assertion to one of these interfaces (or through KeepsBindings), never to
+// a transport's concrete type.
+
+// BindingKeeper is implemented by brokers whose server keeps the bindings
+// (RabbitMQ: a binding outlives the connection that made it, and the
+// process). A broker without it forwards each bound message through the
+// process that bound it (MQTT), so that its bindings end with the process.
+type BindingKeeper interface {
+	// KeepsBindings reports whether the server keeps the bindings.
+	KeepsBindings() bool
+}
+
+// KeepsBindings reports whether b's server keeps the bindings made through
+// it (BindingKeeper).
+func KeepsBindings(b Broker) bool {
+	k, ok := b.(BindingKeeper)
+	return ok && k.KeepsBindings()
+}
+
+// RoundRobinBinder is implemented by brokers with competing consumers and
+// dead-lettering (RabbitMQ): msgflo's round-robin binding, as
+// msgflo-setup makes it for a msgflo/RoundRobin node.
+type RoundRobinBinder interface {
+	// RoundRobin makes messages published on outport src go to one of the
+	// consumers of inport tgt, and what they reject go to inport
+	// deadletter. Either end may be empty (msgflo-setup's bindings of a
+	// RoundRobin node come one end at a time).
+	RoundRobin(ctx context.Context, src, tgt, deadletter string) error
 }

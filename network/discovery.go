@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Port is one port of a participant as announced in discovery.
@@ -108,10 +111,92 @@ func EncodeDiscovery(def Definition) ([]byte, error) {
 // Errors of DecodeDiscovery; the message says which key is wrong.
 var ErrBadDiscovery = errors.New("invalid discovery message")
 
-// DecodeDiscovery parses and checks a discovery message. It requires id,
-// role, component, inports and outports (as msgflo's coordinator does) and
-// every port to have an id.
+// Limits of an announcement. Anything on the broker can announce, and the
+// coordinator keeps what it hears and does work per port, so an
+// announcement past them is refused (DecodeDiscovery). They are generous
+// for real participants: msgflo-nodejs, msgflo-python and
+// noflo-runtime-msgflo announce a few to tens of ports, each with a short
+// description, in a few KiB.
+const (
+	// MaxDiscoveryBytes bounds a discovery message: 64 times the largest
+	// real ones.
+	MaxDiscoveryBytes = 256 << 10
+	// MaxPorts bounds the inports, and the outports, of a participant:
+	// every port costs the coordinator queues, bindings, taps and live
+	// edges; noflo-runtime-msgflo exports a graph's ports, tens at most.
+	MaxPorts = 256
+	// MaxNameBytes bounds the names of an announcement (id, role,
+	// component, port ids, types, icon, capabilities): they are shown
+	// in lists, logs and queue names (AMQP's are 255 bytes).
+	MaxNameBytes = 255
+	// MaxTextBytes bounds its texts (label, descriptions, schemas).
+	MaxTextBytes = 16 << 10
+	// MaxCapabilities bounds the capabilities an FBP-capable participant
+	// announces (the FBP protocol defines about a dozen).
+	MaxCapabilities = 64
+	// maxSenderBytes is how much of a refused sender's id errors show.
+	maxSenderBytes = 64
+)
+
+// DecodeDiscovery is DecodeDiscoveryFor with the names every broker takes
+// (AnyBroker).
 func DecodeDiscovery(data []byte) (Definition, error) {
+	return DecodeDiscoveryFor(data, AnyBroker)
+}
+
+// DecodeDiscoveryFor parses and checks a discovery message heard on a
+// broker whose names follow rules. It requires id, role, component,
+// inports and outports (as msgflo's coordinator does) and every port to
+// have an id, and refuses an announcement past the limits above, with
+// names that have control characters, or with a role, queue, inqueue or
+// outqueue the broker cannot use. Its errors name the sender's id
+// (truncated and quoted, see Sender), so that the log says who it was.
+func DecodeDiscoveryFor(data []byte, rules NameRules) (Definition, error) {
+	if len(data) > MaxDiscoveryBytes {
+		return Definition{}, refused(senderOf(data), fmt.Errorf("%d bytes, over the limit of %d", len(data), MaxDiscoveryBytes))
+	}
+	def, err := decodeDefinition(data)
+	if err != nil {
+		return Definition{}, err
+	}
+	if err := checkDefinition(def, rules); err != nil {
+		return Definition{}, refused(def.ID, err)
+	}
+	return def, nil
+}
+
+func refused(id string, err error) error {
+	return fmt.Errorf("%w: participant %s: %v", ErrBadDiscovery, Sender(id), err)
+}
+
+// Sender is how errors and logs show a participant id heard from the
+// broker: quoted (control characters and invalid UTF-8 escaped) and cut
+// to 64 bytes.
+func Sender(id string) string {
+	if len(id) > maxSenderBytes {
+		cut := maxSenderBytes
+		for cut > 0 && !utf8.RuneStart(id[cut]) {
+			cut--
+		}
+		return strconv.Quote(id[:cut]) + "..."
+	}
+	return strconv.Quote(id)
+}
+
+// senderOf finds the id in a message refused before it is decoded as a
+// definition ("" when there is none).
+func senderOf(data []byte) string {
+	var msg struct {
+		Payload struct {
+			ID string `json:"id"`
+		} `json:"payload"`
+	}
+	_ = json.Unmarshal(data, &msg)
+	return msg.Payload.ID
+}
+
+// decodeDefinition is the envelope and the keys msgflo requires.
+func decodeDefinition(data []byte) (Definition, error) {
 	var msg discoveryMessage
 	if err := json.Unmarshal(data, &msg); err != nil {
 		return Definition{}, fmt.Errorf("%w: %v", ErrBadDiscovery, err)
@@ -141,6 +226,64 @@ func DecodeDiscovery(data []byte) (Definition, error) {
 		}
 	}
 	return def, nil
+}
+
+// checkDefinition applies the limits and the broker's name rules.
+func checkDefinition(def Definition, rules NameRules) error {
+	if n := len(def.Inports); n > MaxPorts {
+		return fmt.Errorf("%d inports, over the limit of %d", n, MaxPorts)
+	}
+	if n := len(def.Outports); n > MaxPorts {
+		return fmt.Errorf("%d outports, over the limit of %d", n, MaxPorts)
+	}
+	if n := len(def.Capabilities); n > MaxCapabilities {
+		return fmt.Errorf("%d capabilities, over the limit of %d", n, MaxCapabilities)
+	}
+	names := []string{def.ID, def.Role, def.Component, def.Icon, def.Type, def.Version}
+	names = append(names, def.Capabilities...)
+	texts := []string{def.Label}
+	queues := []string{def.Role, def.Inqueue, def.Outqueue}
+	for _, p := range append(append([]Port{}, def.Inports...), def.Outports...) {
+		names = append(names, p.ID, p.Type)
+		texts = append(texts, p.Description, p.Schema)
+		queues = append(queues, p.Queue)
+	}
+	for _, n := range names {
+		if err := checkText(n, MaxNameBytes, false); err != nil {
+			return fmt.Errorf("name %s: %v", Sender(n), err)
+		}
+	}
+	for _, t := range texts {
+		if err := checkText(t, MaxTextBytes, true); err != nil {
+			return fmt.Errorf("text %s: %v", Sender(t), err)
+		}
+	}
+	for _, q := range queues {
+		if q == "" {
+			continue
+		}
+		if err := checkText(q, MaxNameBytes, false); err != nil {
+			return fmt.Errorf("queue %s: %v", Sender(q), err)
+		}
+		if err := rules.CheckName(q); err != nil {
+			return fmt.Errorf("queue %s cannot be used on this broker: %v", Sender(q), err)
+		}
+	}
+	return nil
+}
+
+// checkText refuses a string over max bytes or with control characters
+// (tab and newline allowed in texts).
+func checkText(s string, max int, text bool) error {
+	if len(s) > max {
+		return fmt.Errorf("%d bytes, over the limit of %d", len(s), max)
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) && !(text && (c == '\t' || c == '\n' || c == '\r')) {
+			return fmt.Errorf("control character %U", c)
+		}
+	}
+	return nil
 }
 
 // RedactURL hides the password of a broker URL, or of each URL of a

@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -142,5 +143,97 @@ func TestRegistryListsByID(t *testing.T) {
 	}
 	if strings.Join(gone, ",") != "a-1,a-2,b-1,c-1" {
 		t.Fatalf("Expire: %v", gone)
+	}
+}
+
+// announcement builds a discovery message of def, whatever it holds.
+func announcement(t *testing.T, def Definition) []byte {
+	t.Helper()
+	msg, err := EncodeDiscovery(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+func ports(n int, role, desc string) []Port {
+	ps := make([]Port, n)
+	for i := range ps {
+		id := fmt.Sprintf("p%d", i)
+		ps[i] = Port{ID: id, Queue: QueueName(role, id), Type: "any", Description: desc}
+	}
+	return ps
+}
+
+// Announcements past the limits, or with names the broker cannot use,
+// are refused with an error naming the sender, quoted and cut.
+func TestDecodeDiscoveryLimits(t *testing.T) {
+	base := func(mod func(d *Definition)) Definition {
+		d := Definition{ID: "e1", Role: "x", Component: "c", Inports: []Port{}, Outports: []Port{}}
+		mod(&d)
+		return d
+	}
+	for _, tc := range []struct {
+		name  string
+		def   Definition
+		rules NameRules
+		want  string // "" = accepted
+	}{
+		{"the most a real one needs", base(func(d *Definition) {
+			d.Inports, d.Outports = ports(MaxPorts, "x", strings.Repeat("d", 200)), ports(MaxPorts, "x", "")
+			d.Label = "line one\nline\ttwo"
+		}), AnyBroker, ""},
+		{"300 inports", base(func(d *Definition) { d.Inports = ports(300, "x", "") }), AnyBroker, `participant "e1": 300 inports, over the limit of 256`},
+		{"300 outports", base(func(d *Definition) { d.Outports = ports(300, "x", "") }), AnyBroker, `participant "e1": 300 outports`},
+		{"too big", base(func(d *Definition) { d.Label = strings.Repeat("a", MaxDiscoveryBytes) }), AnyBroker, `participant "e1": 262`},
+		{"long text", base(func(d *Definition) { d.Inports = ports(1, "x", strings.Repeat("d", MaxTextBytes+1)) }), AnyBroker, "over the limit of 16384"},
+		{"long id", base(func(d *Definition) { d.ID = strings.Repeat("i", 300) }), AnyBroker, `participant "` + strings.Repeat("i", 64) + `"...: name`},
+		{"control character in id", base(func(d *Definition) { d.ID = "e\x1b[2J" }), AnyBroker, `participant "e\x1b[2J": name "e\x1b[2J": control character U+001B`},
+		{"control character in a port id", base(func(d *Definition) { d.Inports = []Port{{ID: "in\n"}} }), AnyBroker, `control character U+000A`},
+		{"capabilities", base(func(d *Definition) { d.Capabilities = make([]string, 65) }), AnyBroker, "65 capabilities"},
+		{"amq. role on AMQP", base(func(d *Definition) { d.Role = "amq.x" }), AMQPNames, `queue "amq.x" cannot be used on this broker: starts with "amq."`},
+		{"wildcard queue on MQTT", base(func(d *Definition) { d.Inports = []Port{{ID: "in", Queue: "#"}} }), MQTTNames, `queue "#" cannot be used on this broker: has an MQTT wildcard`},
+		{"wildcard outqueue", base(func(d *Definition) { d.Outqueue = "a/+/b" }), MQTTNames, "MQTT wildcard"},
+		{"wildcard in a role on any broker", base(func(d *Definition) { d.Role = "a+b" }), AnyBroker, "MQTT wildcard"},
+		{"wildcard in a role on AMQP", base(func(d *Definition) { d.Role = "a+b" }), AMQPNames, ""},
+		{"amq. on MQTT", base(func(d *Definition) { d.Role = "amq.x" }), MQTTNames, ""},
+		{"long queue", base(func(d *Definition) { d.Inports = []Port{{ID: "in", Queue: strings.Repeat("q", 256)}} }), MQTTNames, "over the limit of 255"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeDiscoveryFor(announcement(t, tc.def), tc.rules)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (!errors.Is(err, ErrBadDiscovery) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want ErrBadDiscovery saying %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNameRules(t *testing.T) {
+	long := strings.Repeat("q", 256)
+	for _, tc := range []struct {
+		name              string
+		amqp, mqtt, every bool // accepted by each
+	}{
+		{"role.IN", true, true, true},
+		{"a/b.OUT", true, true, true},
+		{"", false, false, false},
+		{long, false, true, false},
+		{"amq.gen-1", false, true, false},
+		{"a+b", true, false, false},
+		{"x/#", true, false, false},
+		{"nul\x00", true, false, false},
+		{strings.Repeat("q", 65536), false, false, false},
+	} {
+		for _, r := range []struct {
+			rules NameRules
+			want  bool
+		}{{AMQPNames, tc.amqp}, {MQTTNames, tc.mqtt}, {AnyBroker, tc.every}} {
+			if err := r.rules.CheckName(tc.name); (err == nil) != r.want {
+				t.Errorf("%q: got %v, want accepted %v", tc.name, err, r.want)
+			}
+		}
 	}
 }

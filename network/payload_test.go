@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 )
 
 func TestAsJSON(t *testing.T) {
@@ -49,17 +51,7 @@ func TestAsJSON(t *testing.T) {
 // bytes and text.
 func TestAsJSONMatchesNodejs(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("MSGFLO_TEST_REQUIRE_BROKERS") == "1" {
-			t.Fatal("node is required")
-		}
-		// brokertest.SkipOrFail, which this package cannot import.
-		if path := os.Getenv("MSGFLO_TEST_SKIPLOG"); path != "" {
-			if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				_, _ = f.WriteString(t.Name() + ": node not installed\n")
-				f.Close()
-			}
-		}
-		t.Skip("node not installed")
+		testenv.SkipOrFail(t, "node is not installed")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	pieces := []string{"\xff", "\xe2\x82", "\xf0\x9f\x98\x80", "\xed\xa0\x80", "\xc3", "\xa9", "\xf4\x90\x80\x80", "\xe0\x80", "é", "\"", "{", "}", "1", ":", "a", " ", "null", "[", "]", ","}

@@ -11,6 +11,14 @@ import (
 // the coordinator considers it gone (msgflo's documented limit).
 const DefaultHeartbeatExpiry = 600 * time.Second
 
+// DefaultMaxParticipants is how many participants a registry remembers
+// at most. Anything on the broker can announce participants, and each one
+// remembered costs memory (about a KiB, and more in what the coordinator
+// keeps beside it) and work. Real networks have tens to hundreds; a fleet
+// of devices may have thousands; #19 asks that 5,000 distinct roles be
+// handled.
+const DefaultMaxParticipants = 10000
+
 // RegistryChange says what an announcement changed.
 type RegistryChange int
 
@@ -21,6 +29,10 @@ const (
 	Added
 	// Updated is a known participant whose definition changed.
 	Updated
+	// Full is a participant not known before and not recorded: the
+	// registry holds its maximum (Max). The caller logs it and drops the
+	// announcement, as if it had not been heard.
+	Full
 )
 
 func (c RegistryChange) String() string {
@@ -29,6 +41,8 @@ func (c RegistryChange) String() string {
 		return "added"
 	case Updated:
 		return "updated"
+	case Full:
+		return "refused: registry full"
 	default:
 		return "refreshed"
 	}
@@ -42,33 +56,91 @@ type Entry struct {
 }
 
 // ParticipantRegistry is the coordinator's record of discovered
-// participants, by id. Safe for concurrent use; time is passed in so
-// callers (and tests) decide the clock.
+// participants, by id, with an index by role. It remembers at most Max
+// participants; each is forgotten when it expires (Expire) or is removed.
+// Safe for concurrent use; time is passed in so callers (and tests)
+// decide the clock.
 type ParticipantRegistry struct {
-	mu      sync.Mutex // guards entries
+	max int
+
+	mu      sync.Mutex // guards entries and byRole
 	entries map[string]*Entry
+	byRole  map[string]map[string]*Entry // role -> id -> entry
 }
 
-// NewParticipantRegistry returns an empty registry.
+// NewParticipantRegistry returns an empty registry of at most
+// DefaultMaxParticipants.
 func NewParticipantRegistry() *ParticipantRegistry {
-	return &ParticipantRegistry{entries: map[string]*Entry{}}
+	return NewParticipantRegistryOf(DefaultMaxParticipants)
 }
 
-// Upsert records an announcement seen at now.
+// NewParticipantRegistryOf returns an empty registry of at most max
+// participants.
+func NewParticipantRegistryOf(max int) *ParticipantRegistry {
+	return &ParticipantRegistry{max: max, entries: map[string]*Entry{}, byRole: map[string]map[string]*Entry{}}
+}
+
+// Max is how many participants the registry remembers at most.
+func (r *ParticipantRegistry) Max() int { return r.max }
+
+// Len is how many participants the registry remembers.
+func (r *ParticipantRegistry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+// Upsert records an announcement seen at now. A participant not known
+// before is not recorded when the registry is full (Full).
 func (r *ParticipantRegistry) Upsert(def Definition, now time.Time) RegistryChange {
+	return r.upsert(def, now, false)
+}
+
+// Keep is Upsert for a participant the caller runs itself (in-process):
+// never refused, so that announcements from the broker that fill the
+// registry cannot push the caller's own participants out. They count
+// towards Max like the others.
+func (r *ParticipantRegistry) Keep(def Definition, now time.Time) RegistryChange {
+	return r.upsert(def, now, true)
+}
+
+func (r *ParticipantRegistry) upsert(def Definition, now time.Time, own bool) RegistryChange {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.entries[def.ID]
 	if !ok {
-		r.entries[def.ID] = &Entry{Definition: def, FirstSeen: now, LastSeen: now}
+		if len(r.entries) >= r.max && !own {
+			return Full
+		}
+		e = &Entry{Definition: def, FirstSeen: now, LastSeen: now}
+		r.entries[def.ID] = e
+		r.indexLocked(e)
 		return Added
 	}
 	e.LastSeen = now
 	if sameDefinition(e.Definition, def) {
 		return Refreshed
 	}
+	r.unindexLocked(e)
 	e.Definition = def
+	r.indexLocked(e)
 	return Updated
+}
+
+func (r *ParticipantRegistry) indexLocked(e *Entry) {
+	role := e.Definition.Role
+	if r.byRole[role] == nil {
+		r.byRole[role] = map[string]*Entry{}
+	}
+	r.byRole[role][e.Definition.ID] = e
+}
+
+func (r *ParticipantRegistry) unindexLocked(e *Entry) {
+	role := e.Definition.Role
+	delete(r.byRole[role], e.Definition.ID)
+	if len(r.byRole[role]) == 0 {
+		delete(r.byRole, role)
+	}
 }
 
 func sameDefinition(a, b Definition) bool {
@@ -81,8 +153,11 @@ func sameDefinition(a, b Definition) bool {
 func (r *ParticipantRegistry) Remove(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.entries[id]
-	delete(r.entries, id)
+	e, ok := r.entries[id]
+	if ok {
+		r.unindexLocked(e)
+		delete(r.entries, id)
+	}
 	return ok
 }
 
@@ -95,6 +170,7 @@ func (r *ParticipantRegistry) Expire(now time.Time, fallback time.Duration) []De
 	for id, e := range r.entries {
 		if now.Sub(e.LastSeen) > Expiry(e.Definition, fallback) {
 			gone = append(gone, e.Definition)
+			r.unindexLocked(e)
 			delete(r.entries, id)
 		}
 	}
@@ -118,10 +194,8 @@ func (r *ParticipantRegistry) ByRole(role string) []Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Entry
-	for _, e := range r.entries {
-		if e.Definition.Role == role {
-			out = append(out, *e)
-		}
+	for _, e := range r.byRole[role] {
+		out = append(out, *e)
 	}
 	sortEntries(out)
 	return out

@@ -90,3 +90,48 @@ func TestDiscoveryCarriesTheHeartbeat(t *testing.T) {
 		t.Fatal("a heartbeat that is not a number was accepted")
 	}
 }
+
+// The registry remembers at most Max participants: a new one past it is
+// refused (Full) and not listed, known ones still refresh, the caller's
+// own are kept, and room comes back when participants expire. The role
+// index follows every change and keeps no empty role.
+func TestRegistryCap(t *testing.T) {
+	r := NewParticipantRegistryOf(2)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	def := func(id, role string, hb float64) Definition {
+		return Definition{ID: id, Role: role, Component: "c", Heartbeat: hb}
+	}
+	for _, step := range []struct {
+		do   func() RegistryChange
+		want RegistryChange
+	}{
+		{func() RegistryChange { return r.Upsert(def("a-1", "a", 1), t0) }, Added},
+		{func() RegistryChange { return r.Upsert(def("b-1", "b", 100), t0) }, Added},
+		{func() RegistryChange { return r.Upsert(def("c-1", "c", 100), t0) }, Full},
+		{func() RegistryChange { return r.Upsert(def("a-1", "a", 1), t0) }, Refreshed},
+		{func() RegistryChange { return r.Upsert(def("b-1", "b2", 100), t0) }, Updated},
+		{func() RegistryChange { return r.Keep(def("own-1", "own", 0), t0) }, Added},
+	} {
+		if got := step.do(); got != step.want {
+			t.Fatalf("got %v, want %v", got, step.want)
+		}
+	}
+	if _, ok := r.Get("c-1"); ok || len(r.ByRole("c")) != 0 || r.Len() != 3 {
+		t.Fatalf("a refused participant is remembered: len %d", r.Len())
+	}
+	if len(r.ByRole("b")) != 0 || len(r.ByRole("b2")) != 1 {
+		t.Fatal("the role index did not follow b-1's new role")
+	}
+	if gone := r.Expire(t0.Add(10*time.Second), time.Hour); len(gone) != 1 || gone[0].ID != "a-1" {
+		t.Fatalf("expired: %v", gone)
+	}
+	r.Remove("own-1")
+	if got := r.Upsert(def("c-1", "c", 100), t0); got != Added {
+		t.Fatalf("after expiry: %v, want added", got)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.byRole) != 2 || r.byRole["a"] != nil || r.byRole["own"] != nil || r.byRole["b"] != nil {
+		t.Fatalf("role index keeps gone roles: %v", r.byRole)
+	}
+}

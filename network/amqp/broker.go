@@ -9,7 +9,8 @@
 // declared, re-binds what it bound and restarts its consumers and taps.
 // Messages are published persistent and confirmed, so a publish that
 // returned nil is in the broker; one whose confirm was lost with the
-// connection is published again on the next.
+// connection is published again on the next, and one the broker refused
+// (a quorum queue electing its leader) is published again after a delay.
 package amqp
 
 import (
@@ -17,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +29,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/backoff"
 	"github.com/msgflo/msgflo-runtime/network"
 )
 
@@ -41,7 +44,7 @@ type Options struct {
 	// Prefetch is the default prefetch of consumers (default 10).
 	Prefetch int
 	// Backoff bounds the delay between reconnection attempts (default
-	// 100 ms doubling up to 5 s).
+	// 100 ms doubling up to 5 s, jittered: see internal/backoff).
 	BackoffMin, BackoffMax time.Duration
 	// TLSConfig is the TLS configuration of amqps:// connections (default:
 	// the system's roots, which SSL_CERT_FILE and SSL_CERT_DIR can set).
@@ -73,6 +76,23 @@ func CheckQueueType(t string) error {
 	return fmt.Errorf("queue type %q is not %s or %s", t, QueueTypeClassic, QueueTypeQuorum)
 }
 
+// topology is what a Broker and its splits declared and bound: restored
+// after a reconnect, and made again by a consumer before it consumes.
+type topology struct {
+	mu       sync.Mutex // guards the maps, and the splits' ownPorts
+	inports  map[string]network.QueueOptions
+	outports map[string]network.QueueOptions
+	bindings map[[2]string]bool
+}
+
+func newTopology() *topology {
+	return &topology{
+		inports:  map[string]network.QueueOptions{},
+		outports: map[string]network.QueueOptions{},
+		bindings: map[[2]string]bool{},
+	}
+}
+
 // Broker is a self-healing connection to RabbitMQ implementing
 // network.Broker.
 type Broker struct {
@@ -87,20 +107,28 @@ type Broker struct {
 	up        chan struct{} // closed while conn is usable
 	down      chan struct{} // closed once conn is lost
 	closed    bool
-	inports   map[string]network.QueueOptions
-	outports  map[string]network.QueueOptions
-	bindings  map[[2]string]bool
 	listeners []func(connected bool)
+
+	// decl is shared with the splits of the Broker Dial made (see Split).
+	decl *topology
+	// split is set on a Broker that Split made: its own outports
+	// (guarded by decl.mu) are what it restores after a reconnect.
+	split    bool
+	ownPorts map[string]bool
 
 	topoMu sync.Mutex // serialises use of topo
 	topo   *amqp.Channel
-	pubMu  sync.Mutex    // guards pub and tpub
-	pub    *amqp.Channel // in confirm mode
-	tpub   *amqp.Channel // transient publishes, no confirms
+	pubMu  sync.Mutex                     // guards pub and tpub
+	pub    [publishChannels]*amqp.Channel // in confirm mode
+	tpub   [publishChannels]*amqp.Channel // transient publishes, no confirms
 
 	done chan struct{}
 	wg   sync.WaitGroup
 	seq  atomic.Uint64
+
+	// closing ends with Close: it ends a reconnection under way.
+	closing     context.Context
+	stopClosing context.CancelFunc
 }
 
 var (
@@ -142,22 +170,53 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 5 * time.Second
 	}
-	b := &Broker{
-		url: rawURL, urls: urls, opts: opts, log: opts.Logger,
-		up:       make(chan struct{}),
-		inports:  map[string]network.QueueOptions{},
-		outports: map[string]network.QueueOptions{},
-		bindings: map[[2]string]bool{},
-		done:     make(chan struct{}),
-	}
-	conn, node, err := b.dial(ctx, 0)
-	if err != nil {
+	b := &Broker{url: rawURL, urls: urls, opts: opts, log: opts.Logger, decl: newTopology()}
+	if err := b.start(ctx, 0); err != nil {
 		return nil, err
 	}
+	return b, nil
+}
+
+// start makes the first connection, trying the nodes from urls[node] on,
+// and heals it in the background.
+func (b *Broker) start(ctx context.Context, node int) error {
+	b.up = make(chan struct{})
+	b.done = make(chan struct{})
+	conn, node, err := b.dial(ctx, node)
+	if err != nil {
+		return err
+	}
+	b.closing, b.stopClosing = context.WithCancel(context.Background())
 	b.setConn(conn, node)
 	b.wg.Add(1)
 	go b.supervise(conn)
-	return b, nil
+	return nil
+}
+
+// Split opens another connection to the broker, for one user of the
+// Broker that publishes and consumes much (an in-process participant):
+// RabbitMQ reads each connection in a process of its own and throttles it
+// as a whole (flow control), so users sharing one connection wait for each
+// other. The split shares what b declared and bound (a consumer of the
+// split binds its queue again to the sources bound on b after a
+// reconnect, and the other way round); after a reconnect it restores only
+// the outports it declared itself, b restores everything. It has no
+// connection listeners of its own. Close it when its user is done; closing
+// b does not close it.
+func (b *Broker) Split(ctx context.Context) (network.Broker, error) {
+	b.mu.Lock()
+	node := b.node
+	b.mu.Unlock()
+	return b.splitTo(ctx, b.url, b.urls, node)
+}
+
+// splitTo is Split to the nodes urls (the tests': through a proxy).
+func (b *Broker) splitTo(ctx context.Context, url string, urls []string, node int) (*Broker, error) {
+	s := &Broker{url: url, urls: urls, opts: b.opts, log: b.log, decl: b.decl, split: true, ownPorts: map[string]bool{}}
+	if err := s.start(ctx, node); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // dial connects to the first node that answers, trying them in order from
@@ -183,19 +242,49 @@ func (b *Broker) dialNode(ctx context.Context, rawURL string) (*amqp.Connection,
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
+	var stop func() bool
 	conn, err := amqp.DialConfig(rawURL, amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
-		Dial:      amqp.DefaultDial(timeout),
+		Dial: func(network, addr string) (net.Conn, error) {
+			c, err := batchDial(ctx, timeout, network, addr)
+			if err == nil {
+				// ctx ends the handshakes (TLS, AMQP) too.
+				stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+			}
+			return c, err
+		},
 		Properties: amqp.Table{
 			"connection_name": "msgflo-runtime",
 		},
 		TLSClientConfig: b.opts.TLSConfig,
 	})
+	if stop != nil && !stop() && err == nil {
+		// ctx ended as the handshake did, and closed the connection.
+		_ = conn.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", network.RedactURL(rawURL), err)
 	}
 	return conn, nil
+}
+
+// batchDial dials as amqp091 does (amqp.DefaultDial), until ctx ends,
+// and gathers the connection's writes (batchConn).
+func batchDial(ctx context.Context, timeout time.Duration, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	// The deadline of the TLS and AMQP handshakes; amqp091 clears it once
+	// the connection is open.
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return newBatchConn(c), nil
 }
 
 // ConnectedURL implements network.NodeReporter: the URL of the node in use
@@ -206,8 +295,14 @@ func (b *Broker) ConnectedURL() string {
 	return b.urls[b.node]
 }
 
-func (b *Broker) setConn(conn *amqp.Connection, node int) {
+// setConn makes conn the connection in use; it reports false, and does
+// nothing, once b is closed.
+func (b *Broker) setConn(conn *amqp.Connection, node int) bool {
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
+	}
 	b.conn = conn
 	b.node = node
 	b.down = make(chan struct{})
@@ -217,6 +312,7 @@ func (b *Broker) setConn(conn *amqp.Connection, node int) {
 	for _, l := range listeners {
 		l(true)
 	}
+	return true
 }
 
 // OnConnection registers f to be told when the connection goes down
@@ -254,19 +350,20 @@ func (b *Broker) supervise(conn *amqp.Connection) {
 			}
 		}
 		b.resetChannels()
-		delay := b.opts.BackoffMin
+		delays := backoff.New(b.opts.BackoffMin, b.opts.BackoffMax)
 		// The lost node is tried last: with a cluster, go on to the next.
 		b.mu.Lock()
 		start := b.node + 1
 		b.mu.Unlock()
 		var node int
 		for {
+			delay := delays.Next()
 			select {
 			case <-b.done:
 				return
 			case <-time.After(delay):
 			}
-			next, at, err := b.dial(context.Background(), start)
+			next, at, err := b.dial(b.closing, start)
 			if err == nil {
 				if err = b.restore(next); err != nil {
 					_ = next.Close()
@@ -280,29 +377,36 @@ func (b *Broker) supervise(conn *amqp.Connection) {
 				conn, node = next, at
 				break
 			}
-			b.log.Debug().Err(err).Dur("retry_in", delay).Msg("reconnect failed")
-			delay = min(delay*2, b.opts.BackoffMax)
+			b.log.Debug().Err(err).Msg("reconnect failed")
 		}
-		b.setConn(conn, node)
+		if !b.setConn(conn, node) {
+			// Closed while reconnecting: Close did not see this one.
+			_ = conn.Close()
+			return
+		}
 		b.log.Info().Str("broker", network.RedactURL(b.urls[node])).Msg("broker connection restored")
 	}
 }
 
-// restore re-declares queues and exchanges and re-binds, on conn.
+// restore re-declares queues and exchanges and re-binds, on conn (a
+// split: only the outports it declared).
 func (b *Broker) restore(conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	b.mu.Lock()
-	inports := cloneMap(b.inports)
-	outports := cloneMap(b.outports)
-	bindings := make([][2]string, 0, len(b.bindings))
-	for k := range b.bindings {
+	if b.split {
+		return b.restoreOwn(ch)
+	}
+	b.decl.mu.Lock()
+	inports := cloneMap(b.decl.inports)
+	outports := cloneMap(b.decl.outports)
+	bindings := make([][2]string, 0, len(b.decl.bindings))
+	for k := range b.decl.bindings {
 		bindings = append(bindings, k)
 	}
-	b.mu.Unlock()
+	b.decl.mu.Unlock()
 	for q, o := range outports {
 		if err := declareOutport(ch, q, o); err != nil {
 			return err
@@ -321,6 +425,26 @@ func (b *Broker) restore(conn *amqp.Connection) error {
 	return nil
 }
 
+// restoreOwn re-declares the outports a split declared. Their bindings
+// are the consumers' of the queues bound (they bind again before they
+// consume again) and the Broker's the split was made from.
+func (b *Broker) restoreOwn(ch *amqp.Channel) error {
+	b.decl.mu.Lock()
+	outports := map[string]network.QueueOptions{}
+	for q := range b.ownPorts {
+		if o, ok := b.decl.outports[q]; ok {
+			outports[q] = o
+		}
+	}
+	b.decl.mu.Unlock()
+	for q, o := range outports {
+		if err := declareOutport(ch, q, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func cloneMap(m map[string]network.QueueOptions) map[string]network.QueueOptions {
 	out := make(map[string]network.QueueOptions, len(m))
 	for k, v := range m {
@@ -334,7 +458,7 @@ func (b *Broker) resetChannels() {
 	b.topo = nil
 	b.topoMu.Unlock()
 	b.pubMu.Lock()
-	b.pub, b.tpub = nil, nil
+	b.pub, b.tpub = [publishChannels]*amqp.Channel{}, [publishChannels]*amqp.Channel{}
 	b.pubMu.Unlock()
 }
 
@@ -489,9 +613,9 @@ func (b *Broker) DeclareInport(ctx context.Context, queue string, o network.Queu
 	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return b.declareInport(ch, queue, o) }); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.inports[queue] = o
-	b.mu.Unlock()
+	b.decl.mu.Lock()
+	b.decl.inports[queue] = o
+	b.decl.mu.Unlock()
 	return nil
 }
 
@@ -500,9 +624,12 @@ func (b *Broker) DeclareOutport(ctx context.Context, exchange string, o network.
 	if err := b.withTopo(ctx, func(ch *amqp.Channel) error { return declareOutport(ch, exchange, o) }); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.outports[exchange] = o
-	b.mu.Unlock()
+	b.decl.mu.Lock()
+	b.decl.outports[exchange] = o
+	if b.split {
+		b.ownPorts[exchange] = true
+	}
+	b.decl.mu.Unlock()
 	return nil
 }
 
@@ -518,17 +645,17 @@ func (b *Broker) Bind(ctx context.Context, src, tgt string) error {
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.bindings[[2]string{src, tgt}] = true
-	b.mu.Unlock()
+	b.decl.mu.Lock()
+	b.decl.bindings[[2]string{src, tgt}] = true
+	b.decl.mu.Unlock()
 	return nil
 }
 
 // Unbind implements network.Broker.
 func (b *Broker) Unbind(ctx context.Context, src, tgt string) error {
-	b.mu.Lock()
-	delete(b.bindings, [2]string{src, tgt})
-	b.mu.Unlock()
+	b.decl.mu.Lock()
+	delete(b.decl.bindings, [2]string{src, tgt})
+	b.decl.mu.Unlock()
 	return b.withTopo(ctx, func(ch *amqp.Channel) error {
 		if err := ch.QueueUnbind(tgt, "", src, nil); err != nil {
 			var ae *amqp.Error
@@ -544,17 +671,18 @@ func (b *Broker) Unbind(ctx context.Context, src, tgt string) error {
 // Delete removes queues and exchanges of the given names (either may be
 // missing) and forgets them: they are not restored after a reconnect.
 func (b *Broker) Delete(ctx context.Context, names ...string) error {
-	b.mu.Lock()
+	b.decl.mu.Lock()
 	for _, n := range names {
-		delete(b.inports, n)
-		delete(b.outports, n)
-		for bd := range b.bindings {
+		delete(b.decl.inports, n)
+		delete(b.decl.outports, n)
+		delete(b.ownPorts, n)
+		for bd := range b.decl.bindings {
 			if bd[0] == n || bd[1] == n {
-				delete(b.bindings, bd)
+				delete(b.decl.bindings, bd)
 			}
 		}
 	}
-	b.mu.Unlock()
+	b.decl.mu.Unlock()
 	var errs []error
 	for _, n := range names {
 		for _, op := range []func(ch *amqp.Channel) error{
@@ -626,32 +754,69 @@ func (b *Broker) publish(ctx context.Context, exchange, key string, data []byte)
 	return b.publishHeaders(ctx, exchange, key, data, nil)
 }
 
+// publishHeaders publishes a persistent message and waits for its
+// confirm. A message the broker refuses (basic.nack: a quorum queue
+// electing its leader, a queue refusing publishes) is published again
+// after a delay, with backoff, until it is confirmed or ctx ends; one whose
+// confirm was lost with the connection is published again on the next.
 func (b *Broker) publishHeaders(ctx context.Context, exchange, key string, data []byte, headers amqp.Table) error {
+	return b.publishConfirmed(ctx, exchange, key, data, headers, backoff.New(b.opts.BackoffMin, b.opts.BackoffMax))
+}
+
+func (b *Broker) publishConfirmed(ctx context.Context, exchange, key string, data []byte, headers amqp.Table, delays *backoff.Backoff) error {
 	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data, Headers: headers}
-	return b.retry(ctx, func(conn *amqp.Connection) error {
-		ch, err := b.pubChannel(conn)
-		if err != nil {
-			return err
-		}
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
-		if err != nil {
-			return err
-		}
-		select {
-		case <-dc.Done():
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-b.done:
-			return network.ErrClosed
-		}
-		if !dc.Acked() {
-			if ch.IsClosed() {
-				return amqp.ErrClosed // lost with the connection: publish again
+	for {
+		err := b.retry(ctx, func(conn *amqp.Connection) error {
+			ch, err := b.pubChannel(conn, exchange, key)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("broker refused message to %s%s", exchange, key)
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+			if err != nil {
+				return err
+			}
+			select {
+			case <-dc.Done():
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-b.done:
+				return network.ErrClosed
+			}
+			if !dc.Acked() {
+				if ch.IsClosed() {
+					return amqp.ErrClosed // lost with the connection: publish again
+				}
+				return errRefused
+			}
+			return nil
+		})
+		if !errors.Is(err, errRefused) {
+			return err
 		}
+		if err := b.waitAfterRefusal(ctx, delays, exchange+key); err != nil {
+			return err
+		}
+	}
+}
+
+// errRefused is a publish the broker refused (basic.nack).
+var errRefused = errors.New("broker refused the message")
+
+// waitAfterRefusal waits the next delay before a refused message is
+// published again; it fails when ctx ends or the Broker is closed first.
+func (b *Broker) waitAfterRefusal(ctx context.Context, delays *backoff.Backoff, dest string) error {
+	delay := delays.Next()
+	b.log.Debug().Str("queue", dest).Dur("retry_in", delay).Msg("broker refused a message; publishing it again")
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return nil
-	})
+	case <-ctx.Done():
+		return fmt.Errorf("broker refused message to %s: %w", dest, ctx.Err())
+	case <-b.done:
+		return network.ErrClosed
+	}
 }
 
 // PublishAsync implements network.AsyncPublisher.
@@ -659,7 +824,7 @@ func (b *Broker) PublishAsync(ctx context.Context, exchange string, data []byte)
 	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: data}
 	var p *pending
 	err := b.retry(ctx, func(conn *amqp.Connection) error {
-		ch, err := b.pubChannel(conn)
+		ch, err := b.pubChannel(conn, exchange, "")
 		if err != nil {
 			return err
 		}
@@ -681,10 +846,16 @@ type pending struct {
 	data     []byte // published again when the confirm is lost
 }
 
+// Done is closed once the broker has confirmed or refused the message (or
+// the connection is lost): Wait then returns without waiting for the
+// broker, unless the message is to be published again.
+func (p *pending) Done() <-chan struct{} { return p.dc.Done() }
+
 // Wait implements network.Pending. A message whose confirm was lost with
 // the connection may or may not be in the broker: it is published again
 // (and confirmed) on the next connection, so that it is not lost; the
-// receiver may get it twice.
+// receiver may get it twice. A message the broker refused is published
+// again after a delay, with backoff, until it is confirmed or ctx ends.
 func (p *pending) Wait(ctx context.Context) error {
 	select {
 	case <-p.dc.Done():
@@ -693,15 +864,17 @@ func (p *pending) Wait(ctx context.Context) error {
 	case <-p.b.done:
 		return network.ErrClosed
 	}
-	if !p.dc.Acked() {
-		if p.ch.IsClosed() {
-			p.b.log.Debug().Str("exchange", p.exchange).Msg("confirm lost with the connection; publishing again")
-			if err := p.b.publish(ctx, p.exchange, "", p.data); err != nil {
-				return fmt.Errorf("publish to %s again after the connection was lost: %w", p.exchange, err)
-			}
-			return nil
-		}
-		return fmt.Errorf("broker refused message to %s", p.exchange)
+	if p.dc.Acked() {
+		return nil
+	}
+	delays := backoff.New(p.b.opts.BackoffMin, p.b.opts.BackoffMax)
+	if p.ch.IsClosed() {
+		p.b.log.Debug().Str("exchange", p.exchange).Msg("confirm lost with the connection; publishing again")
+	} else if err := p.b.waitAfterRefusal(ctx, delays, p.exchange); err != nil {
+		return err
+	}
+	if err := p.b.publishConfirmed(ctx, p.exchange, "", p.data, nil, delays); err != nil {
+		return fmt.Errorf("publish to %s again: %w", p.exchange, err)
 	}
 	return nil
 }
@@ -712,7 +885,7 @@ func (p *pending) Wait(ctx context.Context) error {
 func (b *Broker) PublishTransient(ctx context.Context, exchange string, data []byte) error {
 	msg := amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Transient, Body: data}
 	return b.retry(ctx, func(conn *amqp.Connection) error {
-		ch, err := b.transientChannel(conn)
+		ch, err := b.transientChannel(conn, exchange)
 		if err != nil {
 			return err
 		}
@@ -720,35 +893,52 @@ func (b *Broker) PublishTransient(ctx context.Context, exchange string, data []b
 	})
 }
 
-func (b *Broker) transientChannel(conn *amqp.Connection) (*amqp.Channel, error) {
-	b.pubMu.Lock()
-	defer b.pubMu.Unlock()
-	if b.tpub != nil && !b.tpub.IsClosed() {
-		return b.tpub, nil
+// publishChannels is how many channels publish (of each kind): the
+// publishes to one exchange (queue) always go through the same one, in
+// order, and RabbitMQ handles the channels in parallel (one channel for
+// every participant of a runtime held them all up behind each other).
+const publishChannels = 8
+
+// publishSlot is the channel of publishes to exchange (or, through the
+// default exchange, to queue key).
+func publishSlot(exchange, key string) int {
+	// FNV-1a, without allocating on every publish.
+	h := uint32(2166136261)
+	for _, s := range [2]string{exchange, key} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint32(s[i])) * 16777619
+		}
 	}
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, err
-	}
-	b.tpub = ch
-	return ch, nil
+	return int(h % publishChannels)
 }
 
-func (b *Broker) pubChannel(conn *amqp.Connection) (*amqp.Channel, error) {
+func (b *Broker) transientChannel(conn *amqp.Connection, exchange string) (*amqp.Channel, error) {
+	return b.publishChannel(conn, &b.tpub[publishSlot(exchange, "")], false)
+}
+
+func (b *Broker) pubChannel(conn *amqp.Connection, exchange, key string) (*amqp.Channel, error) {
+	return b.publishChannel(conn, &b.pub[publishSlot(exchange, key)], true)
+}
+
+// publishChannel returns *slot, opening it (in confirm mode when confirm)
+// when it is closed.
+func (b *Broker) publishChannel(conn *amqp.Connection, slot **amqp.Channel, confirm bool) (*amqp.Channel, error) {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
-	if b.pub != nil && !b.pub.IsClosed() {
-		return b.pub, nil
+	if *slot != nil && !(*slot).IsClosed() {
+		return *slot, nil
 	}
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, err
 	}
-	if err := ch.Confirm(false); err != nil {
-		ch.Close()
-		return nil, err
+	if confirm {
+		if err := ch.Confirm(false); err != nil {
+			ch.Close()
+			return nil, err
+		}
 	}
-	b.pub = ch
+	*slot = ch
 	return ch, nil
 }
 
@@ -762,6 +952,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	conn := b.conn
 	close(b.done)
+	b.stopClosing()
 	b.mu.Unlock()
 	var err error
 	if conn != nil {

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/msgflo/msgflo-runtime/internal/backoff"
 	"github.com/msgflo/msgflo-runtime/network"
 )
 
@@ -31,6 +31,8 @@ type consumer struct {
 	mu  sync.Mutex
 	ch  *amqp.Channel
 	tag string
+
+	drained sync.Once
 }
 
 func (b *Broker) startConsumer(ctx context.Context, c *consumer) (*consumer, error) {
@@ -92,8 +94,14 @@ func (c *consumer) run(queue string, deliveries <-chan amqp.Delivery) {
 		if c.ctx.Err() != nil {
 			return
 		}
+		// The broker may have cancelled the consumer (its queue deleted)
+		// and left the channel open: it is not used again.
+		c.mu.Lock()
+		lost := c.ch
+		c.mu.Unlock()
+		_ = lost.Close()
 		c.b.log.Debug().Str("consumer", c.name).Msg("consumer channel lost; re-opening")
-		delay := c.b.opts.BackoffMin
+		delays := backoff.New(c.b.opts.BackoffMin, c.b.opts.BackoffMax)
 		for {
 			err := c.b.retry(c.ctx, func(conn *amqp.Connection) error {
 				var err error
@@ -106,13 +114,11 @@ func (c *consumer) run(queue string, deliveries <-chan amqp.Delivery) {
 			if c.ctx.Err() != nil || errors.Is(err, network.ErrClosed) {
 				return
 			}
+			delay := delays.Next()
 			c.b.log.Warn().Err(err).Str("consumer", c.name).Dur("retry_in", delay).Msg("cannot restart consumer")
-			select {
-			case <-c.ctx.Done():
+			if backoff.Sleep(c.ctx, delay) != nil {
 				return
-			case <-time.After(delay):
 			}
-			delay = min(delay*2, c.b.opts.BackoffMax)
 		}
 		if c.ctx.Err() != nil {
 			// Closed while re-opening: Close may have cancelled the old
@@ -126,36 +132,69 @@ func (c *consumer) run(queue string, deliveries <-chan amqp.Delivery) {
 	}
 }
 
+// Drain stops the deliveries and waits for the message being handled
+// (network.Drainer). The channel stays open until Close, so that the
+// messages handled can still be acknowledged.
+func (c *consumer) Drain() error {
+	c.drained.Do(func() {
+		c.cancel()
+		c.mu.Lock()
+		ch, tag := c.ch, c.tag
+		c.mu.Unlock()
+		if ch != nil {
+			_ = ch.Cancel(tag, false)
+		}
+		<-c.done
+	})
+	return nil
+}
+
 // Close stops the consumer and waits for the message being handled.
-// Messages prefetched but not handled go back to the queue.
+// Messages prefetched but not handled, and those handled but not
+// acknowledged, go back to the queue.
 func (c *consumer) Close() error {
-	c.cancel()
+	_ = c.Drain()
 	c.mu.Lock()
-	ch, tag := c.ch, c.tag
+	ch := c.ch
 	c.mu.Unlock()
-	if ch != nil {
-		_ = ch.Cancel(tag, false)
-	}
-	<-c.done
 	if ch != nil {
 		_ = ch.Close()
 	}
 	return nil
 }
 
-// delivery is a network.Delivery.
+// delivery is a network.Delivery: what of an amqp.Delivery settling it
+// needs (not the whole of it, some 300 bytes, on every message).
 type delivery struct {
 	queue string
-	d     amqp.Delivery
+	body  []byte
+	ch    amqp.Acknowledger
+	tag   uint64
+}
+
+// A delivery can be requeued (the participant SDK and `receive` ask).
+var _ network.Requeuer = (*delivery)(nil)
+
+func newDelivery(queue string, d *amqp.Delivery) *delivery {
+	return &delivery{queue: queue, body: d.Body, ch: d.Acknowledger, tag: d.DeliveryTag}
 }
 
 func (d *delivery) Queue() string { return d.queue }
-func (d *delivery) Data() []byte  { return d.d.Body }
-func (d *delivery) Ack() error    { return d.d.Ack(false) }
+func (d *delivery) Data() []byte  { return d.body }
+func (d *delivery) Ack() error    { return d.ch.Ack(d.tag, false) }
+
+// AckMultiple acknowledges the message and every earlier one of the
+// consumer not acknowledged or refused yet.
+func (d *delivery) AckMultiple() error { return d.ch.Ack(d.tag, true) }
 
 // Nack refuses the message without requeueing: it goes to the queue's
 // dead-letter exchange (dead-QUEUE) when there is one, else it is dropped.
-func (d *delivery) Nack() error { return d.d.Nack(false, false) }
+func (d *delivery) Nack() error { return d.ch.Nack(d.tag, false, false) }
+
+// Requeue gives the message back to the queue, to be delivered again (to
+// this consumer or another): for a message that did not fail but whose
+// outputs could not be confirmed.
+func (d *delivery) Requeue() error { return d.ch.Nack(d.tag, false, true) }
 
 // Consume implements network.Broker.
 func (b *Broker) Consume(ctx context.Context, queue string, prefetch int, handler network.Handler) (network.Subscription, error) {
@@ -169,19 +208,19 @@ func (b *Broker) Consume(ctx context.Context, queue string, prefetch int, handle
 			// After a reconnect a non-persistent queue may be gone (or go
 			// once the broker has noticed the old connection is), and its
 			// bindings with it: declare and bind again before consuming.
-			b.mu.Lock()
-			o, declared := b.inports[queue]
+			b.decl.mu.Lock()
+			o, declared := b.decl.inports[queue]
 			var sources []string
 			srcOpts := map[string]network.QueueOptions{}
-			for bd := range b.bindings {
+			for bd := range b.decl.bindings {
 				if bd[1] == queue {
 					sources = append(sources, bd[0])
-					if so, ok := b.outports[bd[0]]; ok {
+					if so, ok := b.decl.outports[bd[0]]; ok {
 						srcOpts[bd[0]] = so
 					}
 				}
 			}
-			b.mu.Unlock()
+			b.decl.mu.Unlock()
 			if declared {
 				if err := b.declareInport(ch, queue, o); err != nil {
 					return "", err
@@ -199,7 +238,7 @@ func (b *Broker) Consume(ctx context.Context, queue string, prefetch int, handle
 			}
 			return queue, nil
 		},
-		handle: func(q string, d amqp.Delivery) { handler(&delivery{queue: q, d: d}) },
+		handle: func(q string, d amqp.Delivery) { handler(newDelivery(q, &d)) },
 	})
 }
 
@@ -210,9 +249,9 @@ func (b *Broker) Tap(ctx context.Context, exchange string, handler network.DataH
 		name:    "tap " + exchange,
 		autoAck: true,
 		prepare: func(ch *amqp.Channel) (string, error) {
-			b.mu.Lock()
-			o, ours := b.outports[exchange]
-			b.mu.Unlock()
+			b.decl.mu.Lock()
+			o, ours := b.decl.outports[exchange]
+			b.decl.mu.Unlock()
 			if ours {
 				if err := declareOutport(ch, exchange, o); err != nil {
 					return "", err

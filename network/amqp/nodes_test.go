@@ -2,6 +2,7 @@ package amqp_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,81 @@ func TestQueueType(t *testing.T) {
 
 	if _, err := msgamqp.Dial(ctx, url, msgamqp.Options{QueueType: "mirrored"}); err == nil || !strings.Contains(err.Error(), "mirrored") {
 		t.Errorf("queue type mirrored: got %v, want an error", err)
+	}
+}
+
+// A publish the broker refuses (basic.nack, as while a quorum queue elects
+// its leader) is published again until confirmed, by Publish and by
+// PublishAsync's Wait alike: both return nil and the messages are in the
+// queue (the proxy refused confirms of messages the broker had, so they
+// are there more than once).
+func TestRefusedPublishIsPublishedAgain(t *testing.T) {
+	_, through, proxy := proxied(t)
+	b := dialVia(t, through)
+	ctx := context.Background()
+	q := brokertest.Role("refused") + ".IN"
+	must(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
+	proxy.RefuseConfirms(2)
+	must(t, b.Publish(ctx, q, []byte(`"sync"`)))
+	proxy.RefuseConfirms(2)
+	pd, err := b.PublishAsync(ctx, q, []byte(`"async"`))
+	must(t, err)
+	wctx, cancel := context.WithTimeout(ctx, brokertest.Timeout)
+	defer cancel()
+	if err := pd.Wait(wctx); err != nil {
+		t.Fatalf("Wait after refusals: %v", err)
+	}
+	if got := proxy.RefusedConfirms(); got != 4 {
+		t.Fatalf("%d confirms refused, want 4", got)
+	}
+	in := brokertest.NewInbox(10)
+	sub, err := b.Consume(ctx, q, 0, in.Ack)
+	must(t, err)
+	defer sub.Close()
+	collectSet(t, in, []string{`"sync"`, `"async"`})
+}
+
+// Publishes go through several channels, but those to one exchange always
+// through the same one: their order is kept, confirmed asynchronously or
+// not, while publishes to other exchanges interleave.
+func TestPublishOrderPerExchange(t *testing.T) {
+	b := dialVia(t, brokertest.RabbitMQURL(t))
+	ctx := context.Background()
+	const exchanges, n = 6, 200
+	type port struct{ exchange, queue string }
+	var ports []port
+	for range exchanges {
+		p := port{brokertest.Role("order") + ".OUT", brokertest.Role("orderq") + ".IN"}
+		must(t, b.DeclareOutport(ctx, p.exchange, network.QueueOptions{}))
+		must(t, b.DeclareInport(ctx, p.queue, network.QueueOptions{}))
+		must(t, b.Bind(ctx, p.exchange, p.queue))
+		ports = append(ports, p)
+	}
+	var pending []network.Pending
+	for i := range n {
+		for e, p := range ports {
+			data := []byte(fmt.Sprint(i))
+			if e%2 == 0 {
+				pd, err := b.PublishAsync(ctx, p.exchange, data)
+				must(t, err)
+				pending = append(pending, pd)
+			} else {
+				must(t, b.PublishTransient(ctx, p.exchange, data))
+			}
+		}
+	}
+	for _, pd := range pending {
+		must(t, pd.Wait(ctx))
+	}
+	for _, p := range ports {
+		in := brokertest.NewInbox(n)
+		sub, err := b.Consume(ctx, p.queue, 0, in.Ack)
+		must(t, err)
+		for i := range n {
+			if got := in.Next(t); got != fmt.Sprint(i) {
+				t.Fatalf("%s: message %d is %s", p.queue, i, got)
+			}
+		}
+		sub.Close()
 	}
 }

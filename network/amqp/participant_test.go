@@ -82,6 +82,44 @@ func TestParticipantFailuresAreDeadLettered(t *testing.T) {
 	dead.Expect(t, `"marker"`)
 }
 
+// An output the broker refuses is not the participant's failure: it is
+// published again until confirmed, and the input is acknowledged then,
+// never dead-lettered.
+func TestRefusedOutputIsNotADeadLetter(t *testing.T) {
+	direct, through, proxy := proxied(t)
+	b := dialVia(t, through)
+	other := dialVia(t, direct)
+	ctx := context.Background()
+	role := brokertest.Role("refusedout")
+	rep, _ := participant.LookupCore("core/Repeat")
+	p, err := participant.New(b, rep, role, participant.Options{})
+	must(t, err)
+	must(t, p.Declare(ctx))
+	dead := deadLetters(t, other, role)
+	out := sink(t, other, role+".OUT")
+	must(t, p.Start(ctx))
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	proxy.RefuseConfirms(5)
+	want := []string{`"a"`, `"b"`, `"c"`}
+	for _, v := range want {
+		must(t, other.Send(ctx, role+".IN", []byte(v)))
+	}
+	collectSet(t, out, want)
+	// Every input is settled: once the refusals are used up, a marker
+	// goes through after them.
+	for proxy.RefusedConfirms() < 5 {
+		must(t, other.Send(ctx, role+".IN", []byte(`"more"`)))
+		out.Next(t)
+	}
+	must(t, other.Send(ctx, role+".IN", []byte(`"marker"`)))
+	for out.Next(t) != `"marker"` {
+	}
+	must(t, other.Publish(ctx, "dead-"+role+".IN", []byte(`"deadmarker"`)))
+	if got := dead.Next(t); got != `"deadmarker"` {
+		t.Fatalf("dead-lettered %s: a refused output made its input a dead letter", got)
+	}
+}
+
 // A participant acknowledges a message only once the broker has confirmed
 // its outputs: while the confirms are withheld (the proxy holds what the
 // broker sends), the input stays unacknowledged, so when the connection
@@ -101,10 +139,12 @@ func TestInputAckedOnlyAfterOutputsConfirmed(t *testing.T) {
 		Inports:  []participant.Port{{ID: "in"}},
 		Outports: []participant.Port{{ID: "out"}},
 		Process: func(_ context.Context, in participant.Input, out participant.Output) error {
-			once.Do(func() { // the first message waits for the test
-				close(entered)
-				<-release
-			})
+			if string(in.Data) == `"x"` {
+				once.Do(func() { // the first "x" waits for the test
+					close(entered)
+					<-release
+				})
+			}
 			processed <- string(in.Data)
 			return out.Send("out", in.Data)
 		},
@@ -116,6 +156,15 @@ func TestInputAckedOnlyAfterOutputsConfirmed(t *testing.T) {
 	must(t, p.Start(ctx))
 	t.Cleanup(func() { p.Stop(context.Background()) })
 
+	// A first message opens the publishing channel of role.OUT while the
+	// broker still answers: held replies must hold confirms, not the
+	// channel's opening (the output would then wait for the heartbeat
+	// timeout and reach the broker on the next connection).
+	must(t, other.Send(ctx, role+".IN", []byte(`"warm"`)))
+	out.Expect(t, `"warm"`)
+	if got := next(t, processed); got != `"warm"` {
+		t.Fatalf("processed %s", got)
+	}
 	must(t, other.Send(ctx, role+".IN", []byte(`"x"`)))
 	select {
 	case <-entered:

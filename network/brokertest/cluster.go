@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 )
 
 // A private RabbitMQ cluster for tests: three nodes on this machine,
@@ -86,10 +88,11 @@ var (
 
 // SharedCluster starts the test binary's private cluster on first use and
 // returns it; the test is skipped (failed under EnvRequire) when
-// rabbitmq-server is not installed. StopSharedCluster, from TestMain,
-// stops and removes it.
+// rabbitmq-server is not installed, and under -short. StopSharedCluster,
+// from TestMain, stops and removes it.
 func SharedCluster(t testing.TB) *Cluster {
 	t.Helper()
+	testenv.Needs(t, "the private RabbitMQ cluster")
 	if rabbitmqScript("rabbitmq-server") == "" || rabbitmqScript("rabbitmqctl") == "" {
 		SkipOrFail(t, "rabbitmq-server is not installed: the RabbitMQ cluster tests need it")
 	}
@@ -161,40 +164,59 @@ func StartCluster() (*Cluster, error) {
 		"ERL_CRASH_DUMP="+filepath.Join(dir, "erl_crash.dump"),
 	)
 	for i := range clusterNodes {
-		name := fmt.Sprintf("msgflo-test-%d@localhost", i+1)
-		port := clusterAMQPBase + i
-		ndir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
-		if err := os.MkdirAll(ndir, 0o700); err != nil {
+		n, err := c.newNode(i)
+		if err != nil {
 			return nil, err
-		}
-		conf := filepath.Join(ndir, "rabbitmq.conf")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\n", port)), 0o600); err != nil {
-			return nil, err
-		}
-		n := &ClusterNode{
-			Name: name,
-			conf: conf,
-			URL:  fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port),
-			env: append(append([]string{}, c.env...),
-				"RABBITMQ_NODENAME="+name,
-				"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-				fmt.Sprintf("RABBITMQ_NODE_PORT=%d", port),
-				fmt.Sprintf("RABBITMQ_DIST_PORT=%d", clusterDistBase+i),
-				"RABBITMQ_CONFIG_FILE="+conf,
-				"RABBITMQ_MNESIA_BASE="+filepath.Join(ndir, "mnesia"),
-				"RABBITMQ_PID_FILE="+filepath.Join(ndir, "pid"),
-				"RABBITMQ_LOG_BASE="+filepath.Join(ndir, "log"),
-				"RABBITMQ_LOGS=-", // to the process's output, kept for errors
-				// One scheduler: three nodes share two cores with others.
-				"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+S 1:1",
-			),
-			log: &lockedBuffer{},
 		}
 		c.nodes = append(c.nodes, n)
 	}
+	if err := c.boot(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// newNode makes the directory, configuration and environment of node i
+// (from 0).
+func (c *Cluster) newNode(i int) (*ClusterNode, error) {
+	name := fmt.Sprintf("msgflo-test-%d@localhost", i+1)
+	port := clusterAMQPBase + i
+	ndir := filepath.Join(c.dir, fmt.Sprintf("node%d", i+1))
+	if err := os.MkdirAll(ndir, 0o700); err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(ndir, "rabbitmq.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\n", port)), 0o600); err != nil {
+		return nil, err
+	}
+	return &ClusterNode{
+		Name: name,
+		conf: conf,
+		URL:  fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port),
+		env: append(append([]string{}, c.env...),
+			"RABBITMQ_NODENAME="+name,
+			"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+			fmt.Sprintf("RABBITMQ_NODE_PORT=%d", port),
+			fmt.Sprintf("RABBITMQ_DIST_PORT=%d", clusterDistBase+i),
+			"RABBITMQ_CONFIG_FILE="+conf,
+			"RABBITMQ_MNESIA_BASE="+filepath.Join(ndir, "mnesia"),
+			"RABBITMQ_PID_FILE="+filepath.Join(ndir, "pid"),
+			"RABBITMQ_LOG_BASE="+filepath.Join(ndir, "log"),
+			"RABBITMQ_LOGS=-", // to the process's output, kept for errors
+			// One scheduler: three nodes share two cores with others.
+			"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+S 1:1",
+		),
+		log: &lockedBuffer{},
+	}, nil
+}
+
+// boot starts the nodes, waits until each is up and joins them to the
+// first.
+func (c *Cluster) boot() error {
 	for _, n := range c.nodes {
 		if err := n.start(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, n := range c.nodes {
@@ -206,24 +228,24 @@ func StartCluster() (*Cluster, error) {
 		go func() {
 			waited <- c.ctl(clusterStartTimeout, n.Name, "wait", "--timeout", fmt.Sprint(int(clusterStartTimeout.Seconds())), pid)
 		}()
+		var err error
 		select {
 		case err = <-waited:
 		case <-n.done:
 			err = errors.New("rabbitmq-server exited")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("node %s did not start: %w; its log:\n%s", n.Name, err, n.log.String())
+			return fmt.Errorf("node %s did not start: %w; its log:\n%s", n.Name, err, n.log.String())
 		}
 	}
 	for _, n := range c.nodes[1:] {
 		for _, args := range [][]string{{"stop_app"}, {"join_cluster", c.nodes[0].Name}, {"start_app"}} {
 			if err := c.ctl(ctlTimeout, n.Name, args...); err != nil {
-				return nil, fmt.Errorf("join %s to the cluster: %w", n.Name, err)
+				return fmt.Errorf("join %s to the cluster: %w", n.Name, err)
 			}
 		}
 	}
-	ok = true
-	return c, nil
+	return nil
 }
 
 // rabbitmqScript is RabbitMQ's own script name: not the wrapper in

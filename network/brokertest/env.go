@@ -1,6 +1,7 @@
 // Package brokertest holds what tests need to talk to real brokers: finding
-// them (and skipping, or failing in CI, when they are not there) and the
-// conformance suite every network.Broker implementation must pass.
+// them (and skipping, or failing in CI, when they are not there; skipping
+// under go test -short, see internal/testenv) and the conformance suite
+// every network.Broker implementation must pass.
 package brokertest
 
 import (
@@ -10,31 +11,36 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 )
 
 // Environment variables read by the helpers.
 const (
 	// EnvRequire set to 1 turns a missing broker into a test failure
 	// (.ci/run sets it).
-	EnvRequire = "MSGFLO_TEST_REQUIRE_BROKERS"
+	EnvRequire = testenv.EnvRequire
 	// EnvSkipLog names a file to which skipped broker tests are appended,
 	// so `make test` can list them at the end.
-	EnvSkipLog = "MSGFLO_TEST_SKIPLOG"
+	EnvSkipLog = testenv.EnvSkipLog
 	// EnvMQTT and EnvAMQP override the brokers' URLs.
 	EnvMQTT = "MSGFLO_TEST_MQTT_URL"
 	EnvAMQP = "MSGFLO_TEST_AMQP_URL"
 )
 
 // MosquittoURL returns the URL of the MQTT broker tests use, or skips (or
-// fails, under EnvRequire) the test when it does not answer.
+// fails, under EnvRequire) the test when it does not answer; under -short
+// it skips.
 func MosquittoURL(t testing.TB) string {
 	t.Helper()
+	testenv.Needs(t, "Mosquitto")
 	return require(t, "Mosquitto", EnvMQTT, "mqtt://127.0.0.1:1883", "1883")
 }
 
 // RabbitMQURL is MosquittoURL for RabbitMQ.
 func RabbitMQURL(t testing.TB) string {
 	t.Helper()
+	testenv.Needs(t, "RabbitMQ")
 	return require(t, "RabbitMQ", EnvAMQP, "amqp://guest:guest@127.0.0.1:5672/", "5672")
 }
 
@@ -66,14 +72,5 @@ func require(t testing.TB, name, env, def, defPort string) string {
 // test reports it; under EnvRequire=1 (CI) the lack is a failure instead.
 func SkipOrFail(t testing.TB, why string) {
 	t.Helper()
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s, and %s=1 requires it", why, EnvRequire)
-	}
-	if path := os.Getenv(EnvSkipLog); path != "" {
-		if f, ferr := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); ferr == nil {
-			_, _ = f.WriteString(t.Name() + ": " + why + "\n")
-			f.Close()
-		}
-	}
-	t.Skipf("%s; set %s=1 to make this a failure", why, EnvRequire)
+	testenv.SkipOrFail(t, why)
 }

@@ -43,6 +43,7 @@ type Options struct {
 // Server is a running embedded broker.
 type Server struct {
 	srv    *mochi.Server
+	sess   *sessions
 	ln     net.Listener
 	url    string
 	log    zerolog.Logger
@@ -62,10 +63,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
+	caps := mochi.NewDefaultServerCapabilities()
+	// Created is the publish order (see sessions), not a time.
+	caps.MaximumMessageExpiryInterval = 0
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
+		Capabilities: caps,
 		Logger:       slog.New(&slogBridge{log: opts.Logger}),
 	})
+	sess := newSessions(srv, opts.Logger)
+	if err := srv.AddHook(sess, nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
 	if opts.User == "" {
 		opts.User = "msgflo"
 	}
@@ -95,10 +105,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		host = "127.0.0.1"
 	}
 	return &Server{
-		srv: srv,
-		ln:  ln,
-		url: (&url.URL{Scheme: "mqtt", User: url.UserPassword(opts.User, opts.Password), Host: net.JoinHostPort(host, strconv.Itoa(addr.Port))}).String(),
-		log: opts.Logger,
+		srv:  srv,
+		sess: sess,
+		ln:   ln,
+		url:  (&url.URL{Scheme: "mqtt", User: url.UserPassword(opts.User, opts.Password), Host: net.JoinHostPort(host, strconv.Itoa(addr.Port))}).String(),
+		log:  opts.Logger,
 	}, nil
 }
 
@@ -136,7 +147,7 @@ func (c *inlineConn) Publish(_ context.Context, topic string, payload []byte) er
 	if closed {
 		return errConnClosed
 	}
-	return c.s.srv.Publish(topic, payload, false, 1)
+	return c.s.sess.publish(func() error { return c.s.srv.Publish(topic, payload, false, 1) })
 }
 
 func (c *inlineConn) Subscribe(_ context.Context, topic string, deliver func(string, []byte)) error {

@@ -32,3 +32,22 @@ func TestDialErrors(t *testing.T) {
 		}
 	}
 }
+
+// A publish waits until it leaves paho's store, found by a key paho does
+// not export ("o." and the message id): if paho named it otherwise, the
+// wait would be skipped without a word, and a publish re-sent after a
+// reconnect counted as acknowledged too early.
+// The broker's acknowledgement is held back (it would delete the publish
+// from the store before the test looks).
+func TestPublishIsFoundInPahoStore(t *testing.T) {
+	url, proxy := proxiedURL(t, brokertest.MosquittoURL(t))
+	b, err := mqtt.Dial(context.Background(), url, mqtt.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	proxy.HoldReplies()
+	if !mqtt.PublishFoundInStore(b, "msgflo-test/storekey", []byte(`1`)) {
+		t.Fatal("the publish was not in paho's store under o.MID")
+	}
+}

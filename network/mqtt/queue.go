@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"context"
 	"sync"
 
 	"github.com/msgflo/msgflo-runtime/network"
@@ -96,15 +95,16 @@ func (q *fifo[T]) stop() {
 // sink is one local user of a topic (consumer, tap, discovery handler) with
 // its own goroutine.
 type sink struct {
-	b       *Broker
-	topic   string
-	handler network.DataHandler
-	q       *fifo[[]byte]
-	once    sync.Once
+	b        *Broker
+	topic    string
+	consumer bool // a consumer (else a tap or the discovery handler)
+	handler  network.DataHandler
+	q        *fifo[[]byte]
+	once     sync.Once
 }
 
-func newSink(b *Broker, topic string, handler network.DataHandler) *sink {
-	s := &sink{b: b, topic: topic, handler: handler, q: newFIFO[[]byte]()}
+func newSink(b *Broker, topic string, consumer bool, handler network.DataHandler) *sink {
+	s := &sink{b: b, topic: topic, consumer: consumer, handler: handler, q: newFIFO[[]byte]()}
 	go s.q.run(func(data []byte) { s.handler(s.topic, data) })
 	return s
 }
@@ -155,7 +155,7 @@ func (f *forwarder) push(targets []string, payload []byte) {
 
 func (f *forwarder) send(fw forward) {
 	for _, tgt := range fw.targets {
-		if err := f.b.conn.Publish(context.Background(), tgt, fw.payload); err != nil {
+		if err := f.b.conn.Publish(f.b.ctx, tgt, fw.payload); err != nil && f.b.ctx.Err() == nil {
 			f.b.log.Error().Err(err).Str("queue", tgt).Msg("forwarding a bound message failed")
 		}
 	}
