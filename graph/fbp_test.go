@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/msgflo/msgflo-runtime/network/brokertest"
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 )
 
 // reference runs the pinned npm fbp parser (1.8.0, installed by
@@ -20,9 +20,10 @@ import (
 // file, its JSON result or "" when it refused the file.
 func reference(t *testing.T, files []string) map[string]string {
 	t.Helper()
+	testenv.Needs(t, "npm's fbp parser")
 	dir := os.Getenv("MSGFLO_NODE_DIR")
 	if dir == "" {
-		brokertest.SkipOrFail(t, "MSGFLO_NODE_DIR is not set (make test sets it): the differential test needs the npm fbp parser")
+		testenv.SkipOrFail(t, "MSGFLO_NODE_DIR is not set (make test sets it): the differential test needs the npm fbp parser")
 	}
 	const script = `
 const fbp = require("fbp");

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -198,19 +199,23 @@ func TestJSONRoundTripAndDeterminism(t *testing.T) {
 }
 
 func TestUnmarshalRejectsBrokenGraphs(t *testing.T) {
-	cases := map[string]string{
-		"not json":          `{`,
-		"edge to nowhere":   `{"processes":{"a":{"component":"x"}},"connections":[{"src":{"process":"a","port":"out"},"tgt":{"process":"b","port":"in"}}]}`,
-		"connection no tgt": `{"processes":{"a":{"component":"x"}},"connections":[{"data":1}]}`,
-		"process no comp":   `{"processes":{"a":{}}}`,
-		"export of no node": `{"inports":{"IN":{"process":"zz","port":"in"}}}`,
-		"neither src/data":  `{"processes":{"a":{"component":"x"}},"connections":[{"tgt":{"process":"a","port":"in"}}]}`,
+	cases := map[string]struct{ text, want string }{
+		"not json":          {`{`, "unexpected end of JSON input"},
+		"edge to nowhere":   {`{"processes":{"a":{"component":"x"}},"connections":[{"src":{"process":"a","port":"out"},"tgt":{"process":"b","port":"in"}}]}`, "read JSON graph: connection 0: "},
+		"connection no tgt": {`{"processes":{"a":{"component":"x"}},"connections":[{"data":1}]}`, "read JSON graph: connection 0 has no tgt"},
+		"bad connection":    {`{"processes":{"a":{"component":"x"}},"connections":[{"data":1,"tgt":{"process":"a","port":"in"}},{"src":5}]}`, "read JSON graph: connection 1: json: cannot unmarshal"},
+		"process no comp":   {`{"processes":{"a":{}}}`, `read JSON graph: process "a": `},
+		"bad process":       {`{"processes":{"a":[]}}`, `read JSON graph: process "a": json: cannot unmarshal`},
+		"export of no node": {`{"inports":{"IN":{"process":"zz","port":"in"}}}`, `read JSON graph: inport "IN": `},
+		"neither src/data":  {`{"processes":{"a":{"component":"x"}},"connections":[{"tgt":{"process":"a","port":"in"}}]}`, "read JSON graph: connection 0 has neither src nor data"},
+		"group of no node":  {`{"groups":[{"name":"g","nodes":["zz"]}]}`, `read JSON graph: group "g": `},
 	}
-	for name, text := range cases {
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			var g Graph
-			if err := json.Unmarshal([]byte(text), &g); err == nil {
-				t.Fatalf("accepted %s", text)
+			err := json.Unmarshal([]byte(tc.text), &g)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s: %v, want an error saying %q", tc.text, err, tc.want)
 			}
 		})
 	}

@@ -178,100 +178,25 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 		Processes   json.RawMessage
 		Connections []json.RawMessage
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
+	if err := decodeNumbers(data, &raw); err != nil {
 		return fmt.Errorf("read JSON graph: %w", err)
 	}
-	out := Graph{Properties: map[string]any{}}
-	for k, v := range raw.Properties {
-		s, isString := v.(string)
-		switch {
-		case k == "name" && isString:
-			out.Name = s
-		case k == "id" && isString:
-			out.ID = s
-		case k == "library" && isString:
-			out.Library = s
-		case k == "icon" && isString:
-			out.Icon = s
-		case k == "description" && isString:
-			out.Description = s
-		case k == "main":
-			out.Main, _ = v.(bool)
-		default:
-			out.Properties[k] = normalizeNumbers(v)
-		}
-	}
-	if len(out.Properties) == 0 {
-		out.Properties = nil
-	}
-	if out.ID == "" {
-		out.ID = out.Name
-	}
+	out := Graph{}
+	out.readProperties(raw.Properties)
 	// Nodes keep the file's order of processes.
-	if err := eachMember(raw.Processes, func(id string, value json.RawMessage) error {
-		var p jsonProcess
-		d := json.NewDecoder(bytes.NewReader(value))
-		d.UseNumber()
-		if err := d.Decode(&p); err != nil {
-			return fmt.Errorf("read JSON graph: process %q: %w", id, err)
-		}
-		if _, err := out.AddNode(id, p.Component, normalizeMetadata(p.Metadata)); err != nil {
-			return fmt.Errorf("read JSON graph: process %q: %w", id, err)
-		}
-		return nil
-	}); err != nil {
+	if err := eachMember(raw.Processes, out.readProcess); err != nil {
 		return err
 	}
 	for i, rc := range raw.Connections {
-		var c struct {
-			Src      *jsonEndpoint   `json:"src"`
-			Data     json.RawMessage `json:"data"`
-			Tgt      *jsonEndpoint   `json:"tgt"`
-			Metadata Metadata        `json:"metadata"`
-		}
-		d := json.NewDecoder(bytes.NewReader(rc))
-		d.UseNumber()
-		if err := d.Decode(&c); err != nil {
-			return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
-		}
-		if c.Tgt == nil {
-			return fmt.Errorf("read JSON graph: connection %d has no tgt", i)
-		}
-		tgt := Endpoint{Node: c.Tgt.Process, Port: c.Tgt.Port, Index: normalizeNumbers(c.Tgt.Index)}
-		md := normalizeMetadata(c.Metadata)
-		switch {
-		case c.Src != nil:
-			src := Endpoint{Node: c.Src.Process, Port: c.Src.Port, Index: normalizeNumbers(c.Src.Index)}
-			if _, err := out.AddEdge(src, tgt, md); err != nil {
-				return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
-			}
-		case c.Data != nil:
-			// The data's JSON text is kept as written (compacted).
-			if _, err := out.AddInitial(c.Data, tgt, md); err != nil {
-				return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
-			}
-		default:
-			return fmt.Errorf("read JSON graph: connection %d has neither src nor data", i)
+		if err := out.readConnection(i, rc); err != nil {
+			return err
 		}
 	}
-	for _, kind := range []PortKind{In, Out} {
-		ports := raw.Inports
-		if kind == Out {
-			ports = raw.Outports
-		}
-		publics := make([]string, 0, len(ports))
-		for p := range ports {
-			publics = append(publics, p)
-		}
-		sort.Strings(publics)
-		for _, pub := range publics {
-			p := ports[pub]
-			if _, err := out.AddExported(kind, pub, p.Process, p.Port, normalizeMetadata(p.Metadata)); err != nil {
-				return fmt.Errorf("read JSON graph: %s %q: %w", kind, pub, err)
-			}
-		}
+	if err := out.readExports(In, raw.Inports); err != nil {
+		return err
+	}
+	if err := out.readExports(Out, raw.Outports); err != nil {
+		return err
 	}
 	for _, grp := range raw.Groups {
 		if _, err := out.AddGroup(grp.Name, grp.Nodes, normalizeMetadata(grp.Metadata)); err != nil {
@@ -282,9 +207,107 @@ func (g *Graph) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// normalizeNumbers turns json.Number values into float64 like plain
-// encoding/json decoding does, so graphs read from files and from the wire
-// compare equal.
+// decodeNumbers decodes JSON keeping numbers as json.Number (the graph's
+// numbers are then normalized as plain decoding would make them).
+func decodeNumbers(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// readProperties sets the graph's known properties (when of their type)
+// and keeps the others.
+func (g *Graph) readProperties(props map[string]any) {
+	g.Properties = map[string]any{}
+	for k, v := range props {
+		s, isString := v.(string)
+		switch {
+		case k == "name" && isString:
+			g.Name = s
+		case k == "id" && isString:
+			g.ID = s
+		case k == "library" && isString:
+			g.Library = s
+		case k == "icon" && isString:
+			g.Icon = s
+		case k == "description" && isString:
+			g.Description = s
+		case k == "main":
+			g.Main, _ = v.(bool)
+		default:
+			g.Properties[k] = normalizeNumbers(v)
+		}
+	}
+	if len(g.Properties) == 0 {
+		g.Properties = nil
+	}
+	if g.ID == "" {
+		g.ID = g.Name
+	}
+}
+
+// readProcess adds the node of a member of "processes".
+func (g *Graph) readProcess(id string, value json.RawMessage) error {
+	var p jsonProcess
+	if err := decodeNumbers(value, &p); err != nil {
+		return fmt.Errorf("read JSON graph: process %q: %w", id, err)
+	}
+	if _, err := g.AddNode(id, p.Component, normalizeMetadata(p.Metadata)); err != nil {
+		return fmt.Errorf("read JSON graph: process %q: %w", id, err)
+	}
+	return nil
+}
+
+// readConnection adds the edge or the initial packet of connection i.
+func (g *Graph) readConnection(i int, rc json.RawMessage) error {
+	var c struct {
+		Src      *jsonEndpoint   `json:"src"`
+		Data     json.RawMessage `json:"data"`
+		Tgt      *jsonEndpoint   `json:"tgt"`
+		Metadata Metadata        `json:"metadata"`
+	}
+	if err := decodeNumbers(rc, &c); err != nil {
+		return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
+	}
+	if c.Tgt == nil {
+		return fmt.Errorf("read JSON graph: connection %d has no tgt", i)
+	}
+	tgt := Endpoint{Node: c.Tgt.Process, Port: c.Tgt.Port, Index: normalizeNumbers(c.Tgt.Index)}
+	md := normalizeMetadata(c.Metadata)
+	var err error
+	switch {
+	case c.Src != nil:
+		src := Endpoint{Node: c.Src.Process, Port: c.Src.Port, Index: normalizeNumbers(c.Src.Index)}
+		_, err = g.AddEdge(src, tgt, md)
+	case c.Data != nil:
+		// The data's JSON text is kept as written (compacted).
+		_, err = g.AddInitial(c.Data, tgt, md)
+	default:
+		return fmt.Errorf("read JSON graph: connection %d has neither src nor data", i)
+	}
+	if err != nil {
+		return fmt.Errorf("read JSON graph: connection %d: %w", i, err)
+	}
+	return nil
+}
+
+// readExports adds the exported ports of "inports" or "outports", in the
+// order of their public names.
+func (g *Graph) readExports(kind PortKind, ports map[string]jsonExport) error {
+	publics := make([]string, 0, len(ports))
+	for p := range ports {
+		publics = append(publics, p)
+	}
+	sort.Strings(publics)
+	for _, pub := range publics {
+		p := ports[pub]
+		if _, err := g.AddExported(kind, pub, p.Process, p.Port, normalizeMetadata(p.Metadata)); err != nil {
+			return fmt.Errorf("read JSON graph: %s %q: %w", kind, pub, err)
+		}
+	}
+	return nil
+}
+
 // eachMember calls fn for the members of a JSON object, in their order (a
 // later member of the same name replaces the earlier one, as for a map).
 func eachMember(raw json.RawMessage, fn func(key string, value json.RawMessage) error) error {
@@ -320,6 +343,9 @@ func eachMember(raw json.RawMessage, fn func(key string, value json.RawMessage) 
 	return nil
 }
 
+// normalizeNumbers turns json.Number values into float64 like plain
+// encoding/json decoding does, so graphs read from files and from the wire
+// compare equal.
 func normalizeNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:

@@ -9,22 +9,27 @@ import (
 )
 
 // A node's role names its participant and, through it, the participant's
-// queues (ROLE.PORT) or topics on the broker. Node ids are any string the
-// FBP protocol allows (Flowhub makes ids like "core/Output_3v0gj"); a role
-// must be a name every supported broker takes as part of a queue or topic
-// name. A node's role is its id when the id is such a name, else a
-// readable, deterministic escape of it (see Role).
+// queues (ROLE.PORT) or topics on the broker, and it is a value library
+// command templates put in a command line (#ROLE). Node ids are any string
+// the FBP protocol allows (Flowhub makes ids like "core/Output_3v0gj"); a
+// role keeps to a conservative alphabet that every supported broker takes
+// in a queue or topic name and that no shell reads as anything but a word:
+// letters, digits, '_', '.' and '-'. A node's role is its id when the id is
+// such a name, else a readable, deterministic escape of it (see Role).
 
 // maxRoleLength keeps ROLE.PORT well within AMQP's 255-byte queue names.
 const maxRoleLength = 200
 
 // SafeRole reports whether id can be used as a role as it is: not empty, at
-// most 200 bytes of UTF-8, without spaces or control characters, '/', '+'
-// or '#' (MQTT topic levels and wildcards), not starting with '$' (MQTT's
-// system topics) or "amq." (RabbitMQ's reserved names).
+// most 200 bytes of UTF-8 made of letters, digits, '_', '.' and '-', not
+// starting with "amq." (RabbitMQ's reserved names). So no space, control
+// character, '/', '+' or '#' (MQTT topic levels and wildcards), '$'
+// (MQTT's system topics, shell expansions) or other shell syntax ("$(",
+// "`", quotes, ';', '|'). A role starting with '-' is safe here; the
+// library refuses to give it to a command, where it would be an option.
 func SafeRole(id string) bool {
 	if id == "" || len(id) > maxRoleLength || !utf8.ValidString(id) ||
-		strings.HasPrefix(id, "$") || strings.HasPrefix(id, "amq.") {
+		strings.HasPrefix(id, "amq.") {
 		return false
 	}
 	for _, c := range id {
@@ -36,13 +41,13 @@ func SafeRole(id string) bool {
 }
 
 func safeRoleRune(c rune) bool {
-	return c != '/' && c != '+' && c != '#' && c != utf8.RuneError && !unicode.IsSpace(c) && !unicode.IsControl(c)
+	return unicode.IsLetter(c) || unicode.IsDigit(c) || c == '_' || c == '.' || c == '-'
 }
 
 // EscapeRole turns an id into a safe role: every character a role may not
-// contain becomes '_' ("core/Output_3v0gj" -> "core_Output_3v0gj"), a
-// leading '$' becomes '_', a leading "amq." gets a '_' before it, and an
-// id too long is cut and ends with a hash of the whole id. A safe id is
+// contain becomes '_' ("core/Output_3v0gj" -> "core_Output_3v0gj",
+// "a$(b)" -> "a__b_"), a leading "amq." gets a '_' before it, and an id
+// too long is cut and ends with a hash of the whole id. A safe id is
 // returned unchanged.
 func EscapeRole(id string) string {
 	if SafeRole(id) {
@@ -57,9 +62,6 @@ func EscapeRole(id string) string {
 		}
 	}
 	s := b.String()
-	if strings.HasPrefix(s, "$") {
-		s = "_" + s[1:]
-	}
 	if strings.HasPrefix(s, "amq.") {
 		s = "_" + s
 	}

@@ -11,7 +11,9 @@ func TestRoles(t *testing.T) {
 		nodes []string
 		want  map[string]string // node -> role; "#" stands for "_" + roleHash(node)
 	}{
-		{"safe ids are roles", []string{"repeat", "A-b.c_d:e", "æøå"}, map[string]string{"repeat": "repeat", "A-b.c_d:e": "A-b.c_d:e", "æøå": "æøå"}},
+		{"safe ids are roles", []string{"repeat", "A-b.c_d", "æøå", "x9-"}, map[string]string{"repeat": "repeat", "A-b.c_d": "A-b.c_d", "æøå": "æøå", "x9-": "x9-"}},
+		{"shell syntax", []string{"a$(touch${IFS}PWNED1)", "`id`", "a;b", "'q'", "c:d", "*"}, map[string]string{"a$(touch${IFS}PWNED1)": "a__touch__IFS_PWNED1_", "`id`": "_id_", "a;b": "a_b", "'q'": "_q_", "c:d": "c_d", "*": "_"}},
+		{"options stay (the library refuses them)", []string{"-rf", "--help"}, map[string]string{"-rf": "-rf", "--help": "--help"}},
 		{"flowhub ids", []string{"core/Output_3v0gj", "core/Repeat_x1"}, map[string]string{"core/Output_3v0gj": "core_Output_3v0gj", "core/Repeat_x1": "core_Repeat_x1"}},
 		{"wildcards and spaces", []string{"a+b", "my node", "c#d", "tab\there"}, map[string]string{"a+b": "a_b", "my node": "my_node", "c#d": "c_d", "tab\there": "tab_here"}},
 		{"reserved prefixes", []string{"$SYS", "amq.gen"}, map[string]string{"$SYS": "_SYS", "amq.gen": "_amq.gen"}},
@@ -59,4 +61,21 @@ func TestEscapeRoleBounds(t *testing.T) {
 	if r := EscapeRole("bad\xffutf8"); !SafeRole(r) {
 		t.Fatalf("invalid UTF-8 escapes to %q", r)
 	}
+}
+
+// Whatever the id, its role is one word to a shell and a plain name to
+// every broker: no byte a shell or a topic filter reads specially.
+func FuzzEscapeRole(f *testing.F) {
+	for _, id := range []string{"", "a$(touch${IFS}PWNED1)", "-rf", "amq.x", "é/ü", "\xff\xfe", "a b\tc\nd", strings.Repeat("ab/", 100), "x\u0301", "١٢٣", "c:d", "a;b|c&d", "~u=%{x}!,^@"} {
+		f.Add(id)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		r := EscapeRole(id)
+		if !SafeRole(r) || strings.ContainsAny(r, " \t\n\r|&;()<>$`\\\"'*?[]#~=%{}!,:/+^@") {
+			t.Fatalf("EscapeRole(%q) = %q", id, r)
+		}
+		if SafeRole(id) && r != id {
+			t.Fatalf("safe %q escaped to %q", id, r)
+		}
+	})
 }

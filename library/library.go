@@ -53,6 +53,7 @@ type Component struct {
 	File     string
 	Language string
 	values   map[string]string // #FILENAME, #COMPONENT, #COMPONENTNAME
+	tmpl     *template         // Command, read
 }
 
 // Library is a loaded library.
@@ -60,11 +61,14 @@ type Library struct {
 	Config     Config
 	Dir        string
 	components map[string]*Component
+	handlers   map[string]*template // by extension, read once
 }
 
 // Load reads the configuration in path (a missing file gives an empty
 // configuration when optional is set: msgflo's default package.json need
-// not exist) and scans dir.
+// not exist) and scans dir. A command template that puts a placeholder
+// where a shell would read its value as code is refused, naming the
+// component (or handler) and the placeholder.
 func Load(path string, optional bool, dir string) (*Library, error) {
 	cfg := Config{}
 	data, err := os.ReadFile(path)
@@ -78,14 +82,53 @@ func Load(path string, optional bool, dir string) (*Library, error) {
 		return nil, fmt.Errorf("library %s: %w", path, err)
 	}
 	normalize(&cfg)
-	l := &Library{Config: cfg, Dir: dir, components: map[string]*Component{}}
+	l := &Library{Config: cfg, Dir: dir, components: map[string]*Component{}, handlers: map[string]*template{}}
+	if err := l.readHandlers(); err != nil {
+		return nil, fmt.Errorf("library %s: %w", path, err)
+	}
 	if err := l.scan(); err != nil {
 		return nil, err
 	}
-	for name, cmd := range cfg.Components {
-		l.components[name] = l.component(name, cmd, "")
+	if err := l.readComponents(); err != nil {
+		return nil, fmt.Errorf("library %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// readHandlers reads every handler's command template.
+func (l *Library) readHandlers() error {
+	for _, ext := range sortedKeys(l.Config.Handlers) {
+		t, err := parseTemplate(l.expand(l.Config.Handlers[ext]), func(string) bool { return true })
+		if err != nil {
+			return fmt.Errorf("handler %s: %w", ext, err)
+		}
+		l.handlers[ext] = t
+	}
+	return nil
+}
+
+// readComponents reads every component's command template; they take
+// the place of component files of the same name.
+func (l *Library) readComponents() error {
+	for _, name := range sortedKeys(l.Config.Components) {
+		c := l.component(name, "")
+		t, err := parseTemplate(l.expand(l.Config.Components[name]), func(p string) bool { return p != "FILENAME" })
+		if err != nil {
+			return fmt.Errorf("component %s: %w", name, err)
+		}
+		c.Command, c.tmpl = t.text, t
+		l.components[name] = c
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func parseConfig(data []byte) (Config, error) {
@@ -187,7 +230,7 @@ func (l *Library) AddFile(path string) *Component { return l.addFile(path) }
 
 func (l *Library) addFile(path string) *Component {
 	ext := filepath.Ext(path)
-	handler, ok := l.Config.Handlers[ext]
+	t, ok := l.handlers[ext]
 	if !ok {
 		return nil
 	}
@@ -196,22 +239,28 @@ func (l *Library) addFile(path string) *Component {
 	if l.Config.Namespace != "" {
 		name = l.Config.Namespace + "/" + base
 	}
-	c := l.component(base, handler, path)
+	c := l.component(base, path)
 	c.Name, c.File, c.Language = name, path, extensionLanguage[ext]
+	c.Command, c.tmpl = t.text, t
 	l.components[name] = c
 	return c
 }
 
-// component makes a component of a command template: the library's
-// variables are expanded (as msgflo does, they may hold placeholders);
-// #FILENAME, #COMPONENT and #COMPONENTNAME are values, filled by Command.
-func (l *Library) component(component, cmd, filename string) *Component {
+// expand expands the library's variables in a command template (as
+// msgflo does, they may hold placeholders).
+func (l *Library) expand(cmd string) string {
 	vars := map[string]string{}
 	for k, v := range l.Config.Variables {
 		if !slices.Contains(placeholders, strings.ToUpper(k)) {
 			vars[k] = v
 		}
 	}
+	return replace(cmd, vars)
+}
+
+// component makes a component (its command is set by the caller):
+// #FILENAME, #COMPONENT and #COMPONENTNAME are values, filled by Command.
+func (l *Library) component(component, filename string) *Component {
 	values := map[string]string{}
 	if filename != "" {
 		if strings.HasPrefix(filename, "-") {
@@ -225,7 +274,7 @@ func (l *Library) component(component, cmd, filename string) *Component {
 	}
 	values["COMPONENTNAME"] = name
 	values["COMPONENT"] = component
-	return &Component{Name: component, Command: replace(cmd, vars), values: values}
+	return &Component{Name: component, values: values}
 }
 
 func replace(s string, vars map[string]string) string {
@@ -297,14 +346,15 @@ func (l *Library) command(c *Component, role string, iips map[string]any) (strin
 		values[k] = v
 	}
 	for _, k := range placeholders {
-		if v, ok := values[k]; ok && strings.HasPrefix(v, "-") {
+		v, ok := values[k]
+		switch {
+		case ok && strings.HasPrefix(v, "-"):
 			return "", -1, fmt.Errorf("#%s %q: %w", k, v, ErrOptionValue)
+		case ok && strings.IndexByte(v, 0) >= 0:
+			return "", -1, fmt.Errorf("#%s %q: %w", k, v, ErrNULValue)
 		}
 	}
-	text, program, err := render(c.Command, values)
-	if err != nil {
-		return "", -1, fmt.Errorf("command of %s: %w", c.Name, err)
-	}
+	text, program := c.tmpl.render(values)
 	return text, program, nil
 }
 

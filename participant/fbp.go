@@ -27,6 +27,11 @@ var fbpCapabilities = []string{"protocol:runtime", "protocol:component", "compon
 // gives no buffersize.
 const defaultFBPTraceBuffer = 400
 
+// MaxFBPTraceBuffer bounds the buffersize trace:start may ask for: the
+// request comes from the broker, and every event keeps a message's data.
+// trace:start answers with the size in use.
+const MaxFBPTraceBuffer = 10000
+
 // fbpServer answers FBP requests for one participant and records its
 // flowtrace while tracing.
 type fbpServer struct {
@@ -36,7 +41,8 @@ type fbpServer struct {
 	mu         sync.Mutex // guards the trace state below
 	tracing    bool
 	buffersize int
-	events     []json.RawMessage
+	events     []json.RawMessage // a ring of at most buffersize events
+	next       int               // where the next event goes once the ring is full
 }
 
 // enableFBP makes the participant FBP-capable: def announces the queues.
@@ -157,7 +163,7 @@ func (s *fbpServer) answer(req fbpMessage) []fbpMessage {
 		s.mu.Lock()
 		s.tracing = true
 		if in.Buffersize > 0 {
-			s.buffersize = in.Buffersize
+			s.resize(min(in.Buffersize, MaxFBPTraceBuffer))
 		}
 		size := s.buffersize
 		s.mu.Unlock()
@@ -169,7 +175,7 @@ func (s *fbpServer) answer(req fbpMessage) []fbpMessage {
 		return []fbpMessage{reply("trace", "stop", map[string]any{"graph": in.Graph})}
 	case "trace:clear":
 		s.mu.Lock()
-		s.events = nil
+		s.events, s.next = nil, 0
 		s.mu.Unlock()
 		return []fbpMessage{reply("trace", "clear", map[string]any{"graph": in.Graph})}
 	case "trace:dump":
@@ -203,7 +209,7 @@ func (s *fbpServer) graph() map[string]any {
 
 func (s *fbpServer) flowtrace() (string, error) {
 	s.mu.Lock()
-	events := append([]json.RawMessage{}, s.events...)
+	events := s.ordered()
 	s.mu.Unlock()
 	header, err := json.Marshal(map[string]any{"graphs": map[string]any{s.p.role: s.graph()}})
 	if err != nil {
@@ -238,8 +244,25 @@ func (s *fbpServer) record(port string, in bool, data json.RawMessage) {
 		payload["src"] = ep
 	}
 	ev := network.RawObject(map[string]json.RawMessage{"protocol": str("network"), "command": str("data"), "payload": network.RawObject(payload)})
-	if len(s.events) >= s.buffersize {
-		s.events = append(s.events[:0], s.events[len(s.events)-s.buffersize+1:]...)
+	if len(s.events) < s.buffersize {
+		s.events = append(s.events, ev)
+		return
 	}
-	s.events = append(s.events, ev)
+	s.events[s.next] = ev
+	s.next = (s.next + 1) % len(s.events)
+}
+
+// ordered is a copy of the events, oldest first. s.mu is held.
+func (s *fbpServer) ordered() []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(s.events))
+	out = append(out, s.events[s.next:]...)
+	return append(out, s.events[:s.next]...)
+}
+
+// resize keeps the last size events. s.mu is held.
+func (s *fbpServer) resize(size int) {
+	events := s.ordered()
+	s.events = events[max(0, len(events)-size):]
+	s.next = 0
+	s.buffersize = size
 }

@@ -8,37 +8,75 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/settings"
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/network/amqp"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 )
 
 // BrokerURL is the broker msgflo participants and tools use: the flag's
-// value, else MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost.
-// It may be a comma-separated list, the nodes of a cluster (see dial.Open).
+// value, else MSGFLO_BROKER, then CLOUDAMQP_URL (internal/settings), then
+// amqp://localhost. It may be a comma-separated list, the nodes of a
+// cluster (see dial.Open).
 func BrokerURL(flagValue string, getenv func(string) string) string {
 	if flagValue != "" {
 		return flagValue
 	}
-	for _, k := range []string{"MSGFLO_BROKER", "CLOUDAMQP_URL"} {
-		if v := getenv(k); v != "" {
-			return v
-		}
+	if v := settings.FromEnv("broker", getenv); v != "" {
+		return v
 	}
 	return "amqp://localhost"
 }
 
-// MQTTClientID is the MQTT client id of a participant process with role:
-// stable, so that after losing its connection (or being restarted) it
-// finds its persistent session, and the messages queued for it, again.
-// Two processes of one role on MQTT take the session from each other: run
-// one per role (MQTT 3.1.1 has no shared subscriptions).
-func MQTTClientID(role string) string { return "msgflo-" + role }
+// DiscoveryPeriodFromEnv reads MSGFLO_DISCOVERY_PERIOD (seconds), as
+// msgflo-nodejs does; 0 when unset or invalid. The runtime's
+// --discovery-period reads it the same way (settings.DiscoveryPeriod).
+func DiscoveryPeriodFromEnv() time.Duration {
+	return settings.DiscoveryPeriod(os.Getenv)
+}
+
+// PersistentMessagesEnv is the environment variable through which the
+// runtime passes --persistent-messages to the participant processes it
+// starts ("false": transient messages).
+const PersistentMessagesEnv = settings.PersistentMessagesEnv
+
+// QueueTypeEnv is the environment variable through which the runtime
+// passes --queue-type to the participant processes it starts: "quorum"
+// asks them to declare their durable inport queues as RabbitMQ quorum
+// queues (x-queue-type), "classic" or unset as classic ones. Participants
+// of other SDKs should do the same.
+const QueueTypeEnv = settings.QueueTypeEnv
+
+// QueueTypeFromEnv reads MSGFLO_QUEUE_TYPE ("" when unset); a value other
+// than classic or quorum is an error.
+func QueueTypeFromEnv(getenv func(string) string) (string, error) {
+	v := getenv(QueueTypeEnv)
+	if err := amqp.CheckQueueType(v); err != nil {
+		return "", fmt.Errorf("%s: %w", QueueTypeEnv, err)
+	}
+	return v, nil
+}
+
+// PersistentMessagesFromEnv reads MSGFLO_PERSISTENT_MESSAGES: true unless
+// it is a false value ("false", "0"); an unparsable value is an error.
+func PersistentMessagesFromEnv(getenv func(string) string) (bool, error) {
+	v := getenv(PersistentMessagesEnv)
+	if v == "" {
+		return true, nil
+	}
+	p, err := strconv.ParseBool(v)
+	if err != nil {
+		return true, fmt.Errorf("%s=%q: want true or false", PersistentMessagesEnv, v)
+	}
+	return p, nil
+}
 
 // Serve connects to brokerURL and runs c under role until ctx ends; then it
 // stops gracefully (messages in process are finished and acknowledged) and
@@ -46,7 +84,9 @@ func MQTTClientID(role string) string { return "msgflo-" + role }
 // announced itself, with the URL of the broker node in use (password
 // redacted). brokerURL may list several nodes (see dial.Open).
 func Serve(ctx context.Context, c Component, role, brokerURL string, opts Options, ready func(node string)) error {
-	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: MQTTClientID(role), PersistentSession: true, QueueType: opts.QueueType, Logger: opts.Logger})
+	clientID, release := MQTTClientID(role)
+	defer release()
+	b, err := dial.Open(ctx, brokerURL, dial.Options{ClientID: clientID, PersistentSession: true, QueueType: opts.QueueType, Logger: opts.Logger})
 	if err != nil {
 		return err
 	}
@@ -81,7 +121,8 @@ func Main(c Component) {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	role := fs.String("role", strings.ToLower(path.Base(c.Name)), "role of this participant")
 	fs.StringVar(role, "name", *role, "the same as --role (msgflo-nodejs's spelling)")
-	broker := fs.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (default MSGFLO_BROKER, then CLOUDAMQP_URL, then amqp://localhost)")
+	broker := fs.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (default amqp://localhost)")
+	settings.Annotate(fs)
 	_ = fs.Parse(os.Args[1:])
 	*broker = BrokerURL(*broker, os.Getenv)
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: time.RFC3339}).With().Timestamp().Logger()

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network"
-	"github.com/msgflo/msgflo-runtime/network/amqp"
 )
 
 // Port is an inport or outport of a component.
@@ -95,20 +92,6 @@ func heartbeatEvery(period time.Duration) time.Duration {
 // period/2.2 so that a coordinator expiring them after one period keeps them.
 const DefaultDiscoveryPeriod = 60 * time.Second
 
-// DiscoveryPeriodFromEnv reads MSGFLO_DISCOVERY_PERIOD (seconds), as
-// msgflo-nodejs does; 0 when unset or invalid.
-func DiscoveryPeriodFromEnv() time.Duration {
-	v := os.Getenv("MSGFLO_DISCOVERY_PERIOD")
-	if v == "" {
-		return 0
-	}
-	d, err := time.ParseDuration(v + "s")
-	if err != nil || d <= 0 {
-		return 0
-	}
-	return d
-}
-
 // Options configure a participant instance.
 type Options struct {
 	// ID defaults to ROLE-UUID.
@@ -143,46 +126,11 @@ type Options struct {
 }
 
 // DefaultPrefetch bounds a participant's unacknowledged messages per
-// inport: enough to keep the broker busy while confirms come back, small
-// enough that a participant never holds more than a few hundred KiB of
-// typical messages.
-const DefaultPrefetch = 100
-
-// PersistentMessagesEnv is the environment variable through which the
-// runtime passes --persistent-messages to the participant processes it
-// starts ("false": transient messages).
-const PersistentMessagesEnv = "MSGFLO_PERSISTENT_MESSAGES"
-
-// QueueTypeEnv is the environment variable through which the runtime
-// passes --queue-type to the participant processes it starts: "quorum"
-// asks them to declare their durable inport queues as RabbitMQ quorum
-// queues (x-queue-type), "classic" or unset as classic ones. Participants
-// of other SDKs should do the same.
-const QueueTypeEnv = "MSGFLO_QUEUE_TYPE"
-
-// QueueTypeFromEnv reads MSGFLO_QUEUE_TYPE ("" when unset); a value other
-// than classic or quorum is an error.
-func QueueTypeFromEnv(getenv func(string) string) (string, error) {
-	v := getenv(QueueTypeEnv)
-	if err := amqp.CheckQueueType(v); err != nil {
-		return "", fmt.Errorf("%s: %w", QueueTypeEnv, err)
-	}
-	return v, nil
-}
-
-// PersistentMessagesFromEnv reads MSGFLO_PERSISTENT_MESSAGES: true unless
-// it is a false value ("false", "0"); an unparsable value is an error.
-func PersistentMessagesFromEnv(getenv func(string) string) (bool, error) {
-	v := getenv(PersistentMessagesEnv)
-	if v == "" {
-		return true, nil
-	}
-	p, err := strconv.ParseBool(v)
-	if err != nil {
-		return true, fmt.Errorf("%s=%q: want true or false", PersistentMessagesEnv, v)
-	}
-	return p, nil
-}
+// inport: enough to keep the broker busy while confirms come back and
+// acknowledgements are held (a quarter of it at most), as #23's reference
+// relays take, small enough that a participant never holds more than a
+// few hundred KiB of typical messages.
+const DefaultPrefetch = 200
 
 // Participant is a running instance of a component under a role.
 type Participant struct {
@@ -198,7 +146,7 @@ type Participant struct {
 	mu      sync.Mutex
 	started bool
 	subs    []network.Subscription
-	ackers  []chan settlement
+	ackers  []settler
 	cancel  context.CancelFunc
 	// ackersWG counts the inports' acker goroutines.
 	ackersWG sync.WaitGroup
@@ -336,14 +284,14 @@ func (p *Participant) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(p.log.WithContext(context.WithoutCancel(ctx)))
 	var subs []network.Subscription
-	var ackers []chan settlement
+	var ackers []settler
 	fail := func(err error) error {
 		cancel()
 		for _, s := range subs {
 			_ = s.Close()
 		}
 		for _, a := range ackers {
-			close(a)
+			a.close()
 		}
 		p.ackersWG.Wait()
 		return err
@@ -353,12 +301,17 @@ func (p *Participant) Start(ctx context.Context) error {
 		if err := p.broker.DeclareInport(ctx, port.Queue, opts); err != nil {
 			return fail(fmt.Errorf("participant %s: declare inport %s: %w", p.role, port.ID, err))
 		}
-		var acks chan settlement
-		if _, async := p.broker.(network.AsyncPublisher); async && p.transient() == nil {
-			acks = make(chan settlement, p.opts.Prefetch)
+		var acks settler
+		if _, async := p.broker.(network.AsyncPublisher); async {
+			if p.transient() != nil {
+				acks = newInlineAcker(p)
+			} else {
+				ch := make(chan settlement, p.opts.Prefetch)
+				acks = chanSettler(ch)
+				p.ackersWG.Add(1)
+				go p.acker(runCtx, ch, p.ackersWG.Done)
+			}
 			ackers = append(ackers, acks)
-			p.ackersWG.Add(1)
-			go p.acker(acks, p.ackersWG.Done)
 		}
 		sub, err := p.broker.Consume(ctx, port.Queue, p.opts.Prefetch, p.handler(runCtx, port.ID, acks))
 		if err != nil {
@@ -441,14 +394,21 @@ func (p *Participant) Stop(ctx context.Context) error {
 	var errs []error
 	stopped := make(chan struct{})
 	go func() {
+		// No more messages come in, then the ones processed are settled,
+		// then the subscriptions close: an acknowledgement after its
+		// channel closed would be lost (network.Drainer).
+		for _, s := range subs {
+			if d, ok := s.(network.Drainer); ok {
+				errs = append(errs, d.Drain())
+			}
+		}
+		for _, a := range ackers {
+			a.close()
+		}
+		p.ackersWG.Wait()
 		for _, s := range subs {
 			errs = append(errs, s.Close())
 		}
-		// No more messages come in: settle the ones processed.
-		for _, a := range ackers {
-			close(a)
-		}
-		p.ackersWG.Wait()
 		close(stopped)
 	}()
 	select {
@@ -535,42 +495,183 @@ type settlement struct {
 	failed  bool
 }
 
-// acker settles messages in the order they were processed.
-func (p *Participant) acker(in <-chan settlement, done func()) {
+// acker settles messages in the order they were processed. It holds the
+// acknowledgements of a run of messages whose outputs are confirmed, as
+// the inlineAcker does (one frame every ackBatch messages or ackHold after
+// the first of the run), and sends them before it waits for a confirm
+// that has not come, so that the broker sends more meanwhile, and before
+// a refusal, so that messages are settled in order.
+func (p *Participant) acker(ctx context.Context, in <-chan settlement, done func()) {
 	defer done()
+	run := newInlineAcker(p)
+	defer run.close()
 	for s := range in {
-		p.settle(s)
+		if s.failed || !confirmed(s.pending) {
+			run.flush()
+		}
+		if p.settle(ctx, s) {
+			run.settle(s)
+		}
 	}
 }
 
-// settle acknowledges a processed message once its outputs are confirmed,
-// or refuses it.
-func (p *Participant) settle(s settlement) {
+// confirmWatcher is a pending publish that tells when its confirm (or
+// refusal) has come (AMQP's).
+type confirmWatcher interface {
+	Done() <-chan struct{}
+}
+
+// confirmed reports whether every pending publish has its confirm or
+// refusal; one that cannot tell counts as confirmed.
+func confirmed(pending []network.Pending) bool {
+	for _, pd := range pending {
+		if w, ok := pd.(confirmWatcher); ok {
+			select {
+			case <-w.Done():
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// settler settles an inport's processed messages, in the order given, and
+// settles what it holds when closed (no message comes after).
+type settler interface {
+	settle(settlement)
+	close()
+}
+
+// chanSettler hands the settlements to the inport's acker goroutine.
+type chanSettler chan settlement
+
+func (c chanSettler) settle(s settlement) { c <- s }
+func (c chanSettler) close()              { close(c) }
+
+// inlineAcker holds a run of acknowledgements and sends it in one frame
+// (AMQP's multiple) every ackBatch messages or ackHold after the first of
+// the run. Transient messages, with no confirm to wait for, are settled
+// with it where they are processed, without a hand-off to another
+// goroutine for every message (as a relay acking in batches does without
+// one); the acker holds its runs with one too.
+type inlineAcker struct {
+	p     *Participant
+	mu    sync.Mutex
+	last  network.Delivery // the last of the run held
+	held  int
+	timer *time.Timer
+}
+
+func newInlineAcker(p *Participant) *inlineAcker {
+	a := &inlineAcker{p: p}
+	a.timer = time.AfterFunc(ackHold, a.flush)
+	a.timer.Stop()
+	return a
+}
+
+func (a *inlineAcker) settle(s settlement) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if s.failed {
+		a.flushLocked() // in order: the run before, then the refusal
 		_ = s.d.Nack()
 		return
 	}
-	for _, pd := range s.pending {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := pd.Wait(ctx)
-		cancel()
-		if err != nil {
-			// The input stays unacknowledged (the broker gives it again
-			// when the connection is gone) or goes to the dead letters.
-			p.log.Warn().Err(err).Str("role", p.role).Msg("output not confirmed; input nacked")
-			_ = s.d.Nack()
-			return
-		}
+	if _, ok := s.d.(multiAcker); !ok {
+		a.flushLocked()
+		a.p.ack(s.d)
+		return
 	}
-	if err := s.d.Ack(); err != nil {
+	if a.last == nil {
+		a.timer.Reset(ackHold)
+	}
+	a.last, a.held = s.d, a.held+1
+	if a.held >= a.p.ackBatch() {
+		a.flushLocked()
+	}
+}
+
+func (a *inlineAcker) flush() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.flushLocked()
+}
+
+func (a *inlineAcker) flushLocked() {
+	if a.last == nil {
+		return
+	}
+	a.timer.Stop()
+	a.p.ackRun(a.last, a.held)
+	a.last, a.held = nil, 0
+}
+
+func (a *inlineAcker) close() { a.flush() }
+
+// ackHold bounds how long the acker holds an acknowledgement (as a relay
+// acking in batches does, every 50 messages or 5 ms).
+const ackHold = 5 * time.Millisecond
+
+// multiAcker is a delivery that can acknowledge itself and every earlier
+// delivery of its consumer not settled yet, in one frame (AMQP's
+// multiple). The deliveries of a consumer are settled in order, so every
+// earlier one is then processed and its outputs confirmed, or refused.
+type multiAcker interface {
+	AckMultiple() error
+}
+
+// ackBatch bounds the acknowledgements the acker holds: a quarter of the
+// prefetch, so that the broker keeps sending while a run is held.
+func (p *Participant) ackBatch() int { return max(1, p.opts.Prefetch/4) }
+
+// ackRun acknowledges a run of held deliveries that ends with last.
+func (p *Participant) ackRun(last network.Delivery, held int) {
+	if m, ok := last.(multiAcker); ok && held > 1 {
+		if err := m.AckMultiple(); err != nil {
+			p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
+		}
+		return
+	}
+	p.ack(last)
+}
+
+func (p *Participant) ack(d network.Delivery) {
+	if err := d.Ack(); err != nil {
 		p.log.Warn().Err(err).Str("role", p.role).Msg("ack failed")
 	}
 }
 
+// settle waits for a processed message's outputs to be confirmed and
+// reports whether the message is to be acknowledged; it refuses a message
+// whose processing failed: only the participant's own failure
+// dead-letters a message. An output the broker refuses is published again
+// until confirmed (see network.Pending), for as long as the participant
+// runs; an input whose outputs are still not confirmed when it stops goes
+// back to its queue, to be processed again.
+func (p *Participant) settle(ctx context.Context, s settlement) (ack bool) {
+	if s.failed {
+		_ = s.d.Nack()
+		return false
+	}
+	for _, pd := range s.pending {
+		if err := pd.Wait(ctx); err != nil {
+			p.log.Warn().Err(err).Str("role", p.role).Msg("output not confirmed; input requeued")
+			if r, ok := s.d.(network.Requeuer); ok {
+				_ = r.Requeue()
+			}
+			return false
+		}
+	}
+	return true
+}
+
 // handler processes one inport's messages. With acks (brokers that confirm
-// asynchronously) settling is left to the inport's acker, so the next
-// message is processed while the broker confirms; otherwise it is inline.
-func (p *Participant) handler(ctx context.Context, port string, acks chan<- settlement) network.Handler {
+// asynchronously: AMQP, transient messages included) settling is left to
+// the inport's settler, so that acknowledgements go in batches (and, with
+// confirms, the next message is processed while the broker confirms);
+// otherwise it is done here, message by message.
+func (p *Participant) handler(ctx context.Context, port string, acks settler) network.Handler {
 	async, _ := p.broker.(network.AsyncPublisher)
 	transient := p.transient()
 	if transient != nil {
@@ -578,10 +679,12 @@ func (p *Participant) handler(ctx context.Context, port string, acks chan<- sett
 	}
 	settle := func(s settlement) {
 		if acks == nil {
-			p.settle(s)
+			if p.settle(ctx, s) {
+				p.ack(s.d)
+			}
 			return
 		}
-		acks <- s
+		acks.settle(s)
 	}
 	return func(d network.Delivery) {
 		// A body that is not JSON is data too (its text as a JSON string).
