@@ -75,17 +75,38 @@ func (m *Metrics) Register(c prometheus.Collector) {
 	}
 }
 
-// Processed records one message an in-process participant handled.
-func (m *Metrics) Processed(graph, node, port string, took time.Duration, failed bool) {
+// Port is the series of one inport of an in-process participant: looked
+// up once, then every message is recorded without a lookup by labels.
+// Recording on a nil *Port does nothing.
+type Port struct {
+	m                 *Metrics
+	graph, node, port string
+	seconds           prometheus.Observer
+	processed         prometheus.Counter
+}
+
+// Port returns the series of an inport (nil on a nil *Metrics).
+func (m *Metrics) Port(graph, node, port string) *Port {
 	if m == nil {
+		return nil
+	}
+	return &Port{m: m, graph: graph, node: node, port: port,
+		seconds:   m.processSeconds.WithLabelValues(graph, node, port),
+		processed: m.processed.WithLabelValues(graph, node, port)}
+}
+
+// Processed records one message the participant handled; a failure's
+// series is made at the first failure.
+func (p *Port) Processed(took time.Duration, failed bool) {
+	if p == nil {
 		return
 	}
-	m.processSeconds.WithLabelValues(graph, node, port).Observe(took.Seconds())
+	p.seconds.Observe(took.Seconds())
 	if failed {
-		m.failed.WithLabelValues(graph, node, port).Inc()
+		p.m.failed.WithLabelValues(p.graph, p.node, p.port).Inc()
 		return
 	}
-	m.processed.WithLabelValues(graph, node, port).Inc()
+	p.processed.Inc()
 }
 
 // ForgetParticipant drops the series of an in-process participant that

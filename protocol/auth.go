@@ -24,21 +24,28 @@ const (
 	// DefaultGuessRefill is how long one more wrong secret takes to be
 	// allowed again after the burst is spent.
 	DefaultGuessRefill = time.Second
+	// DefaultGuessDelay is how long the answer to a wrong secret waits
+	// once its address has spent its burst.
+	DefaultGuessDelay = time.Second
 	// guessBucketsMax bounds the remembered addresses; full buckets are
 	// forgotten first, else the least recently heard one.
 	guessBucketsMax = 10000
 )
 
-// errTooManyGuesses is the error a client gets when its address has spent
-// its wrong secrets; the secret it presented was not even compared.
+// errTooManyGuesses is the error a client gets, after GuessDelay, for a
+// wrong secret once its address has spent its wrong secrets.
 const errTooManyGuesses = "Too many wrong secrets from this address: try again later"
 
 // secretChecker compares presented secrets with the runtime's in constant
-// time, and limits how many wrong ones each remote address may try.
+// time, and slows the wrong ones of each remote address once it has tried
+// a burst of them. It never refuses the right secret: anyone who can
+// reach the runtime from the user's address (a page in the user's browser
+// included) could otherwise lock the user out.
 type secretChecker struct {
 	sum    [sha256.Size]byte // of the secret: comparing sums hides its length too
 	burst  float64
 	refill time.Duration
+	delay  time.Duration
 	now    func() time.Time
 
 	mu      sync.Mutex // guards buckets
@@ -50,17 +57,21 @@ type guessBucket struct {
 	at     time.Time
 }
 
-func newSecretChecker(secret string, burst int, refill time.Duration) *secretChecker {
+func newSecretChecker(secret string, burst int, refill, delay time.Duration) *secretChecker {
 	if burst <= 0 {
 		burst = DefaultGuessBurst
 	}
 	if refill <= 0 {
 		refill = DefaultGuessRefill
 	}
+	if delay <= 0 {
+		delay = DefaultGuessDelay
+	}
 	return &secretChecker{
 		sum:     sha256.Sum256([]byte(secret)),
 		burst:   float64(burst),
 		refill:  refill,
+		delay:   delay,
 		now:     time.Now,
 		buckets: map[string]*guessBucket{},
 	}
@@ -77,29 +88,44 @@ func (sc *secretChecker) matches(presented string) bool {
 type verdict int
 
 const (
-	secretWrong      verdict = iota
-	secretRight              // the runtime's secret
-	secretNotChecked         // addr has spent its wrong guesses; presented was not compared
+	secretWrong  verdict = iota
+	secretRight          // the runtime's secret
+	secretSlowed         // wrong, and addr has spent its wrong guesses: answer after wait
 )
 
-// check compares presented with the secret unless addr has spent its
-// wrong guesses, and spends one of them when presented is wrong (an
-// empty one costs nothing). One lock for the look and the spending, so
-// concurrent guesses cannot overdraw addr's bucket.
+// check compares presented with the secret. The right one is always
+// accepted, whatever addr did before; a wrong one spends one of addr's
+// guesses (an empty one costs nothing), and is slowed once they are
+// spent. One lock for the look and the spending, so concurrent guesses
+// cannot overdraw addr's bucket.
 func (sc *secretChecker) check(addr, presented string) verdict {
-	right := sc.matches(presented)
+	if sc.matches(presented) {
+		return secretRight
+	}
+	if presented == "" {
+		return secretWrong
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	b := sc.bucket(addr)
-	switch {
-	case b.tokens < 1:
-		return secretNotChecked
-	case right:
-		return secretRight
-	case presented != "":
-		b.tokens--
+	if b.tokens < 1 {
+		return secretSlowed
 	}
+	b.tokens--
 	return secretWrong
+}
+
+// wait holds the answer to a slowed guess for the delay; it reports false
+// when done closes first (the client went away).
+func (sc *secretChecker) wait(done <-chan struct{}) bool {
+	t := time.NewTimer(sc.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 // bucket returns addr's bucket refilled up to now; sc.mu is held.
@@ -158,20 +184,25 @@ func (s *Server) capabilitiesFor(c *client, presented string) *capabilitySet {
 	if presented == "" {
 		return s.anonymous
 	}
+	if c.authenticated.Load() && presented == c.secret {
+		return s.all // the secret this connection presented before
+	}
 	switch s.secrets.check(c.remoteHost, presented) {
-	case secretNotChecked:
-		c.log.Warn().Msg("secret not checked: too many wrong secrets from this address")
-		s.fail(c, "runtime", errTooManyGuesses)
 	case secretRight:
-		if !c.authenticated {
-			c.authenticated = true
+		c.secret = presented
+		if !c.authenticated.Swap(true) {
 			if c.conn != nil {
 				c.conn.SetReadLimit(s.opts.ReadLimit)
 			}
 		}
 		return s.all
+	case secretSlowed:
+		s.clientLog.Event(c.log.Warn()).Msg("wrong secret; too many from this address")
+		if s.secrets.wait(c.done) {
+			s.fail(c, "runtime", errTooManyGuesses)
+		}
 	default:
-		c.log.Warn().Msg("wrong secret")
+		s.clientLog.Event(c.log.Warn()).Msg("wrong secret")
 	}
 	s.countWrongSecret(c)
 	return s.anonymous
@@ -180,7 +211,7 @@ func (s *Server) capabilitiesFor(c *client, presented string) *capabilitySet {
 func (s *Server) countWrongSecret(c *client) {
 	c.wrongSecrets++
 	if c.wrongSecrets >= s.opts.MaxWrongSecrets {
-		c.log.Warn().Int("wrong_secrets", c.wrongSecrets).Msg("too many wrong secrets: closing connection")
+		s.clientLog.Event(c.log.Warn()).Int("wrong_secrets", c.wrongSecrets).Msg("too many wrong secrets: closing connection")
 		c.closeWith(websocket.ClosePolicyViolation, "too many wrong secrets")
 	}
 }

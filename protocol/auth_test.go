@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,21 +19,13 @@ func withSecret(secret string) harnessOption {
 // meanwhile fails the test unless it is an error.
 func waitClosed(t *testing.T, c *wsClient) int {
 	t.Helper()
-	deadline := time.After(waitLimit)
 	for {
-		select {
-		case <-c.closed:
-			var ce *websocket.CloseError
-			if errors.As(c.err, &ce) {
-				return ce.Code
-			}
-			return 0
-		case m := <-c.in:
-			if m.Command != "error" {
-				t.Fatalf("got %s while waiting for the connection to close", m.Text)
-			}
-		case <-deadline:
-			t.Fatal("connection not closed")
+		m, closed, code := c.nextOrClosed()
+		if closed != nil {
+			return code
+		}
+		if m.Command != "error" {
+			t.Fatalf("got %s while waiting for the connection to close", m.Text)
 		}
 	}
 }
@@ -84,7 +75,7 @@ func TestWrongSecretsCloseTheConnection(t *testing.T) {
 	c.request("runtime", "getruntime", map[string]any{}, "runtime")
 	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
 	if code := waitClosed(t, c); code != websocket.ClosePolicyViolation {
-		t.Fatalf("closed with %d (%v), want %d", code, c.err, websocket.ClosePolicyViolation)
+		t.Fatalf("closed with %d, want %d", code, websocket.ClosePolicyViolation)
 	}
 	// Others are served.
 	other := h.connect()
@@ -92,11 +83,14 @@ func TestWrongSecretsCloseTheConnection(t *testing.T) {
 }
 
 // Wrong secrets count against the remote address over all its
-// connections: once they are spent, even the right secret is not checked.
+// connections: once they are spent, a wrong one is answered late with
+// errTooManyGuesses; the right one is still accepted (#19: whoever can
+// spend the user's guesses must not lock the user out).
 func TestWrongSecretsPerAddressAreLimited(t *testing.T) {
 	h := newHarness(t, withSecret("s3cret"), func(o *Options) {
 		o.GuessBurst = 4
 		o.GuessRefill = time.Hour
+		o.GuessDelay = time.Millisecond
 		o.MaxWrongSecrets = 100
 	})
 	for i := 0; i < 2; i++ {
@@ -107,9 +101,10 @@ func TestWrongSecretsPerAddressAreLimited(t *testing.T) {
 		}
 	}
 	c := h.connect()
-	c.send("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`))
+	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
 	wantError(t, c.next(), "runtime", errTooManyGuesses)
 	wantError(t, c.next(), "graph", "graph:clear is not permitted")
+	c.request("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`), "clear")
 }
 
 // Before the secret, a message larger than the anonymous read limit closes
@@ -125,7 +120,7 @@ func TestSmallReadLimitBeforeTheSecret(t *testing.T) {
 		if size > len(big) {
 			frame = `{"protocol":"graph","command":"addnode","payload":{"metadata":[` + strings.Repeat("0,", size/2) + `0]}}`
 		}
-		_ = c.conn.WriteMessage(websocket.TextMessage, []byte(frame)) // may fail: the server closes before reading it all
+		_ = c.cl.SendRaw([]byte(frame)) // may fail: the server closes before reading it all
 		// A reset is possible when the server closes with the frame
 		// unread; a close status must be 1009.
 		if code := waitClosed(t, c); code != 0 && code != websocket.CloseMessageTooBig {
@@ -139,12 +134,14 @@ func TestSmallReadLimitBeforeTheSecret(t *testing.T) {
 }
 
 // Wrong secrets over HTTP and over the WebSocket spend the same guesses of
-// the address: once they are spent, even the right secret gets 429 on
-// /metrics and errTooManyGuesses on the WebSocket.
+// the address: once they are spent, a wrong one gets 429 on /metrics and
+// errTooManyGuesses on the WebSocket; the right one is still accepted on
+// both.
 func TestWrongSecretsOverHTTPAndWebSocketShareTheLimit(t *testing.T) {
 	h := newHarness(t, withSecret("s3cret"), withMetrics(false), func(o *Options) {
 		o.GuessBurst = 2
 		o.GuessRefill = time.Hour
+		o.GuessDelay = time.Millisecond
 	})
 	if code, _ := h.scrape("", "Bearer guess"); code != http.StatusUnauthorized {
 		t.Fatalf("/metrics with a wrong secret: %d, want 401", code)
@@ -152,17 +149,22 @@ func TestWrongSecretsOverHTTPAndWebSocketShareTheLimit(t *testing.T) {
 	c := h.connect()
 	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
 	wantError(t, c.next(), "graph", "not permitted")
-	if code, _ := h.scrape("", "Bearer s3cret"); code != http.StatusTooManyRequests {
-		t.Fatalf("/metrics with the secret after the guesses are spent: %d, want 429", code)
+	if code, _ := h.scrape("", "Bearer guess"); code != http.StatusTooManyRequests {
+		t.Fatalf("/metrics with a wrong secret after the guesses are spent: %d, want 429", code)
 	}
-	c.send("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`))
+	c.send("graph", "clear", obj(`{"id":"g","secret":"guess"}`))
 	wantError(t, c.next(), "runtime", errTooManyGuesses)
+	wantError(t, c.next(), "graph", "not permitted")
+	if code, _ := h.scrape("", "Bearer s3cret"); code != http.StatusOK {
+		t.Fatalf("/metrics with the secret after the guesses are spent: %d, want 200", code)
+	}
+	c.request("graph", "clear", obj(`{"id":"g","secret":"s3cret"}`), "clear")
 }
 
 // The guesses of at most guessBucketsMax addresses are remembered, even
 // when none of them has refilled: the least recently heard is forgotten.
 func TestGuessBucketsStayBounded(t *testing.T) {
-	sc := newSecretChecker("s3cret", 2, time.Hour)
+	sc := newSecretChecker("s3cret", 2, time.Hour, time.Millisecond)
 	now := time.Unix(0, 0)
 	sc.now = func() time.Time { return now }
 	for i := range guessBucketsMax + 10 {
@@ -178,7 +180,10 @@ func TestGuessBucketsStayBounded(t *testing.T) {
 		t.Fatal("the least recently heard address is still remembered")
 	}
 	last := fmt.Sprintf("10.0.%d.%d", (guessBucketsMax+9)/256, (guessBucketsMax+9)%256)
-	if sc.check(last, "guess") != secretWrong || sc.check(last, "s3cret") != secretNotChecked {
+	if sc.check(last, "guess") != secretWrong || sc.check(last, "guess") != secretSlowed {
 		t.Fatal("the most recent address lost its spent guesses")
+	}
+	if sc.check(last, "s3cret") != secretRight {
+		t.Fatal("the right secret was refused after the guesses were spent")
 	}
 }

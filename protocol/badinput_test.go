@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -47,27 +46,23 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 	big, small := h.connect(), h.connect()
 	// The write itself may fail: the server closes as soon as it has read
 	// the frame header, with the rest of the frame unread.
-	_ = big.conn.WriteMessage(websocket.TextMessage, []byte(`{"protocol":"runtime","command":"getruntime","payload":{"pad":"`+strings.Repeat("x", 4096)+`"}}`))
-	select {
-	case <-big.closed:
-		// Normally the close frame says why (1009); when the unread rest
-		// of the frame makes the kernel reset the connection first, the
-		// client sees only the reset.
-		var ce *websocket.CloseError
-		if errors.As(big.err, &ce) && ce.Code != websocket.CloseMessageTooBig {
-			t.Fatalf("connection closed with %v, want close code %d", big.err, websocket.CloseMessageTooBig)
-		}
-	case m := <-big.in:
+	_ = big.cl.SendRaw([]byte(`{"protocol":"runtime","command":"getruntime","payload":{"pad":"` + strings.Repeat("x", 4096) + `"}}`))
+	m, closed, code := big.nextOrClosed()
+	if closed == nil {
 		t.Fatalf("oversized frame was answered: %s", m.Text)
-	case <-time.After(waitLimit):
-		t.Fatal("oversized frame did not close the connection")
+	}
+	// Normally the close frame says why (1009); when the unread rest of
+	// the frame makes the kernel reset the connection first, the client
+	// sees only the reset.
+	if code != 0 && code != websocket.CloseMessageTooBig {
+		t.Fatalf("connection closed with %v, want close code %d", closed, websocket.CloseMessageTooBig)
 	}
 	small.request("runtime", "getruntime", map[string]any{}, "runtime")
 }
 
 func TestConnectionWithoutSubprotocol(t *testing.T) {
 	h := newHarness(t)
-	c := h.connectWith(websocket.DefaultDialer, nil)
+	c := h.connectWith(false)
 	c.request("runtime", "getruntime", map[string]any{}, "runtime")
 }
 
@@ -83,12 +78,7 @@ func TestNoGoroutineLeakAfterAbuse(t *testing.T) {
 		c.sendRaw(`{"protocol":"graph","command":"clear","payload":{"id":"leak` + string(rune('a'+i)) + `"}}`)
 		c.next()
 		c.next()
-		_ = c.conn.Close()
-		select {
-		case <-c.closed:
-		case <-time.After(waitLimit):
-			t.Fatal("the connection's reader never stopped")
-		}
+		_ = c.cl.Close() // returns once the connection's reader stopped
 	}
 	// Connections are torn down asynchronously: wait until the server has
 	// let go of all of them.
@@ -127,7 +117,7 @@ func TestSecretGatesCapabilities(t *testing.T) {
 	// Legacy payload.secret and protocol 0.8 top-level secret both work.
 	admin.request("graph", "clear", obj(`{"id":"x","secret":"s3cret"}`), "clear")
 	anon.expect("graph", "clear") // read-only clients follow edits
-	if err := admin.conn.WriteJSON(map[string]any{"protocol": "graph", "command": "addnode", "secret": "s3cret",
+	if err := admin.sendJSON(map[string]any{"protocol": "graph", "command": "addnode", "secret": "s3cret",
 		"payload": map[string]any{"id": "n", "component": "core/Repeat", "graph": "x"}}); err != nil {
 		t.Fatal(err)
 	}

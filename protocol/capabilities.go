@@ -48,13 +48,17 @@ func (s *capabilitySet) allowsInput(protocol, command string) bool {
 	return s.inputs[protocol+":"+command]
 }
 
-// allowsOutput reports whether the client may receive protocol:command.
-// The runtime's description and error replies always go through.
+// allowsOutput reports whether the client may receive protocol:command
+// as a broadcast. The runtime's description always goes through; nothing
+// else does without a capability that lists it: a client without the
+// secret (and no anonymous capabilities) hears nothing of the network,
+// its errors included. Replies to the client's own requests, errors
+// included, are not broadcasts and are not filtered.
 func (s *capabilitySet) allowsOutput(protocol, command string) bool {
 	if s == nil {
 		return false
 	}
-	if command == "error" || (protocol == "runtime" && command == "runtime") {
+	if protocol == "runtime" && command == "runtime" {
 		return true
 	}
 	return s.outputs[protocol+":"+command]

@@ -8,6 +8,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/logtext"
+
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
@@ -45,7 +47,9 @@ type client struct {
 	id   runtime.ClientID
 	conn *websocket.Conn
 	log  zerolog.Logger
-	send chan []byte
+	// clientLog limits the log lines clients cause (the server's).
+	clientLog *logtext.Limiter
+	send      chan []byte
 	// queued counts the bytes in send; maxQueued bounds them.
 	queued    atomic.Int64
 	maxQueued int64
@@ -61,9 +65,13 @@ type client struct {
 
 	// remoteHost is the peer's IP, against which wrong secrets count.
 	remoteHost string
-	// authenticated and wrongSecrets belong to the reader goroutine.
-	authenticated bool
-	wrongSecrets  int
+	// authenticated is set once the client presented the secret (from the
+	// start without one); evicted once it was closed to make room.
+	authenticated, evicted atomic.Bool
+	// wrongSecrets and secret (the right secret, once presented) belong
+	// to the reader goroutine.
+	wrongSecrets int
+	secret       string
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the client is going away
@@ -91,7 +99,7 @@ func (c *client) queue(msg []byte) {
 	}
 	if full {
 		c.queued.Add(-size)
-		c.log.Warn().Int64("queued_bytes", queued-size).Int("queued_messages", len(c.send)).Msg("client too slow: send queue full, disconnecting")
+		c.clientLog.Event(c.log.Warn()).Int64("queued_bytes", queued-size).Int("queued_messages", len(c.send)).Msg("client too slow: send queue full, disconnecting")
 		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
 		return
 	}

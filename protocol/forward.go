@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
 // forward passes a client message on to the full FBP runtime participant
@@ -17,18 +18,8 @@ import (
 // takes its time (at most the proxy's timeout). rawPayload is the
 // message's payload as the client sent it (readEnvelope), passed on
 // without being decoded again.
-func (s *Server) forward(c *client, caps *capabilitySet, protocol, command string, msg map[string]any, rawPayload []byte) bool {
-	payload, _ := msg["payload"].(map[string]any)
-	var key string
-	switch {
-	case protocol == "component" && command == "getsource":
-		key, _ = payload["name"].(string)
-	case protocol == "graph" || protocol == "network":
-		key, _ = payload["graph"].(string)
-	default:
-		return false
-	}
-	f, ok := s.rt.ForwardTarget(protocol, command, key)
+func (s *Server) forward(c *client, caps *capabilitySet, protocol, command string, payload *jsonValue, rawPayload []byte) bool {
+	f, ok := s.forwardTarget(protocol, command, payload)
 	if !ok {
 		return false
 	}
@@ -36,7 +27,7 @@ func (s *Server) forward(c *client, caps *capabilitySet, protocol, command strin
 		s.fail(c, protocol, fmt.Sprintf("%s:%s is not among the capabilities of participant %s", protocol, command, f.Participant()))
 		return true
 	}
-	if err := s.validator.ValidateInput(protocol, command, msg); err != nil {
+	if err := s.validator.ValidateInputValue(protocol, command, payload); err != nil {
 		s.fail(c, protocol, err.Error())
 		return true
 	}
@@ -57,7 +48,7 @@ func (s *Server) forward(c *client, caps *capabilitySet, protocol, command strin
 			return
 		}
 		for _, m := range replies {
-			if !caps.allowsOutput(m.Protocol, m.Command) {
+			if m.Command != "error" && !caps.allowsOutput(m.Protocol, m.Command) { // an error answers the client's own request
 				continue
 			}
 			p := m.Payload
@@ -70,6 +61,20 @@ func (s *Server) forward(c *client, caps *capabilitySet, protocol, command strin
 		}
 	}()
 	return true
+}
+
+// forwardTarget decides whether a message is for a full FBP runtime
+// participant rather than the coordinator: component:getsource of a
+// component such a participant announces, graph:* and network:* of a graph
+// it hosts (never one of the coordinator's own).
+func (s *Server) forwardTarget(protocol, command string, payload *jsonValue) (*runtime.Forward, bool) {
+	switch {
+	case protocol == "component" && command == "getsource":
+		return s.rt.ComponentHost(payload.stringMember("name"))
+	case protocol == "graph" || protocol == "network":
+		return s.rt.GraphHost(payload.stringMember("graph"))
+	}
+	return nil, false
 }
 
 // participantAllows reports whether capabilities cover protocol:command

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,17 +175,7 @@ func TestForwardingToAFullFBPRuntime(t *testing.T) {
 // skipping others (within the wait limit).
 func (c *wsClient) nextOf(protocol string, commands ...string) msg {
 	c.t.Helper()
-	deadline := time.After(waitLimit)
-	for {
-		select {
-		case m := <-c.in:
-			for _, cmd := range commands {
-				if m.Protocol == protocol && m.Command == cmd {
-					return m
-				}
-			}
-		case <-deadline:
-			c.t.Fatalf("no %s:%v within %s", protocol, commands, waitLimit)
-		}
-	}
+	return c.waitUntil(fmt.Sprintf("%s:%v", protocol, commands), func(m msg) bool {
+		return m.Protocol == protocol && slices.Contains(commands, m.Command)
+	})
 }

@@ -51,16 +51,20 @@ func FuzzHandle(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer emb.Close()
-	rt, err := runtime.New(runtime.Options{ID: "fuzz", Broker: emb.Broker(), Components: participant.CoreComponents(), Logger: zerolog.Nop()})
-	if err != nil {
-		f.Fatal(err)
-	}
 	var bad sync.Map // invalid outputs found by the encoder
-	srv, err := New(rt, Options{Logger: zerolog.Nop(), CheckOutput: func(protocol, command string, msg []byte, err error) {
+	hub, err := NewHub(HubOptions{Logger: zerolog.Nop(), CheckOutput: func(protocol, command string, msg []byte, err error) {
 		if err != nil {
 			bad.Store(string(msg), err.Error())
 		}
 	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rt, err := runtime.New(runtime.Options{ID: "fuzz", Broker: emb.Broker(), Sink: hub, Components: participant.CoreComponents(), Logger: zerolog.Nop()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv, err := New(rt, hub, Options{Logger: zerolog.Nop()})
 	if err != nil {
 		f.Fatal(err)
 	}

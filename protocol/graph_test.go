@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/msgflo/msgflo-runtime/runtime"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // setupGraph clears graph id and adds nodes (id -> component).
@@ -215,7 +215,7 @@ func TestBroadcastRightAfterConnect(t *testing.T) {
 	for i := range 20 {
 		c := h.connect()
 		id := fmt.Sprintf("right-after-%d", i)
-		if err := h.rt.Clear(runtime.ClearPayload{ID: id}); err != nil {
+		if err := h.rt.Clear(wire.Clear{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 		c.waitFor("graph", "clear", func(m msg) bool { return m.payloadMap()["id"] == id })

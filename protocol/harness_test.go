@@ -3,6 +3,7 @@ package protocol
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network/embedded"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
@@ -41,6 +43,12 @@ type harnessOption func(*Options)
 // the output schemas.
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith is newHarness with the runtime's options changed by rtOpt.
+func newHarnessWith(t *testing.T, rtOpt func(*runtime.Options), opts ...harnessOption) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	emb, err := embedded.Start(ctx, embedded.Options{})
 	if err != nil {
@@ -48,28 +56,36 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	o := Options{
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		CheckOutput: func(protocol, command string, msg []byte, err error) {
-			if err != nil {
-				t.Errorf("runtime sent an invalid %s:%s: %v\n%s", protocol, command, err, msg)
-			}
-		},
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	rt, err := runtime.New(runtime.Options{
+	hub, err := NewHub(HubOptions{Logger: o.Logger, CheckOutput: func(protocol, command string, msg []byte, err error) {
+		if err != nil {
+			t.Errorf("runtime sent an invalid %s:%s: %v\n%s", protocol, command, err, msg)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtOpts := runtime.Options{
 		Metrics:    o.Metrics,
 		ID:         uuid.New(),
 		Label:      "test runtime",
 		Broker:     emb.Broker(),
+		Sink:       hub,
 		Components: participant.CoreComponents(),
 		RetryDelay: 20 * time.Millisecond,
 		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
+	}
+	if rtOpt != nil {
+		rtOpt(&rtOpts)
+	}
+	rt, err := runtime.New(rtOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(rt, o)
+	srv, err := New(rt, hub, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,64 +128,79 @@ func (m msg) payloadMap() map[string]any {
 	return p
 }
 
+// wsClient is a test's connection: fbpclient's, with every message taken
+// checked against the output schemas and for a secret sent back (and the
+// ones never taken checked when the test ends).
 type wsClient struct {
-	t    *testing.T
-	h    *harness
-	conn *websocket.Conn
-	in   chan msg
+	t  *testing.T
+	h  *harness
+	cl *fbpclient.Client
 	// stash holds asynchronous events that arrived while request waited
 	// for its reply; next hands them out first, in order.
 	stash []msg
-	// closed is closed when the connection is gone; err says why.
-	closed chan struct{}
-	err    error
 }
 
 func (h *harness) connect() *wsClient {
 	h.t.Helper()
-	return h.connectWith(websocket.DefaultDialer, []string{"noflo"})
+	return h.connectWith(true)
 }
 
-func (h *harness) connectWith(d *websocket.Dialer, subprotocols []string) *wsClient {
+// connectWith connects, asking for the "noflo" subprotocol or not.
+func (h *harness) connectWith(subprotocol bool) *wsClient {
 	h.t.Helper()
-	dd := *d
-	dd.Subprotocols = subprotocols
-	conn, resp, err := dd.Dial("ws://"+h.addr+"/", http.Header{})
+	c, _, err := h.dial(fbpclient.Options{NoSubprotocol: !subprotocol})
 	if err != nil {
 		h.t.Fatalf("connect: %v", err)
 	}
-	if len(subprotocols) > 0 && resp.Header.Get("Sec-WebSocket-Protocol") != subprotocols[0] {
-		h.t.Fatalf("server did not echo sub-protocol %q (got %q)", subprotocols[0], resp.Header.Get("Sec-WebSocket-Protocol"))
+	if subprotocol && c.cl.Subprotocol() != fbpclient.Subprotocol {
+		h.t.Fatalf("server did not echo sub-protocol %q (got %q)", fbpclient.Subprotocol, c.cl.Subprotocol())
 	}
-	c := &wsClient{t: h.t, h: h, conn: conn, in: make(chan msg, 4096), closed: make(chan struct{})}
-	go c.read()
-	h.t.Cleanup(func() { _ = conn.Close() })
 	return c
 }
 
-func (c *wsClient) read() {
-	defer close(c.closed)
-	for {
-		_, data, err := c.conn.ReadMessage()
-		if err != nil {
-			c.err = err
-			return
+// dial connects with o; when the handshake is refused, it returns the
+// HTTP response (nil if there was none) with the error.
+func (h *harness) dial(o fbpclient.Options) (*wsClient, *http.Response, error) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	cl, err := fbpclient.Dial(ctx, "ws://"+h.addr+"/", o)
+	if err != nil {
+		var de *fbpclient.DialError
+		if errors.As(err, &de) {
+			return nil, de.Response, err
 		}
-		var m msg
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.t.Errorf("runtime sent non-JSON: %q", data)
-			continue
-		}
-		_ = json.Unmarshal(data, &m.Raw)
-		m.Text = string(data)
-		if err := c.h.validator.ValidateOutput(m.Protocol, m.Command, m.Raw); err != nil {
-			c.t.Errorf("received invalid %s:%s: %v\n%s", m.Protocol, m.Command, err, data)
-		}
-		if strings.Contains(m.Text, `"secret"`) {
-			c.t.Errorf("runtime sent a secret back: %s", data)
-		}
-		c.in <- m
+		return nil, nil, err
 	}
+	c := &wsClient{t: h.t, h: h, cl: cl}
+	h.t.Cleanup(func() {
+		c.t = h.t // not a subtest that may have ended
+		for _, m := range cl.Pending() {
+			c.check(m)
+		}
+		_ = cl.Close()
+	})
+	return c, nil, nil
+}
+
+// check decodes a message received and checks it: valid output, no
+// secret; ok is false for a message that is not JSON.
+func (c *wsClient) check(in fbpclient.Message) (m msg, ok bool) {
+	c.t.Helper()
+	data := in.Raw
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.t.Errorf("runtime sent non-JSON: %q", data)
+		return msg{}, false
+	}
+	_ = json.Unmarshal(data, &m.Raw)
+	m.Text = string(data)
+	if err := c.h.validator.ValidateOutput(m.Protocol, m.Command, m.Raw); err != nil {
+		c.t.Errorf("received invalid %s:%s: %v\n%s", m.Protocol, m.Command, err, data)
+	}
+	if strings.Contains(m.Text, `"secret"`) {
+		c.t.Errorf("runtime sent a secret back: %s", data)
+	}
+	return m, true
 }
 
 // send writes one message; payload nil sends no payload key.
@@ -179,14 +210,23 @@ func (c *wsClient) send(protocol, command string, payload any) {
 	if payload != nil {
 		m["payload"] = payload
 	}
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.sendJSON(m); err != nil {
 		c.t.Fatalf("send %s:%s: %v", protocol, command, err)
 	}
 }
 
+// sendJSON writes v as JSON, for messages the test builds itself.
+func (c *wsClient) sendJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.cl.SendRaw(data)
+}
+
 func (c *wsClient) sendRaw(text string) {
 	c.t.Helper()
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(text)); err != nil {
+	if err := c.cl.SendRaw([]byte(text)); err != nil {
 		c.t.Fatalf("send raw: %v", err)
 	}
 }
@@ -205,15 +245,37 @@ func (c *wsClient) next() msg {
 // receive reads the connection, bypassing the stash.
 func (c *wsClient) receive() msg {
 	c.t.Helper()
-	select {
-	case m := <-c.in:
-		return m
-	case <-c.closed:
-		c.t.Fatalf("connection closed while waiting: %v", c.err)
-	case <-time.After(waitLimit):
-		c.t.Fatalf("no message within %s", waitLimit)
+	m, closed, _ := c.nextOrClosed()
+	if closed != nil {
+		c.t.Fatalf("connection closed while waiting: %v", closed)
 	}
-	return msg{}
+	return m
+}
+
+// nextOrClosed returns the next message received (bypassing the stash),
+// or, when the connection closed, why (closed) and the close status the
+// server gave (0 when the connection was only reset). It fails the test
+// when neither happens within waitLimit.
+func (c *wsClient) nextOrClosed() (m msg, closed error, code int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for {
+		in, err := c.cl.Next(ctx)
+		if errors.Is(err, fbpclient.ErrClosed) {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return msg{}, err, ce.Code
+			}
+			return msg{}, err, 0
+		}
+		if err != nil {
+			c.t.Fatalf("no message within %s", waitLimit)
+		}
+		if m, ok := c.check(in); ok {
+			return m, nil, 0
+		}
+	}
 }
 
 // expect returns the next message and fails unless it is protocol:command.
@@ -240,26 +302,36 @@ func asyncEvent(m msg) bool {
 // waitFor skips messages until one is protocol:command and matches (when given).
 func (c *wsClient) waitFor(protocol, command string, match func(msg) bool) msg {
 	c.t.Helper()
-	deadline := time.After(waitLimit)
+	return c.waitUntil(protocol+":"+command, func(m msg) bool {
+		return m.Protocol == protocol && m.Command == command && (match == nil || match(m))
+	})
+}
+
+// waitUntil skips messages until one matches; what names it in failures.
+func (c *wsClient) waitUntil(what string, match func(msg) bool) msg {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
 	var skipped []string
 	for len(c.stash) > 0 {
 		m := c.next()
-		if m.Protocol == protocol && m.Command == command && (match == nil || match(m)) {
+		if match(m) {
 			return m
 		}
 		skipped = append(skipped, m.Text)
 	}
 	for {
-		select {
-		case m := <-c.in:
-			if m.Protocol == protocol && m.Command == command && (match == nil || match(m)) {
-				return m
-			}
+		in, err := c.cl.Next(ctx)
+		if errors.Is(err, fbpclient.ErrClosed) {
+			c.t.Fatalf("connection closed while waiting for %s: %v (skipped %v)", what, err, skipped)
+		}
+		if err != nil {
+			c.t.Fatalf("no %s within %s; skipped %d: %v", what, waitLimit, len(skipped), skipped)
+		}
+		if m, ok := c.check(in); ok && match(m) {
+			return m
+		} else if ok {
 			skipped = append(skipped, m.Text)
-		case <-c.closed:
-			c.t.Fatalf("connection closed while waiting for %s:%s: %v (skipped %v)", protocol, command, c.err, skipped)
-		case <-deadline:
-			c.t.Fatalf("no %s:%s within %s; skipped %d: %v", protocol, command, waitLimit, len(skipped), skipped)
 		}
 	}
 }

@@ -8,26 +8,26 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // dialOrigin opens a connection as a web page of origin would ("" sends
 // no Origin) and returns the HTTP status of the handshake.
-func (h *harness) dialOrigin(origin string) (*websocket.Conn, int) {
+func (h *harness) dialOrigin(origin string) (*wsClient, int) {
 	h.t.Helper()
 	header := http.Header{}
 	if origin != "" {
 		header.Set("Origin", origin)
 	}
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: waitLimit}
-	conn, resp, err := d.Dial("ws://"+h.addr+"/", header)
+	c, resp, err := h.dial(fbpclient.Options{Header: header})
 	if err != nil {
 		if resp == nil {
 			h.t.Fatalf("dial as %q: %v", origin, err)
 		}
 		return nil, resp.StatusCode
 	}
-	h.t.Cleanup(func() { conn.Close() })
-	return conn, http.StatusSwitchingProtocols
+	return c, http.StatusSwitchingProtocols
 }
 
 func TestOrigins(t *testing.T) {
@@ -71,12 +71,10 @@ func TestOrigins(t *testing.T) {
 // the runtime is, nothing more.
 func TestCrossOriginWithoutTheSecret(t *testing.T) {
 	h := newHarness(t, withSecret("s3cret"))
-	conn, status := h.dialOrigin("https://app.flowhub.io")
+	c, status := h.dialOrigin("https://app.flowhub.io")
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d", status)
 	}
-	c := &wsClient{t: t, h: h, conn: conn, in: make(chan msg, 64), closed: make(chan struct{})}
-	go c.read()
 	rt := c.request("runtime", "getruntime", map[string]any{}, "runtime")
 	if caps := rt.payloadMap()["capabilities"].([]any); len(caps) != 0 {
 		t.Fatalf("capabilities %v", caps)
@@ -104,6 +102,8 @@ func TestSlowClientIsDroppedByBytes(t *testing.T) {
 		o.SendQueueBytes = 64 << 10
 		o.WriteWait = time.Hour // only the bytes may drop it
 	})
+	// A raw connection: fbpclient reads everything the runtime sends, and
+	// this client must not read.
 	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: waitLimit}
 	slow, _, err := d.Dial("ws://"+h.addr+"/", nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,42 +27,12 @@ func (s *Server) countMessage(protocol, command string) {
 	s.opts.Metrics.ProtocolMessage(protocol, command)
 }
 
-// metrics serves the Prometheus metrics to holders of the secret, or to
-// anyone with Options.MetricsPublic.
+// metrics serves the Prometheus metrics (to holders of the secret, or to
+// anyone with Options.MetricsPublic: see routes).
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Metrics == nil {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.opts.MetricsPublic && !s.authorizeHTTP(w, r) {
-		return
-	}
 	s.opts.Metrics.Handler().ServeHTTP(w, r)
-}
-
-// authorizeHTTP checks that an HTTP request presents the secret
-// (Authorization: Bearer SECRET, or ?secret=SECRET) when the runtime has
-// one, and otherwise answers it 401 (or 429 after too many wrong ones:
-// wrong secrets count against the caller's guesses like on the WebSocket).
-func (s *Server) authorizeHTTP(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.Secret == "" {
-		return true
-	}
-	presented := r.URL.Query().Get("secret")
-	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-		presented = strings.TrimPrefix(auth, "Bearer ")
-	}
-	switch s.secrets.check(remoteHost(r.RemoteAddr), presented) {
-	case secretNotChecked:
-		plain(w, http.StatusTooManyRequests, "too many wrong secrets\n")
-		return false
-	case secretWrong:
-		if presented != "" {
-			s.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("wrong secret")
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="msgflo-runtime"`)
-		plain(w, http.StatusUnauthorized, "secret required\n")
-		return false
-	}
-	return true
 }

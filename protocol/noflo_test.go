@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 	"github.com/msgflo/msgflo-runtime/network/dial"
@@ -27,6 +28,7 @@ import (
 // Without it the test is skipped, or fails when brokers are required (CI).
 func nofloDir(t *testing.T) string {
 	t.Helper()
+	testenv.Needs(t, "noflo-runtime-msgflo from npm")
 	dir := os.Getenv("MSGFLO_NOFLO_DIR")
 	if dir == "" {
 		cache := os.Getenv("MSGFLO_CACHE_DIR")
@@ -141,19 +143,23 @@ func newHarnessOn(t *testing.T, url string, proxyTimeout time.Duration) *harness
 		t.Fatal(err)
 	}
 	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	hub, err := NewHub(HubOptions{Logger: logger, CheckOutput: func(protocol, command string, msg []byte, err error) {
+		if err != nil {
+			t.Errorf("runtime sent an invalid %s:%s: %v\n%s", protocol, command, err, msg)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rt, err := runtime.New(runtime.Options{
-		ID: uuid.New(), Label: "trace test", Broker: b,
+		ID: uuid.New(), Label: "trace test", Broker: b, Sink: hub,
 		Components: participant.CoreComponents(), RetryDelay: 20 * time.Millisecond,
 		ProxyTimeout: proxyTimeout, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(rt, Options{Logger: logger, CheckOutput: func(protocol, command string, msg []byte, err error) {
-		if err != nil {
-			t.Errorf("runtime sent an invalid %s:%s: %v\n%s", protocol, command, err, msg)
-		}
-	}})
+	srv, err := New(rt, hub, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

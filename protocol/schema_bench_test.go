@@ -1,19 +1,16 @@
 package protocol
 
-import (
-	"encoding/json"
-	"testing"
-)
+import "testing"
 
 func BenchmarkValidateAddnode(b *testing.B) {
 	v, err := NewValidator()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var msg any
-	_ = json.Unmarshal([]byte(`{"protocol":"graph","command":"addnode","payload":{"id":"n001","component":"core/Repeat","graph":"chain","metadata":{"x":1,"y":2}}}`), &msg)
+	msg, _ := readStrict([]byte(`{"id":"n001","component":"core/Repeat","graph":"chain","metadata":{"x":1,"y":2}}`))
+	payload := msg.generic(true)
 	for b.Loop() {
-		if err := v.ValidateInput("graph", "addnode", msg); err != nil {
+		if err := v.ValidateInput("graph", "addnode", payload); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -24,10 +21,9 @@ func BenchmarkValidateGetruntime(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var msg any
-	_ = json.Unmarshal([]byte(`{"protocol":"runtime","command":"getruntime","payload":{}}`), &msg)
+	payload := map[string]any{}
 	for b.Loop() {
-		if err := v.ValidateInput("runtime", "getruntime", msg); err != nil {
+		if err := v.ValidateInput("runtime", "getruntime", payload); err != nil {
 			b.Fatal(err)
 		}
 	}

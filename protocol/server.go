@@ -5,6 +5,7 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/logtext"
 	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
@@ -50,13 +52,22 @@ type Options struct {
 	// secrets (default DefaultMaxWrongSecrets).
 	MaxWrongSecrets int
 	// GuessBurst and GuessRefill limit wrong secrets per remote address:
-	// GuessBurst at once, then one per GuessRefill (defaults
-	// DefaultGuessBurst, DefaultGuessRefill).
+	// GuessBurst at once, then one per GuessRefill; beyond them each wrong
+	// secret is answered only after GuessDelay. The right secret is never
+	// refused. (Defaults DefaultGuessBurst, DefaultGuessRefill,
+	// DefaultGuessDelay.)
 	GuessBurst  int
 	GuessRefill time.Duration
-	// MaxConnections refuses connections beyond this many with HTTP 503
-	// (default DefaultMaxConnections).
+	GuessDelay  time.Duration
+	// MaxConnections bounds the connections (default
+	// DefaultMaxConnections). Beyond it, a new connection closes the
+	// oldest one that has not presented the secret, or is refused with
+	// HTTP 503 when all have.
 	MaxConnections int
+	// PreAuthTimeout closes a connection that has not presented the
+	// secret after this long, when clients without it may do nothing but
+	// getruntime (no AnonymousCapabilities; default DefaultPreAuthTimeout).
+	PreAuthTimeout time.Duration
 	// SendQueueBytes bounds the bytes waiting for one client; a client
 	// that lets more pile up is disconnected (default
 	// DefaultSendQueueBytes). One message larger than that is still sent
@@ -74,9 +85,6 @@ type Options struct {
 	Metrics       *metrics.Metrics
 	MetricsPublic bool
 	Logger        zerolog.Logger
-	// CheckOutput, when set, validates every outgoing message against the
-	// output schemas and reports the result (tests use it).
-	CheckOutput func(protocol, command string, msg []byte, err error)
 }
 
 // Server is the FBP protocol endpoint.
@@ -86,22 +94,30 @@ type Server struct {
 	log       zerolog.Logger
 	validator *Validator
 	enc       *encoder
-	hub       *hub
+	hub       *Hub
 	upgrader  websocket.Upgrader
 	all       *capabilitySet
 	anonymous *capabilitySet
 	allNames  []string
 	secrets   *secretChecker
+	clientLog *logtext.Limiter // lines clients cause (room.go)
 	origins   originPolicy
 	nextID    atomic.Uint64
 	conns     atomic.Int64 // connections being upgraded or served
 	handlers  map[string]handler
+	// runtimeReplies are the last runtime:runtime encoded for clients with
+	// every capability and for those without the secret (dispatch.go).
+	runtimeReplies [2]atomic.Pointer[runtimeReply]
+	mux            *http.ServeMux
 
 	wg sync.WaitGroup // connections
 }
 
-// New creates a server for a runtime and makes itself the runtime's sink.
-func New(rt *runtime.Runtime, opts Options) (*Server, error) {
+// New creates a server for a runtime whose Sink is hub (see Hub).
+func New(rt *runtime.Runtime, hub *Hub, opts Options) (*Server, error) {
+	if hub == nil {
+		return nil, errors.New("protocol.New: no hub (make one with NewHub and give it to the runtime too)")
+	}
 	v, err := NewValidator()
 	if err != nil {
 		return nil, fmt.Errorf("load protocol schemas: %w", err)
@@ -125,11 +141,12 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	if opts.MaxWrongSecrets <= 0 {
 		opts.MaxWrongSecrets = DefaultMaxWrongSecrets
 	}
-	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v}
-	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill)
+	if opts.PreAuthTimeout <= 0 {
+		opts.PreAuthTimeout = DefaultPreAuthTimeout
+	}
+	s := &Server{rt: rt, opts: opts, log: opts.Logger, validator: v, hub: hub, enc: hub.enc, clientLog: newClientLog()}
+	s.secrets = newSecretChecker(opts.Secret, opts.GuessBurst, opts.GuessRefill, opts.GuessDelay)
 	s.origins = newOriginPolicy(opts.AllowedOrigins, opts.IDE, opts.Address)
-	s.enc = &encoder{validator: v, check: opts.CheckOutput}
-	s.hub = newHub(s.log, s.enc)
 	s.allNames = append(slices.Clone(offeredCapabilities), opts.ExtraCapabilities...)
 	s.all = newCapabilitySet(v, s.allNames)
 	anon := s.allNames
@@ -144,7 +161,7 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 	s.anonymous = newCapabilitySet(v, anon)
 	s.upgrader = websocket.Upgrader{
 		Subprotocols:    []string{"noflo"},
-		CheckOrigin:     s.checkOrigin,
+		CheckOrigin:     func(*http.Request) bool { return true }, // serveWebSocket checked it first
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
 	}
@@ -153,7 +170,7 @@ func New(rt *runtime.Runtime, opts Options) (*Server, error) {
 		s.handlers[name] = h
 	}
 	s.registerMetrics()
-	rt.SetSink(s.hub)
+	s.mux = s.routes()
 	return s, nil
 }
 
@@ -168,28 +185,16 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if s.origins.allows(origin) {
 		return true
 	}
-	s.log.Warn().Str("origin", origin).Str("remote", r.RemoteAddr).Msg("connection from a page of another origin refused (see --allow-origin)")
+	s.clientLog.Event(s.log.Warn()).Str("origin", logtext.Short(origin)).Str("remote", r.RemoteAddr).Msg("connection from a page of another origin refused (see --allow-origin)")
 	return false
 }
 
-// ServeHTTP upgrades WebSocket requests, answers the health and metrics
-// endpoints, and serves the status page otherwise (status.go).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !websocket.IsWebSocketUpgrade(r) {
-		switch path := r.URL.Path; {
-		case path == healthzPath:
-			s.healthz(w, r)
-		case path == readyzPath:
-			s.readyz(w, r)
-		case path == metricsPath:
-			s.metrics(w, r)
-		case path == overviewPath:
-			s.overview(w, r)
-		case strings.HasPrefix(path, staticPrefix):
-			staticFile(w, r)
-		default:
-			s.landingPage(w, r)
-		}
+// serveWebSocket serves one FBP protocol client.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	// A page that may not connect is refused before anything else: it
+	// takes no slot, makes no room, spends no guess.
+	if !s.checkOrigin(r) {
+		http.Error(w, "websocket: request origin not allowed by Upgrader.CheckOrigin", http.StatusForbidden)
 		return
 	}
 	// Counted before the connection is hijacked: http.Server.Shutdown
@@ -197,10 +202,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	if n := s.conns.Add(1); n > int64(s.opts.MaxConnections) {
-		s.conns.Add(-1)
-		s.log.Warn().Int("max_connections", s.opts.MaxConnections).Str("remote", r.RemoteAddr).Msg("connection refused: too many connections")
-		http.Error(w, "Too many connections to this runtime", http.StatusServiceUnavailable)
-		return
+		if old := s.hub.makeRoom(); old != nil {
+			s.clientLog.Event(old.log.Info()).Int("max_connections", s.opts.MaxConnections).Msg("closed without the secret: room needed for a new connection")
+		} else {
+			s.conns.Add(-1)
+			s.clientLog.Event(s.log.Warn()).Int("max_connections", s.opts.MaxConnections).Str("remote", r.RemoteAddr).Msg("connection refused: too many connections")
+			http.Error(w, "Too many connections to this runtime", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	defer s.conns.Add(-1)
 	// The client is registered before the handshake completes, so that
@@ -210,6 +219,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &client{
 		id:         id,
 		log:        s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
+		clientLog:  s.clientLog,
 		remoteHost: remoteHost(r.RemoteAddr),
 		send:       make(chan []byte, sendQueueSize),
 		maxQueued:  s.opts.SendQueueBytes,
@@ -218,6 +228,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done:       make(chan struct{}),
 	}
 	c.caps.Store(s.anonymous)
+	c.authenticated.Store(s.opts.Secret == "")
 	s.hub.add(c)
 	s.rt.ClientConnected(id)
 	defer func() {
@@ -226,7 +237,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.log.Info().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		s.clientLog.Event(s.log.Info()).Str("error", logtext.Short(err.Error())).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
 		return
 	}
 	c.conn = conn
@@ -234,7 +245,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveConn(c *client) {
-	c.log.Info().Str("subprotocol", c.conn.Subprotocol()).Msg("client connected")
+	s.clientLog.Event(c.log.Info()).Str("subprotocol", c.conn.Subprotocol()).Msg("client connected")
+	defer s.preAuthDeadline(c)()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -243,7 +255,7 @@ func (s *Server) serveConn(c *client) {
 	s.readPump(c)
 	c.close()
 	<-writerDone
-	c.log.Info().Msg("client disconnected")
+	s.clientLog.Event(c.log.Info()).Msg("client disconnected")
 }
 
 func (s *Server) readPump(c *client) {
@@ -259,11 +271,12 @@ func (s *Server) readPump(c *client) {
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
+	var in bytes.Buffer // the reader's: each message is read into it, then copied at its size
 	for {
-		kind, data, err := c.conn.ReadMessage()
+		kind, data, err := readMessage(c.conn, &in)
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.log.Warn().Bool("authenticated", c.authenticated).Msg("message too large: closing connection")
+				s.clientLog.Event(c.log.Warn()).Bool("authenticated", c.authenticated.Load()).Msg("message too large: closing connection")
 			} else if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				c.log.Debug().Err(err).Msg("read failed")
 			}
@@ -288,6 +301,30 @@ func (s *Server) readPump(c *client) {
 	}
 }
 
+// readMessage reads the next message through buf and returns a copy of
+// it of its own size: websocket.Conn.ReadMessage (io.ReadAll) allocates
+// 512 bytes and more for every message, most of them a hundred or two,
+// which made garbage of every request. buf keeps its capacity for the next
+// message, unless a large one grew it past maxKeptReadBuffer.
+func readMessage(conn *websocket.Conn, buf *bytes.Buffer) (kind int, data []byte, err error) {
+	kind, r, err := conn.NextReader()
+	if err != nil {
+		return kind, nil, err
+	}
+	buf.Reset()
+	if _, err = buf.ReadFrom(r); err == nil {
+		data = bytes.Clone(buf.Bytes())
+	}
+	if buf.Cap() > maxKeptReadBuffer {
+		*buf = bytes.Buffer{}
+	}
+	return kind, data, err
+}
+
+// maxKeptReadBuffer bounds the read buffer a connection keeps between
+// messages.
+const maxKeptReadBuffer = 64 << 10
+
 // Serve accepts connections on ln until ctx is done, then closes every
 // connection and waits for their goroutines.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -308,13 +345,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) closeAll() {
-	s.hub.mu.Lock()
-	clients := make([]*client, 0, len(s.hub.clients))
-	for _, c := range s.hub.clients {
-		clients = append(clients, c)
-	}
-	s.hub.mu.Unlock()
-	for _, c := range clients {
+	for _, c := range s.hub.all() {
 		c.close() // its writer says goodbye and closes the connection
 	}
 }

@@ -16,23 +16,37 @@ import (
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
-// benchServer runs a runtime and protocol server for benchmarks (no output
-// checking, logs off) and returns a connected client.
-func benchServer(b *testing.B) *websocket.Conn {
+// newBenchServer makes a runtime on an embedded broker and its protocol
+// server for benchmarks (no output checking, logs off), not running yet.
+func newBenchServer(ctx context.Context, b *testing.B, opts Options) (*Server, *runtime.Runtime, *embedded.Server) {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	emb, err := embedded.Start(ctx, embedded.Options{Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt, err := runtime.New(runtime.Options{ID: "bench", Broker: emb.Broker(), Components: participant.CoreComponents(), Logger: zerolog.Nop()})
+	hub, err := NewHub(HubOptions{Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(rt, Options{Logger: zerolog.Nop()})
+	rt, err := runtime.New(runtime.Options{ID: "bench", Broker: emb.Broker(), Sink: hub, Components: participant.CoreComponents(), Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	opts.Logger = zerolog.Nop()
+	srv, err := New(rt, hub, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv, rt, emb
+}
+
+// benchServer runs a runtime and protocol server for benchmarks and
+// returns a connected client: a raw connection, so that the figures are
+// the server's and not a client's queue.
+func benchServer(b *testing.B) *websocket.Conn {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, rt, emb := newBenchServer(ctx, b, Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -101,5 +115,59 @@ func BenchmarkChainBuild(b *testing.B) {
 			}
 		}
 		round++
+	}
+}
+
+// benchClient is a connection-less client of s whose messages s.handle
+// takes directly, for the benchmarks of the server's own work.
+func benchClient(s *Server) *client {
+	c := &client{send: make(chan []byte, sendQueueSize), done: make(chan struct{}), wake: make(chan struct{}, 1), clientLog: s.clientLog, log: zerolog.Nop()}
+	c.caps.Store(s.anonymous)
+	c.handling.Store(true)
+	return c
+}
+
+// BenchmarkHandleGetruntime is the server's own work for one getruntime
+// with the secret, without the network: the envelope read, the secret,
+// the strict read, validation, the answer queued.
+func BenchmarkHandleGetruntime(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, _, emb := newBenchServer(ctx, b, Options{Secret: "s3cret"})
+	defer emb.Close()
+	c := benchClient(s)
+	data := []byte(`{"protocol":"runtime","command":"getruntime","payload":{},"secret":"s3cret"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.handle(c, data)
+		for len(c.send) > 0 {
+			<-c.send
+		}
+		c.queued.Store(0)
+	}
+}
+
+// BenchmarkHandleAddnode is the server's and the graph store's own work
+// for one graph:addnode with the secret, without the network: the envelope
+// read, the secret, the strict read, validation, the edit and its
+// acknowledgement encoded and queued. The component is one the runtime
+// neither runs nor starts (no reconcile work follows); the graph grows by a
+// node each op.
+func BenchmarkHandleAddnode(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, _, emb := newBenchServer(ctx, b, Options{Secret: "s3cret"})
+	defer emb.Close()
+	c := benchClient(s)
+	s.handle(c, []byte(`{"protocol":"graph","command":"clear","payload":{"id":"g"},"secret":"s3cret"}`))
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		s.handle(c, fmt.Appendf(nil, `{"protocol":"graph","command":"addnode","payload":{"id":"n%d","component":"bench/External","graph":"g"},"secret":"s3cret"}`, i))
+		i++
+		for len(c.send) > 0 {
+			<-c.send
+		}
+		c.queued.Store(0)
 	}
 }

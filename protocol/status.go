@@ -15,11 +15,13 @@ import (
 	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
-// The status page: GET / is a page (statuspage/, embedded, no external
-// assets) that draws the runtime's graphs and lists its participants and
-// last errors. Anyone may load the page; what it shows comes from
-// GET /status.json, which needs the secret, and it follows changes as an
-// FBP protocol client over the WebSocket (docs/ARCHITECTURE.md).
+// The page at GET / is the runtime's graph editor and status page
+// (statuspage/: HTML, CSS and JavaScript modules written for this project,
+// embedded, nothing loaded from other hosts). Anyone may load the page;
+// it edits the graphs as an FBP protocol client over the WebSocket, with the
+// secret, as Flowhub does, and shows what the protocol does not carry
+// (participants, node states, the last errors) from GET /status.json, which
+// needs the secret too (docs/ARCHITECTURE.md, docs/editor.md).
 const (
 	overviewPath = "/status.json"
 	staticPrefix = "/status/"
@@ -74,13 +76,13 @@ func securityHeaders(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// staticFile serves the page's script and style sheet.
+// staticFile serves the page's scripts and style sheet.
 func staticFile(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	http.StripPrefix(staticPrefix, http.FileServerFS(staticFiles)).ServeHTTP(w, r)
 }
 
-// landingPage serves the status page at / (and 404 elsewhere).
+// landingPage serves the editor at / (and 404 elsewhere).
 func (s *Server) landingPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
@@ -110,11 +112,9 @@ type overviewReply struct {
 	Clients  int    `json:"clients"`
 }
 
-// overview serves the runtime's overview to holders of the secret.
+// overview serves the runtime's overview (to holders of the secret: see
+// routes).
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	if !s.authorizeHTTP(w, r) {
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), overviewTimeout)
 	defer cancel()
 	reply := overviewReply{Overview: s.rt.Overview(ctx), Version: buildVersion, Protocol: runtime.ProtocolVersion, Clients: s.Clients()}

@@ -2,11 +2,12 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/msgflo/msgflo-runtime/runtime"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 func TestDuplicateKey(t *testing.T) {
@@ -29,9 +30,11 @@ func TestDuplicateKey(t *testing.T) {
 		{`"a"`, "", false},
 		{`{"A":1,"a":2}`, "", false}, // case matters only where a struct field takes both
 	} {
-		key, found := duplicateKey([]byte(tc.text))
-		if found != tc.found || key != tc.dup {
-			t.Errorf("%s: got %q %v, want %q %v", tc.text, key, found, tc.dup, tc.found)
+		_, err := readStrict([]byte(tc.text))
+		var dup errDuplicateKey
+		found := errors.As(err, &dup)
+		if found != tc.found || dup.key != tc.dup {
+			t.Errorf("%s: got %q %v (%v), want %q %v", tc.text, dup.key, found, err, tc.dup, tc.found)
 		}
 	}
 }
@@ -88,18 +91,18 @@ func TestCaseExactKeys(t *testing.T) {
 		{`{"EXTRA":"d"}`, `key "EXTRA" in payload`},
 		{`{"untaged":"e"}`, `key "untaged" in payload`},
 	} {
-		var v any
-		if err := json.Unmarshal([]byte(tc.text), &v); err != nil {
+		v, err := readStrict([]byte(tc.text))
+		if err != nil {
 			t.Fatal(err)
 		}
-		err := caseExactKeys(v, reflect.TypeFor[*outer](), "payload")
+		err = decodeStrict(&v, new(outer), "payload")
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.text, err, tc.want)
 		}
 	}
 	// Every payload type a handler decodes has a JSON name on each field,
 	// so that the exact spelling clients send is the one it takes.
-	for _, p := range []any{runtime.NodePayload{}, runtime.EdgePayload{}, runtime.InitialPayload{}, runtime.PacketPayload{}, runtime.SourcePayload{}, runtime.EdgesPayload{}} {
+	for _, p := range []any{wire.AddNode{}, wire.AddEdge{}, wire.AddInitial{}, wire.Packet{}, wire.Source{}, wire.Edges{}} {
 		for _, f := range reflect.VisibleFields(reflect.TypeOf(p)) {
 			if f.IsExported() && f.Tag.Get("json") == "" {
 				t.Errorf("%T.%s has no json name", p, f.Name)

@@ -3,7 +3,7 @@ package protocol
 import (
 	"context"
 
-	"github.com/msgflo/msgflo-runtime/runtime"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // traceHandlers serve the trace sub-protocol. A dump waits for the
@@ -12,17 +12,17 @@ import (
 // on meanwhile.
 func traceHandlers() map[string]handler {
 	return map[string]handler{
-		"trace:start": query("start", func(s *Server, _ *request, p runtime.TracePayload) (runtime.TracePayload, error) {
+		"trace:start": query(func(s *Server, _ *request, p wire.TraceStart) (wire.TraceStart, error) {
 			return s.rt.TraceStart(p)
 		}),
-		"trace:stop": query("stop", func(s *Server, _ *request, p runtime.TracePayload) (runtime.TracePayload, error) {
+		"trace:stop": query(func(s *Server, _ *request, p wire.TraceStop) (wire.TraceStop, error) {
 			return s.rt.TraceStop(p)
 		}),
-		"trace:clear": query("clear", func(s *Server, _ *request, p runtime.TracePayload) (runtime.TracePayload, error) {
+		"trace:clear": query(func(s *Server, _ *request, p wire.TraceClear) (wire.TraceClear, error) {
 			return s.rt.TraceClear(p)
 		}),
 		"trace:dump": func(s *Server, rc *request) error {
-			var p runtime.DumpPayload
+			var p wire.TraceDump
 			if err := rc.payload(&p); err != nil {
 				return err
 			}
@@ -32,7 +32,7 @@ func traceHandlers() map[string]handler {
 					s.fail(rc.c, "trace", err.Error())
 					return
 				}
-				rc.reply(s, "dump", out)
+				rc.reply(s, out)
 			}()
 			return nil
 		},

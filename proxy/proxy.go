@@ -11,6 +11,11 @@
 // check on AMQP, a probe with a timeout on MQTT, both off the discovery
 // path.
 //
+// The proxy listens on a participant's outqueue (a private queue bound to
+// it) from the first request made of the participant (Lookup) until it is
+// forgotten; an announcement alone makes it listen on nothing (#19).
+// Messages nothing answers go out with Post, without listening.
+//
 // Replies carry no request id: a reply is matched to the oldest request to
 // the same participant with the same protocol whose command it answers.
 package proxy
@@ -25,6 +30,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/jsontext"
 	"github.com/msgflo/msgflo-runtime/network"
 )
 
@@ -161,14 +167,6 @@ func New(opts Options) *Proxy {
 
 // Timeout is the bound on each request.
 func (p *Proxy) Timeout() time.Duration { return p.opts.Timeout }
-
-// Watch starts finding out, in the background, whether a participant just
-// discovered is FBP-capable. It returns at once.
-func (p *Proxy) Watch(def network.Definition) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.startDetectLocked(def, false)
-}
 
 // Lookup returns the channel of def's participant, waiting (within ctx) for
 // its detection; it fails with ErrNotCapable when the participant has no
@@ -428,28 +426,29 @@ func (c *Channel) request(ctx context.Context, protocol, command string, payload
 // encode is the FBP message protocol:command with payload, as sent to
 // the participant's inqueue.
 func (c *Channel) encode(protocol, command string, payload any) ([]byte, error) {
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
-	}
-	return json.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+	return encode(c.ep, protocol, command, payload)
 }
 
-// Post sends protocol:command with payload to the participant without
-// waiting for an answer (for messages nothing answers).
-func (c *Channel) Post(ctx context.Context, protocol, command string, payload any) error {
-	msg, err := c.encode(protocol, command, payload)
+// The payload's text is kept (internal/jsontext): a packet's <, > and &
+// reach the participant as the client wrote them.
+func encode(ep Endpoint, protocol, command string, payload any) ([]byte, error) {
+	raw, err := jsontext.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%s to %s: %w", protocol, command, ep, err)
+	}
+	return jsontext.Marshal(Message{Protocol: protocol, Command: command, Payload: raw})
+}
+
+// Post sends protocol:command with payload to a participant's inqueue
+// without waiting for an answer and without listening on its outqueue
+// (for messages nothing answers).
+func (p *Proxy) Post(ctx context.Context, ep Endpoint, protocol, command string, payload any) error {
+	msg, err := encode(ep, protocol, command, payload)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	gone := c.gone
-	c.mu.Unlock()
-	if gone != nil {
-		return fmt.Errorf("%s: %w", c.ep, gone)
-	}
-	if err := c.p.opts.Broker.Publish(ctx, c.ep.Inqueue, msg); err != nil {
-		return fmt.Errorf("%s:%s to %s: %w", protocol, command, c.ep, err)
+	if err := p.opts.Broker.Publish(ctx, ep.Inqueue, msg); err != nil {
+		return fmt.Errorf("%s:%s to %s: %w", protocol, command, ep, err)
 	}
 	return nil
 }

@@ -307,3 +307,37 @@ func TestForgetFailsPendingRequests(t *testing.T) {
 		t.Fatal("a request to a forgotten participant still waits")
 	}
 }
+
+// What the runtime passes to a participant keeps its text: <, > and &
+// in a packet's payload arrive as written, not as \u003c escapes.
+func TestPayloadTextIsKept(t *testing.T) {
+	for _, br := range brokers {
+		t.Run(br.name, func(t *testing.T) {
+			url := br.url(t)
+			r := startResponder(t, url, echo)
+			p := newProxy(t, url, brokertest.Timeout)
+			c, err := p.Lookup(testCtx(t), r.def)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := json.RawMessage(`{"html":"<b>&amp;</b>"}`)
+			if err := p.Post(testCtx(t), c.Endpoint(), "runtime", "packet", map[string]any{"port": "in", "event": "data", "payload": payload}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				select {
+				case m := <-r.seen:
+					if m.Command != "packet" {
+						continue
+					}
+					if !strings.Contains(string(m.Payload), string(payload)) {
+						t.Fatalf("the participant got %s, want the payload %s as written", m.Payload, payload)
+					}
+					return
+				case <-time.After(brokertest.Timeout):
+					t.Fatal("no packet reached the participant")
+				}
+			}
+		})
+	}
+}

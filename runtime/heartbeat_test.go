@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // fakeClock is the runtime's clock in tests that step through time.
@@ -43,10 +44,10 @@ func (f *fixture) syncDiscovery(n int) []string {
 	for {
 		select {
 		case ev := <-f.events.ch:
-			if ev.Protocol == "network" && ev.Command == "processerror" {
-				expired = append(expired, ev.Payload.(ProcessErrorPayload).ID)
+			if ev.Protocol() == "network" && ev.Command() == "processerror" {
+				expired = append(expired, ev.Message.(wire.ProcessError).ID)
 			}
-			if ev.Protocol == "component" && ev.Command == "component" && ev.Payload.(ComponentPayload).Name == name {
+			if ev.Protocol() == "component" && ev.Command() == "component" && ev.Message.(wire.Component).Name == name {
 				return expired
 			}
 		case <-deadline:
@@ -67,9 +68,9 @@ func TestHeartbeatsKeepAParticipantAlive(t *testing.T) {
 		o.HeartbeatExpiry = expiry
 		o.Now = clock.now
 	})
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "alive", Component: "ext/Alive", Graph: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "silent", Component: "ext/Silent", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "alive", Component: "ext/Alive", Graph: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "silent", Component: "ext/Silent", Graph: "g"}))
 	announce := func(role string) {
 		msg, err := network.EncodeDiscovery(network.Definition{ID: role + "-1", Role: role, Component: "ext/" + role,
 			Inports: []network.Port{{ID: "in", Queue: role + ".IN"}}, Outports: []network.Port{}})
@@ -106,7 +107,7 @@ func TestHeartbeatsKeepAParticipantAlive(t *testing.T) {
 			t.Fatalf("silent not expired %s after its only announcement (expiry %s)", elapsed, expiry)
 		}
 	}
-	if _, ok := f.rt.registry.Get("alive-1"); !ok {
+	if _, ok := f.rt.dir.Get("alive-1"); !ok {
 		t.Fatal("alive is not in the registry any more")
 	}
 }

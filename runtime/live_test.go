@@ -7,6 +7,7 @@ import (
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // Without a graph file, the main graph shows the participants on the
@@ -25,8 +26,8 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	f.rt.ReportProblems(follower, LiveGraphID) // as after network:getstatus of the live graph
 
 	// A node of another graph is not shown.
-	must(t, f.rt.Clear(ClearPayload{ID: "other"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "inproc", Component: "core/Repeat", Graph: "other"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "other"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "inproc", Component: "core/Repeat", Graph: "other"}))
 	f.pass() // its participant is known
 
 	s := uuid.New()[:8]
@@ -47,8 +48,8 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	live := func(command string) Event {
 		t.Helper()
 		ev := f.waitEvent("graph", command, func(ev Event) bool {
-			if p, ok := ev.Payload.(NodePayload); ok && p.Graph == LiveGraphID && p.ID == "inproc" {
-				t.Fatalf("a node of another graph was shown: %+v", ev.Payload)
+			if p, ok := ev.Message.(wire.AddNode); ok && p.Graph == LiveGraphID && p.ID == "inproc" {
+				t.Fatalf("a node of another graph was shown: %+v", ev.Message)
 			}
 			return ev.To != nil // the acknowledgements of edits go to everyone
 		})
@@ -60,10 +61,10 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	// The component is announced before any node of it: Flowhub cannot
 	// draw a node of a component it does not know. (An addnode sent before
 	// it would be skipped here, and the loop below would miss it.)
-	f.waitEvent("component", "component", func(ev Event) bool { return ev.Payload.(ComponentPayload).Name == "ext/Live" })
+	f.waitEvent("component", "component", func(ev Event) bool { return ev.Message.(wire.Component).Name == "ext/Live" })
 	nodes := map[string]bool{}
 	for len(nodes) < 2 {
-		p := live("addnode").Payload.(NodePayload)
+		p := live("addnode").Message.(wire.AddNode)
 		if p.Graph != LiveGraphID || p.Component != "ext/Live" || p.Metadata["label"] != nil {
 			t.Fatalf("addnode %+v (no label: editors show the role)", p)
 		}
@@ -72,7 +73,7 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 	if !nodes["lp1"+s] || !nodes["lp2"+s] {
 		t.Fatalf("nodes %v", nodes)
 	}
-	e := live("addedge").Payload.(EdgePayload)
+	e := live("addedge").Message.(wire.AddEdge)
 	if e.Src != ref("lp1"+s, "out") || e.Tgt != ref("lp2"+s, "in") || e.Graph != LiveGraphID {
 		t.Fatalf("inferred edge %+v", e)
 	}
@@ -84,10 +85,10 @@ func TestLiveMainGraphShowsDiscoveredParticipants(t *testing.T) {
 
 	// Gone, it leaves the graph with its edges.
 	must(t, p2.Stop(context.Background()))
-	if e := live("removeedge").Payload.(EdgePayload); e.Tgt != ref("lp2"+s, "in") {
+	if e := live("removeedge").Message.(wire.RemoveEdge); e.Tgt != ref("lp2"+s, "in") {
 		t.Fatalf("removeedge %+v", e)
 	}
-	if n := live("removenode").Payload.(NodeIDPayload); n.ID != "lp2"+s {
+	if n := live("removenode").Message.(wire.RemoveNode); n.ID != "lp2"+s {
 		t.Fatalf("removenode %+v", n)
 	}
 }

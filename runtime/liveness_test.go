@@ -9,6 +9,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // A participant that goes silent expires (clients get a processerror), but
@@ -16,11 +17,11 @@ import (
 // and when it announces itself again it carries on where it was.
 func TestExpiredParticipantKeepsItsEdges(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.HeartbeatExpiry = 100 * time.Millisecond })
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "src", Component: "core/Repeat", Graph: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "quiet", Component: "ext/Quiet", Graph: "g"}))
-	must(t, f.rt.AddEdge(EdgePayload{Src: ref("src", "out"), Tgt: ref("quiet", "in"), Graph: "g"}))
-	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "src", Port: "in", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "src", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "quiet", Component: "ext/Quiet", Graph: "g"}))
+	must(t, f.rt.AddEdge(wire.AddEdge{Src: ref("src", "out"), Tgt: ref("quiet", "in"), Graph: "g"}))
+	must(t, f.rt.AddExported(graph.In, wire.ExportedPort{Public: "in", Node: "src", Port: "in", Graph: "g"}))
 	must(t, f.rt.Start("g"))
 
 	got := make(chan string, 10)
@@ -46,7 +47,7 @@ func TestExpiredParticipantKeepsItsEdges(t *testing.T) {
 	must(t, err)
 	must(t, f.broker.Announce(context.Background(), silentMsg))
 	send := func(v int) {
-		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
+		_, err := f.rt.SendPacket(wire.Packet{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 		must(t, err)
 	}
 	send(1)
@@ -54,7 +55,7 @@ func TestExpiredParticipantKeepsItsEdges(t *testing.T) {
 		t.Fatalf("got %s", v)
 	}
 	ev := f.waitEvent("network", "processerror", nil)
-	if pe := ev.Payload.(ProcessErrorPayload); pe.ID != "quiet" || pe.Graph != "g" {
+	if pe := ev.Message.(wire.ProcessError); pe.ID != "quiet" || pe.Graph != "g" {
 		t.Fatalf("processerror %+v", pe)
 	}
 	// Expired, yet still wired.
@@ -85,14 +86,14 @@ func TestPortChangesReachClients(t *testing.T) {
 	}
 	announce()
 	ev := f.waitEvent("component", "component", nil)
-	if c := ev.Payload.(ComponentPayload); len(c.InPorts) != 1 || len(c.OutPorts) != 0 {
+	if c := ev.Message.(wire.Component); len(c.InPorts) != 1 || len(c.OutPorts) != 0 {
 		t.Fatalf("first component %+v", c)
 	}
 	announce() // the same again: nothing to tell
 	def.Outports = []network.Port{{ID: "out", Type: "object", Queue: "chg.OUT", Description: "new"}}
 	announce()
 	ev = f.waitEvent("component", "component", nil)
-	c := ev.Payload.(ComponentPayload)
+	c := ev.Message.(wire.Component)
 	b, _ := json.Marshal(c)
 	if len(c.OutPorts) != 1 || c.OutPorts[0].ID != "out" || c.OutPorts[0].Type != "object" {
 		t.Fatalf("updated component %s", b)
@@ -103,22 +104,22 @@ func TestPortChangesReachClients(t *testing.T) {
 // stops watching or disconnects.
 func TestTapsFollowWatchers(t *testing.T) {
 	f := newFixture(t, nil)
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "ta", Component: "core/Repeat", Graph: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "tb", Component: "core/Drop", Graph: "g"}))
-	must(t, f.rt.AddEdge(EdgePayload{Src: ref("ta", "out"), Tgt: ref("tb", "in"), Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "ta", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "tb", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.AddEdge(wire.AddEdge{Src: ref("ta", "out"), Tgt: ref("tb", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	taps := f.pass
 	f.rt.ClientConnected(7)
 	if n := taps(); n != 1 {
 		t.Fatalf("%d taps with a client watching every edge", n)
 	}
-	_, err := f.rt.WatchEdges(7, EdgesPayload{Graph: "g", Edges: []EdgeSpec{}})
+	_, err := f.rt.WatchEdges(7, wire.Edges{Graph: "g", Edges: []wire.EdgeSpec{}})
 	must(t, err)
 	if n := taps(); n != 0 {
 		t.Fatalf("%d taps after the client unwatched every edge", n)
 	}
-	_, err = f.rt.WatchEdges(7, EdgesPayload{Graph: "g", Edges: []EdgeSpec{{Src: ref("ta", "out"), Tgt: ref("tb", "in")}}})
+	_, err = f.rt.WatchEdges(7, wire.Edges{Graph: "g", Edges: []wire.EdgeSpec{{Src: ref("ta", "out"), Tgt: ref("tb", "in")}}})
 	must(t, err)
 	if n := taps(); n != 1 {
 		t.Fatalf("%d taps with the edge watched", n)

@@ -18,26 +18,17 @@ import (
 func instrumented(c participant.Component, m *metrics.Metrics, counts *portCounts, graphID, node string) participant.Component {
 	wrap := func(f participant.ProcessFunc) participant.ProcessFunc {
 		return func(ctx context.Context, in participant.Input, out participant.Output) error {
+			pc := counts.port(in.Port, func() *metrics.Port { return m.Port(graphID, node, in.Port) })
 			start := time.Now()
 			err := f(ctx, in, out)
-			m.Processed(graphID, node, in.Port, time.Since(start), err != nil)
+			pc.metrics.Processed(time.Since(start), err != nil)
 			if err == nil {
-				counts.counter(in.Port).Add(1)
+				pc.n.Add(1)
 			}
 			return err
 		}
 	}
 	return wrapProcess(c, wrap)
-}
-
-// graphOfRoleLocked is the first graph (by id) with a node served by role.
-func (r *Runtime) graphOfRoleLocked(role string) string {
-	for _, gs := range r.sortedGraphsLocked() {
-		if gs.hasRole(role) {
-			return gs.g.ID
-		}
-	}
-	return ""
 }
 
 var participantsDesc = prometheus.NewDesc("msgflo_participants",
@@ -50,12 +41,10 @@ type participantStates struct{ r *Runtime }
 
 func (c participantStates) Describe(ch chan<- *prometheus.Desc) { ch <- participantsDesc }
 
-// Collect counts the participants the status page lists (participantsLocked),
+// Collect counts the participants the status page lists (participants),
 // by state.
 func (c participantStates) Collect(ch chan<- prometheus.Metric) {
-	c.r.mu.Lock()
-	participants := c.r.participantsLocked()
-	c.r.mu.Unlock()
+	participants := c.r.states().participants()
 	n := map[string]int{"running": 0, "paused": 0, "alive": 0, "expired": 0, "exited": 0}
 	for _, ps := range participants {
 		switch {
@@ -137,7 +126,7 @@ func (r *Runtime) nodeInportsLocked() ([]nodeInport, []string) {
 	seen := map[string]bool{}
 	for _, gs := range r.sortedGraphsLocked() {
 		for _, n := range gs.g.Nodes {
-			def, ok := r.resolveLocked(gs.roleOf(n.ID))
+			def, _, ok := r.resolve(gs.roleOf(n.ID))
 			if !ok {
 				continue
 			}

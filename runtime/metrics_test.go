@@ -10,6 +10,7 @@ import (
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // msgflo_participants counts the participants as the status page shows
@@ -17,8 +18,8 @@ import (
 // broker is alive.
 func TestParticipantStatesMetric(t *testing.T) {
 	f := newFixture(t, nil)
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "drop", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "drop", Component: "core/Drop", Graph: "g"}))
 	f.pass()
 	name := "ext/Metered" + uuid.New()[:8]
 	p, err := participant.New(f.ext, participant.Component{
@@ -28,7 +29,7 @@ func TestParticipantStatesMetric(t *testing.T) {
 	must(t, err)
 	must(t, p.Start(context.Background()))
 	defer p.Stop(context.Background())
-	f.waitEvent("component", "component", func(ev Event) bool { return ev.Payload.(ComponentPayload).Name == name })
+	f.waitEvent("component", "component", func(ev Event) bool { return ev.Message.(wire.Component).Name == name })
 
 	ch := make(chan prometheus.Metric, 10)
 	participantStates{f.rt}.Collect(ch)

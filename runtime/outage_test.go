@@ -17,6 +17,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 	"github.com/msgflo/msgflo-runtime/network/mqtt"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // The broker connection drops under a running graph (a fault proxy cuts it
@@ -55,11 +56,10 @@ func TestBrokerOutage(t *testing.T) {
 			watcher := bk.open(t, direct)
 			defer watcher.Close()
 
-			rt, err := New(Options{ID: "outage", Broker: b, Components: participant.CoreComponents(), RetryDelay: 10 * time.Millisecond,
+			rec := &recorder{ch: make(chan Event, 10000)}
+			rt, err := New(Options{ID: "outage", Broker: b, Sink: rec, Components: participant.CoreComponents(), RetryDelay: 10 * time.Millisecond,
 				Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 			must(t, err)
-			rec := &recorder{ch: make(chan Event, 10000)}
-			rt.SetSink(rec)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -71,15 +71,15 @@ func TestBrokerOutage(t *testing.T) {
 
 			s := uuid.New()[:8]
 			first, second := "of"+s, "os"+s
-			must(t, rt.Clear(ClearPayload{ID: "g"}))
-			must(t, rt.AddNode(NodePayload{ID: first, Component: "core/Repeat", Graph: "g"}))
-			must(t, rt.AddNode(NodePayload{ID: second, Component: "core/Repeat", Graph: "g"}))
-			must(t, rt.AddEdge(EdgePayload{Src: ref(first, "out"), Tgt: ref(second, "in"), Graph: "g"}))
-			must(t, rt.AddExported(graph.In, ExportPayload{Public: "in", Node: first, Port: "in", Graph: "g"}))
-			must(t, rt.AddExported(graph.Out, ExportPayload{Public: "out", Node: second, Port: "out", Graph: "g"}))
+			must(t, rt.Clear(wire.Clear{ID: "g"}))
+			must(t, rt.AddNode(wire.AddNode{ID: first, Component: "core/Repeat", Graph: "g"}))
+			must(t, rt.AddNode(wire.AddNode{ID: second, Component: "core/Repeat", Graph: "g"}))
+			must(t, rt.AddEdge(wire.AddEdge{Src: ref(first, "out"), Tgt: ref(second, "in"), Graph: "g"}))
+			must(t, rt.AddExported(graph.In, wire.ExportedPort{Public: "in", Node: first, Port: "in", Graph: "g"}))
+			must(t, rt.AddExported(graph.Out, wire.ExportedPort{Public: "out", Node: second, Port: "out", Graph: "g"}))
 			must(t, rt.Start("g"))
 			send := func(v string) {
-				_, err := rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
+				_, err := rt.SendPacket(wire.Packet{Port: "in", Event: "data", Payload: jsonOf(v), Graph: "g"})
 				must(t, err)
 			}
 			// Delivery is at-least-once across a lost connection: on MQTT
@@ -92,7 +92,7 @@ func TestBrokerOutage(t *testing.T) {
 				t.Helper()
 				for {
 					ev := f.waitEvent("runtime", "packet", nil)
-					got := valueOf(ev.Payload.(PacketPayload).Payload)
+					got := valueOf(ev.Message.(wire.Packet).Payload)
 					if got == v {
 						seen[v] = true
 						return
@@ -108,7 +108,7 @@ func TestBrokerOutage(t *testing.T) {
 			proxy.Block()
 			proxy.Cut()
 			ev := f.waitEvent("network", "error", nil)
-			if p := ev.Payload.(NetworkErrorPayload); p.Graph != "g" {
+			if p := ev.Message.(wire.NetworkError); p.Graph != "g" {
 				t.Fatalf("network:error %+v", p)
 			}
 			proxy.Unblock()
@@ -124,7 +124,7 @@ func TestBrokerOutage(t *testing.T) {
 			for {
 				send("probe")
 				ev, ok := f.tryEvent("runtime", "packet", 100*time.Millisecond)
-				if ok && valueOf(ev.Payload.(PacketPayload).Payload) == "probe" {
+				if ok && valueOf(ev.Message.(wire.Packet).Payload) == "probe" {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -150,7 +150,7 @@ func (f *fixture) tryEvent(protocol, command string, d time.Duration) (Event, bo
 	for {
 		select {
 		case ev := <-f.events.ch:
-			if ev.Protocol == protocol && ev.Command == command {
+			if ev.Protocol() == protocol && ev.Command() == command {
 				return ev, true
 			}
 		case <-deadline:

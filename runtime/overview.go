@@ -7,7 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
+	"github.com/msgflo/msgflo-runtime/runtime/directory"
 )
 
 // The runtime's state as the status page and the metrics show it: what
@@ -71,8 +74,8 @@ type InportStatus struct {
 // the reader's to compute), and how many wait in the target's inport queue
 // (AMQP). Unknown values are left out.
 type EdgeStatus struct {
-	Src       PortRef             `json:"src"`
-	Tgt       PortRef             `json:"tgt"`
+	Src       wire.PortRef        `json:"src"`
+	Tgt       wire.PortRef        `json:"tgt"`
 	Queue     string              `json:"queue,omitempty"`
 	Processed *uint64             `json:"processed,omitempty"`
 	Depth     *network.QueueStats `json:"depth,omitempty"`
@@ -103,54 +106,24 @@ type ErrorRecord struct {
 	Message string    `json:"message"`
 }
 
-// keptErrors is how many of the last errors the runtime keeps.
-const keptErrors = 50
-
-// errorLog keeps the last errors reported to clients.
-type errorLog struct {
-	mu   sync.Mutex // guards last
-	last []ErrorRecord
-}
-
-func (l *errorLog) add(e ErrorRecord) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.last) == keptErrors {
-		l.last = append(l.last[:0], l.last[1:]...)
-	}
-	l.last = append(l.last, e)
-}
-
-func (l *errorLog) list() []ErrorRecord {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]ErrorRecord{}, l.last...)
-}
-
-// recordError keeps an event that reports an error for the status page.
-func (r *Runtime) recordError(ev Event) {
-	if ev.Protocol != "network" {
-		return
-	}
-	switch p := ev.Payload.(type) {
-	case NetworkErrorPayload:
-		r.errors.add(ErrorRecord{Time: r.now(), Kind: "error", Graph: p.Graph, Message: p.Message})
-	case ProcessErrorPayload:
-		r.errors.add(ErrorRecord{Time: r.now(), Kind: "processerror", Graph: p.Graph, Node: p.ID, Message: p.Error})
-	}
-}
-
 // portCounts counts the messages an in-process participant processed, by
 // inport (lower-cased). A sync.Map: read on every message, written once
 // per port.
 type portCounts struct{ n sync.Map }
 
-func (c *portCounts) counter(port string) *atomic.Uint64 {
-	if n, ok := c.n.Load(port); ok {
-		return n.(*atomic.Uint64)
+// portCount is an inport's count and its metrics, looked up once.
+type portCount struct {
+	n       atomic.Uint64
+	metrics *metrics.Port
+}
+
+// port is the count of port, made (with its metrics) on its first message.
+func (c *portCounts) port(port string, series func() *metrics.Port) *portCount {
+	if pc, ok := c.n.Load(port); ok {
+		return pc.(*portCount)
 	}
-	n, _ := c.n.LoadOrStore(port, new(atomic.Uint64))
-	return n.(*atomic.Uint64)
+	pc, _ := c.n.LoadOrStore(port, &portCount{metrics: series()})
+	return pc.(*portCount)
 }
 
 // get is the count of a port (0 before its first message).
@@ -162,50 +135,52 @@ func (c *portCounts) get(port string) uint64 {
 	if !ok {
 		return 0
 	}
-	return n.(*atomic.Uint64).Load()
+	return n.(*portCount).n.Load()
 }
 
-// nodeStateLocked is the state of the participant serving role.
-func (r *Runtime) nodeStateLocked(role string) string {
-	if r.exitedLocked(role) {
+// states tells the state of each role's participant, from one reading of
+// the processes; the parts it asks have locks of their own.
+type states struct {
+	procs map[string]processStatus
+	dir   *directory.Directory
+	local *locals
+}
+
+func (r *Runtime) states() states {
+	return states{procs: r.procs.statuses(), dir: r.dir, local: r.local}
+}
+
+// node is the state of the participant serving role.
+func (s states) node(role string) string {
+	if s.exited(role) {
 		return NodeExited
 	}
-	if lp, ok := r.local[role]; ok {
-		switch {
-		case !lp.running:
-			return NodeWaiting // it consumes once its outputs are wired
-		case lp.gate.isOpen():
-			return NodeRunning
-		default:
-			return NodePaused
-		}
+	if state, ok := s.local.state(role); ok {
+		return state
 	}
-	if len(r.registry.ByRole(role)) > 0 {
+	switch _, live, known := s.dir.Resolve(role); {
+	case live:
 		return NodeRunning
-	}
-	if _, ok := r.lastKnown[role]; ok {
+	case known:
 		return NodeExpired
 	}
 	return NodeWaiting
 }
 
-// exitedLocked says whether the process the runtime started for role
-// exited on its own (not stopped by the runtime) and no participant of the
-// role has announced itself since.
-func (r *Runtime) exitedLocked(role string) bool {
-	p, ok := r.procs[role]
-	return ok && p.exited && !p.stopping && !r.heardSinceLocked(role, p.exitedAt)
-}
-
-// heardSinceLocked says whether a participant of role announced itself
-// after t (another instance took over from an exited process).
-func (r *Runtime) heardSinceLocked(role string, t time.Time) bool {
-	for _, e := range r.registry.ByRole(role) {
-		if e.FirstSeen.After(t) {
-			return true
+// exited says whether the process the runtime started for role exited on
+// its own (not stopped by the runtime) and no participant of the role has
+// announced itself since (another instance took over).
+func (s states) exited(role string) bool {
+	p, ok := s.procs[role]
+	if !ok || !p.exited {
+		return false
+	}
+	for _, e := range s.dir.ByRole(role) {
+		if e.FirstSeen.After(p.exitedAt) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // Overview returns a snapshot of the runtime. Queue depths are asked of the
@@ -249,6 +224,7 @@ func (r *Runtime) Overview(ctx context.Context) Overview {
 func (r *Runtime) overview() (Overview, map[string][]nodeInport, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	states := r.states()
 	now := r.now()
 	st := Overview{
 		ID: r.opts.ID, Label: r.opts.Label,
@@ -257,7 +233,7 @@ func (r *Runtime) overview() (Overview, map[string][]nodeInport, []string) {
 		Uptime:    now.Sub(r.started).Seconds(),
 		Connected: !r.brokerDown.Load(),
 		Graphs:    []GraphStatus{},
-		Errors:    r.errors.list(),
+		Errors:    r.recent.list(),
 	}
 	inports, queues := r.nodeInportsLocked()
 	ports := map[string][]nodeInport{}
@@ -268,14 +244,14 @@ func (r *Runtime) overview() (Overview, map[string][]nodeInport, []string) {
 		g := GraphStatus{ID: gs.g.ID, Main: gs.g.ID == r.mainGraph, Started: gs.started, Nodes: []NodeStatus{}, Edges: []EdgeStatus{}}
 		for _, n := range gs.g.Nodes {
 			role := gs.roleOf(n.ID)
-			g.Nodes = append(g.Nodes, NodeStatus{ID: n.ID, Component: n.Component, Role: role, State: r.nodeStateLocked(role)})
+			g.Nodes = append(g.Nodes, NodeStatus{ID: n.ID, Component: n.Component, Role: role, State: states.node(role)})
 		}
 		for _, e := range gs.g.Edges {
-			es := EdgeStatus{Src: portRef(e.Src), Tgt: portRef(e.Tgt)}
+			es := EdgeStatus{Src: wire.RefOf(e.Src), Tgt: wire.RefOf(e.Tgt)}
 			if q, ok, err := r.queueOfLocked(gs, e.Tgt, false); ok && err == nil {
 				es.Queue = q // one of the nodes' inport queues
 			}
-			if lp, ok := r.local[gs.roleOf(e.Tgt.Node)]; ok {
+			if lp := r.local.get(gs.roleOf(e.Tgt.Node)); lp != nil {
 				n := lp.counts.get(e.Tgt.Port)
 				es.Processed = &n
 			}
@@ -285,41 +261,41 @@ func (r *Runtime) overview() (Overview, map[string][]nodeInport, []string) {
 	}
 	// The main graph first, then the others by id.
 	sort.SliceStable(st.Graphs, func(i, j int) bool { return st.Graphs[i].Main && !st.Graphs[j].Main })
-	st.Participants = r.participantsLocked()
+	st.Participants = states.participants()
 	return st, ports, queues
 }
 
-// participantsLocked lists every participant the runtime knows of, by role.
-func (r *Runtime) participantsLocked() []ParticipantStatus {
+// participants lists every participant the runtime knows of, by role.
+func (s states) participants() []ParticipantStatus {
 	out := []ParticipantStatus{}
 	roles := map[string]bool{}
-	for _, e := range r.registry.All() {
+	for _, e := range s.dir.All() {
 		def := e.Definition
 		roles[def.Role] = true
 		heard := e.LastSeen
 		ps := ParticipantStatus{Role: def.Role, Component: def.Component, ID: def.ID, State: NodeRunning, LastHeard: &heard, Heartbeat: def.Heartbeat}
-		if lp, ok := r.local[def.Role]; ok && lp.p.Definition().ID == def.ID {
+		if lp := s.local.get(def.Role); lp != nil && lp.def.ID == def.ID {
 			ps.InProcess = true
-			ps.State = r.nodeStateLocked(def.Role)
+			ps.State = s.node(def.Role)
 		}
-		r.addProcessLocked(&ps)
+		s.addProcess(&ps)
 		out = append(out, ps)
 	}
-	for role, def := range r.lastKnown {
+	for role, def := range s.dir.Expired() {
 		if roles[role] {
 			continue
 		}
 		roles[role] = true
-		ps := ParticipantStatus{Role: role, Component: def.Component, ID: def.ID, State: r.nodeStateLocked(role), Heartbeat: def.Heartbeat}
-		r.addProcessLocked(&ps)
+		ps := ParticipantStatus{Role: role, Component: def.Component, ID: def.ID, State: s.node(role), Heartbeat: def.Heartbeat}
+		s.addProcess(&ps)
 		out = append(out, ps)
 	}
-	for role, p := range r.procs {
+	for role, p := range s.procs {
 		if roles[role] {
 			continue
 		}
-		ps := ParticipantStatus{Role: role, Component: p.component, State: r.nodeStateLocked(role)}
-		r.addProcessLocked(&ps)
+		ps := ParticipantStatus{Role: role, Component: p.component, State: s.node(role)}
+		s.addProcess(&ps)
 		out = append(out, ps)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -331,21 +307,16 @@ func (r *Runtime) participantsLocked() []ParticipantStatus {
 	return out
 }
 
-// addProcessLocked adds the pid and exit status of the process the
-// runtime started for the participant's role.
-func (r *Runtime) addProcessLocked(ps *ParticipantStatus) {
-	p, ok := r.procs[ps.Role]
+// addProcess adds the pid and exit status of the process the runtime
+// started for the participant's role.
+func (s states) addProcess(ps *ParticipantStatus) {
+	p, ok := s.procs[ps.Role]
 	if !ok {
 		return
 	}
-	if p.cmd != nil && p.cmd.Process != nil {
-		ps.PID = p.cmd.Process.Pid
-	}
-	if p.exited {
-		code := p.exitCode
-		ps.ExitCode = &code
-		if r.exitedLocked(ps.Role) {
-			ps.State = NodeExited
-		}
+	ps.PID = p.pid
+	ps.ExitCode = p.exitCode
+	if s.exited(ps.Role) {
+		ps.State = NodeExited
 	}
 }

@@ -21,7 +21,7 @@ import (
 // graph file, so the file is always either the old or the new graph.
 type persister struct {
 	path string
-	rt   *Runtime
+	rt   *Graphs
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -38,7 +38,7 @@ type pendingSave struct {
 	events  []Event
 }
 
-func newPersister(rt *Runtime, path string) *persister {
+func newPersister(rt *Graphs, path string) *persister {
 	p := &persister{path: path, rt: rt, next: 1}
 	p.cond = sync.NewCond(&p.mu)
 	go p.loop()
@@ -115,16 +115,13 @@ func (p *persister) loop() {
 		}
 		p.rt.mu.Lock()
 		for _, s := range batch {
-			for _, ev := range s.events {
-				p.rt.sink.Broadcast(ev)
-			}
+			p.rt.events.pushAll(s.events)
 		}
 		if err != nil {
-			p.rt.sink.Broadcast(Event{Protocol: "network", Command: "error", Payload: NetworkErrorPayload{
-				Message: fmt.Sprintf("Could not save the graph to %s: %v", p.path, err), Graph: p.rt.mainGraph,
-			}})
+			p.rt.problems.emit(nil, problem{graph: p.rt.mainGraph, message: fmt.Sprintf("Could not save the graph to %s: %v", p.path, err)})
 		}
 		p.rt.mu.Unlock()
+		p.rt.events.flush()
 		p.mu.Lock()
 		p.done = batch[len(batch)-1].version
 		p.lastErr = err
@@ -175,7 +172,7 @@ func writeAtomic(path string, data []byte) error {
 // without one); graphFileText makes the file's text of it. It is
 // Graph.MarshalJSON's: json.Marshal would escape <, > and & in the IIPs'
 // data.
-func (r *Runtime) snapshotLocked() []byte {
+func (r *Graphs) snapshotLocked() []byte {
 	gs, ok := r.graphs[r.mainGraph]
 	if !ok {
 		return nil
@@ -200,14 +197,14 @@ func graphFileText(compact []byte) ([]byte, error) {
 }
 
 // MainGraph is the id of the main graph, or "".
-func (r *Runtime) MainGraph() string {
+func (r *Graphs) MainGraph() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mainGraph
 }
 
 // Persist writes the main graph to its file now (network:persist).
-func (r *Runtime) Persist() error {
+func (r *Graphs) Persist() error {
 	r.mu.Lock()
 	if r.persist == nil {
 		r.mu.Unlock()

@@ -4,237 +4,534 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
+	"os"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
+	"github.com/msgflo/msgflo-runtime/proxy"
+	"github.com/msgflo/msgflo-runtime/runtime/plan"
+	"github.com/msgflo/msgflo-runtime/runtime/procs"
 )
 
-// The reconciler brings the broker in line with the graphs, in four steps:
-// in-process participants, bindings, taps, deliveries. Each step plans under
-// the lock and acts without it; the result is recorded under the lock again.
-// It runs on the Run goroutine only, which owns taps.
+// wiring is the part that makes the broker match the graphs: the reconcile
+// loop's plans are acted on here, and it owns what the runtime made at the
+// broker: the bindings (bound: written only by the Run goroutine, under
+// its lock, which the edge taps' handler reads it under) and the edge taps
+// (the Run goroutine's alone).
+type wiring struct {
+	rt *Runtime
+
+	mu    sync.Mutex // guards bound
+	bound map[plan.Binding]bool
+	taps  map[string]network.Subscription
+	// behind is when the loop first had edits it has not acted on all of
+	// (zero when none: the Run goroutine's); editsAt is the count of edits
+	// the current plan was made from, and yielded says the pass gave way
+	// to newer ones (yielding), for giveWay at most after behind
+	// (settleMax; tests set it before their first edit).
+	behind  time.Time
+	editsAt uint64
+	yielded bool
+	giveWay time.Duration
+	// reconciled, when set (by tests), is called after each reconcile pass.
+	reconciled func()
+}
+
+func newWiring(rt *Runtime) *wiring {
+	return &wiring{rt: rt, bound: map[plan.Binding]bool{}, taps: map[string]network.Subscription{}, giveWay: settleMax}
+}
+
+// isBound says a binding is made.
+func (w *wiring) isBound(b plan.Binding) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bound[b]
+}
+
+func (w *wiring) setBound(b plan.Binding, made bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if made {
+		w.bound[b] = true
+	} else {
+		delete(w.bound, b)
+	}
+}
+
+// closeTaps closes every edge tap (at shutdown).
+func (w *wiring) closeTaps() {
+	for q, sub := range w.taps {
+		if err := sub.Close(); err != nil {
+			w.rt.log.Debug().Err(err).Str("queue", q).Msg("close edge tap")
+		}
+	}
+	w.taps = map[string]network.Subscription{}
+}
+
+// The reconciler brings the broker in line with the graphs: it takes a
+// snapshot of the state under the lock, makes a plan of it (plan.Make, a
+// pure function), acts on the plan without the lock, and records each
+// result under the lock again. It runs on the Run goroutine only, which
+// owns taps and is the only writer of bound.
 
 // stopTimeout bounds how long stopping an in-process participant may take.
 const stopTimeout = 10 * time.Second
 
-func (r *Runtime) reconcile(ctx context.Context) (failed bool) {
+// maxPlans bounds the plans of one pass: a plan that started participants
+// is followed by another, which binds their edges.
+const maxPlans = 3
+
+// reconcile makes a pass; yielded says it gave way to edits that came
+// meanwhile before it did all it planned (yielding).
+func (w *wiring) reconcile(ctx context.Context) (failed, yielded bool) {
+	r := w.rt
+	defer r.events.flush()
 	r.mu.Lock()
 	r.pruneProblemsLocked()
+	r.dir.Prune(r.neededLocked)
 	r.mu.Unlock()
-	if r.reconcileParticipants(ctx) {
-		failed = true
-	}
-	r.reconcileProcesses()
-	if r.reconcileBindings(ctx) {
-		failed = true
-	}
-	if r.startLocals(ctx) {
-		failed = true
-	}
-	if r.reconcileTaps(ctx) {
-		failed = true
-	}
-	r.connectHostedPorts()
-	if r.deliver(ctx) {
-		failed = true
-	}
-	return failed
-}
-
-type localStart struct {
-	role string
-	comp *participant.Component
-}
-
-func (r *Runtime) reconcileParticipants(ctx context.Context) (failed bool) {
-	r.mu.Lock()
-	want := map[string]*participant.Component{}
-	for _, gs := range r.sortedGraphsLocked() {
-		// Most graphs of a large network hold no node the runtime runs
-		// in-process: skip them without walking their nodes.
-		if !slices.ContainsFunc(gs.g.Components(), func(name string) bool {
-			c, ok := r.components[name]
-			return ok && c.builtin != nil
-		}) {
-			continue
-		}
-		for _, n := range gs.g.Nodes {
-			role := gs.roleOf(n.ID)
-			c, ok := r.components[n.Component]
-			if !ok || c.builtin == nil || slices.Contains(r.opts.Ignore, role) {
-				continue
-			}
-			if other, taken := want[role]; taken && other.Name != c.builtin.Name {
-				r.networkErrorLocked("role:"+gs.g.ID+":"+n.ID, gs.g.ID,
-					fmt.Sprintf("Node %s (%s) shares its role %s with a node of component %s; it is served by that participant", n.ID, n.Component, role, other.Name))
-				continue
-			}
-			want[role] = c.builtin
-		}
-	}
-	var stop []string
-	for role, lp := range r.local {
-		if c, ok := want[role]; !ok || c.Name != lp.component {
-			stop = append(stop, role)
-		}
-	}
-	var start []localStart
-	for role, c := range want {
-		if _, running := r.local[role]; !running {
-			start = append(start, localStart{role: role, comp: c})
-		}
-	}
-	r.mu.Unlock()
-	sort.Strings(stop)
-	sort.Slice(start, func(i, j int) bool { return start[i].role < start[j].role })
-
-	for _, role := range stop {
+	w.yielded = false
+	for range maxPlans {
 		r.mu.Lock()
-		lp := r.local[role]
-		delete(r.local, role)
+		s := w.snapshotLocked()
+		w.editsAt = r.edits.Load()
+		r.mu.Unlock()
+		p := plan.Make(s)
+		again, f := w.act(ctx, p)
+		failed = failed || f
+		if !again || w.yielded {
+			break
+		}
+	}
+	return failed, w.yielded
+}
+
+// yielding says the pass should stop after the action it just made, so
+// that the edits a client sends meanwhile do not wait for the CPU, or the
+// broker, while it starts participants and binds their edges: an edit
+// came since the plan was made, and the loop has not given way for longer
+// than giveWay (settleMax, Run). Each action records its result, so that the next
+// plan, made once the edits settle again, does what this one left. Call
+// it on the Run goroutine, after an action (each pass makes one at least).
+func (w *wiring) yielding() bool {
+	// giveWay is read after an edit's count: the edit made after a test
+	// set it is seen first.
+	if !w.yielded && w.rt.edits.Load() != w.editsAt && time.Since(w.behind) < w.giveWay {
+		w.yielded = true
+	}
+	return w.yielded
+}
+
+// act carries out a plan. again says the participants changed, so that
+// another plan has more to do (bind the edges of a participant started,
+// start the one replacing a participant stopped).
+func (w *wiring) act(ctx context.Context, p *plan.Plan) (again, failed bool) {
+	r := w.rt
+	defer r.events.flush()
+	r.mu.Lock()
+	w.recordProblemsLocked(p)
+	r.mu.Unlock()
+	r.events.flush()
+	// A pass that gives way to edits (yielding) stops after the action it
+	// is making: the next plan does the rest, in the same order.
+	w.stopLocals(ctx, p.StopLocal)
+	if w.yielded {
+		return false, false
+	}
+	// The taps before anything lets data in (a gate opened, a participant
+	// that begins to consume, a packet delivered): a client sees the data
+	// that comes after its selection; what needs a tap that could not be
+	// opened waits for a later pass.
+	failed = w.reconcileTaps(ctx, p.CloseTaps, p.OpenTaps)
+	w.setGates(p.Gates)
+	if w.startLocals(ctx, p.StartLocal) {
+		failed = true
+	}
+	for _, role := range p.StopProcess {
+		r.procs.stop(role)
+	}
+	for _, s := range p.StartProcess {
+		if w.yielded {
+			break
+		}
+		w.startProcess(s)
+		w.yielding()
+	}
+	if !w.yielded && (w.unbind(ctx, p.Unbind) || w.bind(ctx, p.Bind)) {
+		failed = true
+	}
+	if !w.yielded && w.runLocals(ctx, p.RunLocal) {
+		failed = true
+	}
+	if w.yielded {
+		return false, failed
+	}
+	r.fwd.connect(p.Connect)
+	if w.deliver(ctx, p) {
+		failed = true
+	}
+	again = len(p.StartLocal)+len(p.StopLocal)+len(p.StartProcess)+len(p.StopProcess) > 0
+	return again, failed
+}
+
+// snapshotLocked is what the plan is made from.
+func (w *wiring) snapshotLocked() *plan.Snapshot {
+	r := w.rt
+	graphs := r.sortedGraphsLocked()
+	s := &plan.Snapshot{
+		Graphs:    make([]plan.Graph, 0, len(graphs)),
+		Local:     r.local.plan(),
+		Processes: r.procs.components(),
+		Bound:     w.bound, // written by this goroutine only
+		Taps:      make(map[string]bool, len(w.taps)),
+		Watching:  len(r.watchers) > 0,
+		Hosts:     map[string]plan.Host{},
+		Connected: r.fwd.sent(),
+	}
+	gen := w.planGen()
+	roles := 0
+	for _, gs := range graphs {
+		roles += len(w.plannedLocked(gs, gen).roles)
+	}
+	s.Participants = make(map[string]plan.Participant, roles)
+	for _, gs := range graphs {
+		pg := gs.planned
+		g := pg.graph // the nodes and edges are shared: the plan only reads them
+		g.Started, g.Traced = gs.started, r.tracer.traced(gs.g.ID)
+		for _, d := range gs.outbox {
+			g.Outbox = append(g.Outbox, plan.Packet{Seq: d.seq, Tgt: d.tgt, Role: gs.roleOf(d.tgt.Node)})
+		}
+		s.Graphs = append(s.Graphs, g)
+		for _, role := range pg.roles {
+			if _, done := s.Participants[role]; !done {
+				w.addParticipantLocked(s, role)
+			}
+		}
+	}
+	for q := range w.taps {
+		s.Taps[q] = true
+	}
+	s.Problems = r.problems.nodeProblems()
+	return s
+}
+
+// addParticipantLocked puts the participant serving role in the snapshot,
+// and among its hosts when it is a full FBP runtime.
+func (w *wiring) addParticipantLocked(s *plan.Snapshot, role string) {
+	r := w.rt
+	def, live, ok := r.resolveRef(role)
+	if !ok {
+		return
+	}
+	s.Participants[role] = plan.Participant{Def: def, Live: live}
+	if def.Inqueue == "" || def.Outqueue == "" {
+		return
+	}
+	if ep := proxy.EndpointOf(*def); ep.Announced && ep.Can("protocol:graph") && !r.local.has(role) {
+		s.Hosts[role] = plan.Host{Participant: def.ID, Graph: r.dir.Hosted(*def)}
+	}
+}
+
+// plannedGraph is a graph as the plan sees it, kept between passes while
+// neither the graph nor what its plan depends on changed (the clients'
+// edge selections, the library): its nodes and edges, with their roles,
+// what the runtime does for each node and which edges clients watch.
+// Whether it is started or traced, and its outbox, are read each pass.
+type plannedGraph struct {
+	graph plan.Graph
+	// roles are its nodes' roles, each once.
+	roles []string
+	// gen is the runtime's planGen it was made at.
+	gen uint64
+}
+
+// planGen changes whenever what every graph's plan depends on, besides
+// the graph, changes: the clients and their edge selections (Watched),
+// the library (Run).
+func (w *wiring) planGen() uint64 { return w.rt.watchGen + w.rt.catalog.gen.Load() }
+
+// plannedLocked is gs as the plan sees it, made again when gs changed
+// (graphState.changed) or planGen did.
+func (w *wiring) plannedLocked(gs *graphState, gen uint64) *plannedGraph {
+	if gs.planned != nil && gs.planned.gen == gen {
+		return gs.planned
+	}
+	r := w.rt
+	rules := r.rules()
+	pg := &plannedGraph{gen: gen}
+	g := plan.Graph{ID: gs.g.ID, Created: gs.created, Nodes: make([]plan.Node, 0, len(gs.g.Nodes)), Edges: make([]plan.Edge, 0, len(gs.g.Edges))}
+	seen := make(map[string]bool, len(gs.g.Nodes))
+	for _, n := range gs.g.Nodes {
+		role := gs.roleOf(n.ID)
+		if !seen[role] {
+			seen[role] = true
+			pg.roles = append(pg.roles, role)
+		}
+		pn := plan.Node{ID: n.ID, Role: role, Component: n.Component, Run: rules.Run(n.ID, role, n.Component, observed(n.Metadata))}
+		if pn.Run == plan.LibraryProcess {
+			pn.IIPs = gs.g.InitialData(n.ID)
+		}
+		g.Nodes = append(g.Nodes, pn)
+	}
+	watching := len(r.watchers) > 0
+	for _, e := range gs.g.Edges {
+		obs := observed(e.Metadata)
+		g.Edges = append(g.Edges, plan.Edge{Src: e.Src, Tgt: e.Tgt, SrcRole: gs.roleOf(e.Src.Node), TgtRole: gs.roleOf(e.Tgt.Node),
+			Observed: obs, Watched: watching && r.watchers.watched(gs.g.ID, keyOf(e.Src, e.Tgt), obs)})
+	}
+	for _, x := range gs.g.Outports {
+		g.Outports = append(g.Outports, graph.Endpoint{Node: x.Node, Port: x.Port})
+	}
+	pg.graph = g
+	gs.planned = pg
+	return pg
+}
+
+// recordProblemsLocked reports the plan's problems as they are now: new
+// ones once, and those over no longer.
+func (w *wiring) recordProblemsLocked(p *plan.Plan) {
+	r := w.rt
+	r.problems.sync([]string{plan.EdgeKey, plan.RoleKey}, toProblems(p.Errors))
+	for _, rep := range p.Reports {
+		r.problems.graphError(rep.Key, rep.Graph, rep.Message)
+	}
+	r.problems.sync([]string{plan.WaitKey}, toProblems(p.Waits))
+	for id, gs := range r.graphs {
+		gs.blocked = p.Blocked[id]
+	}
+}
+
+func toProblems(in map[string]plan.Problem) map[string]problem {
+	out := make(map[string]problem, len(in))
+	for k, p := range in {
+		out[k] = problem{graph: p.Graph, node: p.Node, message: p.Message, asError: p.AsError}
+	}
+	return out
+}
+
+func (w *wiring) stopLocals(ctx context.Context, roles []string) {
+	r := w.rt
+	if len(roles) > 0 {
+		defer logRoles(r.log, "stopped in-process participants", roles)
+	}
+	for _, role := range roles {
+		if w.yielded {
+			break
+		}
+		lp := r.local.take(role)
+		r.mu.Lock()
 		// A paused participant finishes what it holds instead of waiting
 		// for a start that will not come.
 		lp.gate.set(true)
-		id := lp.p.Definition().ID
-		r.registry.Remove(id)
-		delete(r.lastKnown, role)
-		r.retired[id] = r.now()
+		id := lp.def.ID
+		r.dir.Remove(id)
+		r.dir.Retire(id, r.now())
 		r.mu.Unlock()
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
-		if err := lp.p.Stop(sctx); err != nil {
+		if err := lp.stop(sctx); err != nil {
 			r.log.Warn().Err(err).Str("role", role).Msg("stop in-process participant")
 		}
 		cancel()
 		r.opts.Metrics.ForgetParticipant(lp.graph, role)
-		r.log.Info().Str("role", role).Str("component", lp.component).Msg("stopped in-process participant")
+		r.log.Debug().Str("role", role).Str("component", lp.component).Msg("stopped in-process participant")
+		w.yielding()
 	}
+}
+
+func (w *wiring) setGates(gates []plan.Gate) {
+	r := w.rt
 	r.mu.Lock()
-	for role, lp := range r.local {
-		open := r.roleStartedLocked(role)
-		if lp.gate.set(open) {
-			if open {
-				r.log.Debug().Str("role", role).Msg("in-process participant resumed")
-			} else {
-				r.log.Debug().Str("role", role).Msg("in-process participant paused")
-			}
+	defer r.mu.Unlock()
+	opened := false
+	for _, g := range gates {
+		lp := r.local.get(g.Role)
+		if lp == nil || g.Open && !w.tapped(g.Taps) || !lp.gate.set(g.Open) {
+			continue
+		}
+		if g.Open {
+			opened = true
+			r.log.Debug().Str("role", g.Role).Msg("in-process participant resumed")
+		} else {
+			r.log.Debug().Str("role", g.Role).Msg("in-process participant paused")
 		}
 	}
-	r.mu.Unlock()
-	for _, s := range start {
+	if opened {
+		// The plan is of a snapshot: a network stopped since closes again
+		// what the plan opened for it.
+		r.pauseLocked()
+	}
+}
+
+// startLocals declares in-process participants; they consume once their
+// outputs are wired (runLocals).
+func (w *wiring) startLocals(ctx context.Context, starts []plan.LocalStart) (failed bool) {
+	r := w.rt
+	opened := false
+	for _, s := range starts {
+		if w.yielded {
+			break
+		}
 		r.mu.Lock()
-		g := newGate(r.roleStartedLocked(s.role))
-		graphID := r.graphOfRoleLocked(s.role)
+		comp := r.catalog.builtin(s.Component)
 		r.mu.Unlock()
+		g := newGate(s.Open)
 		counts := &portCounts{}
-		p, err := participant.New(r.broker, gated(instrumented(*s.comp, r.opts.Metrics, counts, graphID, s.role), g), s.role, participant.Options{
+		pb, release := r.local.brokerFor(ctx, r.broker)
+		p, err := participant.New(pb, gated(instrumented(*comp, r.opts.Metrics, counts, s.Graph, s.Role), g), s.Role, participant.Options{
 			DiscoveryPeriod:   r.opts.DiscoveryPeriod,
 			TransientMessages: r.opts.TransientMessages,
-			Logger:            r.log.With().Str("role", s.role).Logger(),
+			Logger:            r.log.With().Str("role", s.Role).Logger(),
 		})
 		if err == nil {
 			err = p.Declare(ctx)
 		}
 		r.mu.Lock()
-		key := "start:" + s.role
+		key := "start:" + s.Role
 		if err != nil {
+			release()
 			failed = true
-			r.nodeErrorLocked(key, s.role, true, func(node string) string {
-				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", s.role, s.comp.Name, node, err)
+			r.nodeErrorLocked(key, s.Role, true, func(node string) string {
+				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", s.Role, s.Component, node, err)
 			})
 			r.mu.Unlock()
 			continue
 		}
-		r.clearNodeErrorLocked(key, s.role)
-		r.local[s.role] = &localParticipant{component: s.comp.Name, p: p, gate: g, graph: graphID, counts: counts}
+		r.problems.clearPrefix(key + ":")
+		def := p.Definition()
+		r.local.put(s.Role, &localParticipant{component: s.Component, p: p, def: def, gate: g, graph: s.Graph, counts: counts, release: release})
 		// Known at once, so that its edges can be bound before it runs.
-		r.addParticipantLocked(p.Definition())
+		r.participantChangedLocked(def, r.dir.UpsertOwn(def, r.now()))
+		r.mu.Unlock()
+		w.yielding()
+		opened = opened || s.Open
+	}
+	if opened {
+		// As setGates: a network stopped since the snapshot closes the gates
+		// the plan made open (they do not consume yet: runLocals).
+		r.mu.Lock()
+		r.pauseLocked()
 		r.mu.Unlock()
 	}
 	return failed
 }
 
-// startLocals starts the in-process participants whose outputs are wired.
-func (r *Runtime) startLocals(ctx context.Context) (failed bool) {
+// startProcess starts the participant process the plan asks for.
+func (w *wiring) startProcess(s plan.ProcessStart) {
+	r := w.rt
+	lc, ok := r.catalog.libraryComponent(s.Component)
+	if !ok {
+		return
+	}
+	line, err := r.catalog.script(lc, s.Role, s.IIPs)
+	if err != nil {
+		r.log.Error().Err(err).Str("role", s.Role).Str("component", s.Component).Msg("cannot start participant process")
+		r.procs.failedToStart(s.Role, s.Component, fmt.Sprintf("could not start participant process: %v", err))
+		return
+	}
+	spec := procs.Spec{
+		Command:    line,
+		Supervisor: r.opts.Supervisor,
+		Env:        procs.Env{Broker: r.broker.URL(), TransientMessages: r.opts.TransientMessages, QueueType: r.opts.QueueType}.Environ(os.Environ()),
+		Prefix:     s.Role,
+		Grace:      StopGrace,
+	}
+	if slices.Contains(r.opts.Forward, "stdout") {
+		spec.Stdout = r.opts.ForwardTo
+	}
+	if slices.Contains(r.opts.Forward, "stderr") {
+		spec.Stderr = r.opts.ForwardTo
+	}
+	r.procs.start(s.Role, s.Component, spec)
+}
+
+// processFailed reports a problem of the process of role on the role's nodes.
+func (r *Runtime) processFailed(role, msg string) {
+	defer r.events.flush()
 	r.mu.Lock()
-	var ready []string
-	for role, lp := range r.local {
-		if !lp.running && r.outputsWiredLocked(role) {
-			ready = append(ready, role)
-		}
-	}
-	r.mu.Unlock()
-	sort.Strings(ready)
-	for _, role := range ready {
-		r.mu.Lock()
-		lp := r.local[role]
-		r.mu.Unlock()
-		if lp == nil {
-			continue
-		}
-		err := lp.p.Start(ctx)
-		r.mu.Lock()
-		key := "start:" + role
-		if err != nil {
-			failed = true
-			r.nodeErrorLocked(key, role, true, func(node string) string {
-				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", role, lp.component, node, err)
-			})
-			r.mu.Unlock()
-			continue
-		}
-		lp.running = true
-		r.mu.Unlock()
-		r.log.Info().Str("role", role).Str("component", lp.component).Msg("started in-process participant")
-	}
-	return failed
+	defer r.mu.Unlock()
+	r.nodeErrorLocked("process:"+role, role, false, func(string) string { return msg })
 }
 
-// roleStartedLocked reports whether a node served by role is in a started
-// graph: its in-process participant takes messages only then.
-func (r *Runtime) roleStartedLocked(role string) bool {
-	for _, gs := range r.graphs {
-		if gs.started && gs.hasRole(role) {
-			return true
-		}
-	}
-	return false
-}
-
-// outputsWiredLocked reports whether every edge leaving role is bound
-// (edges that cannot be resolved are reported elsewhere).
-func (r *Runtime) outputsWiredLocked(role string) bool {
-	for _, gs := range r.graphs {
-		for _, e := range gs.g.Edges {
-			if gs.roleOf(e.Src.Node) == role && r.edgeWaitingLocked(gs, e) {
-				return false
-			}
+// made says the bindings are in place.
+func (w *wiring) made(needs []plan.Binding) bool {
+	for _, b := range needs {
+		if !w.isBound(b) {
+			return false
 		}
 	}
 	return true
 }
 
-// edgeWaitingLocked reports whether an edge is not bound at the broker yet
-// although it can be: an edge whose ports do not resolve is reported
-// elsewhere and not waited for.
-func (r *Runtime) edgeWaitingLocked(gs *graphState, e *graph.Edge) bool {
-	src, ok, err := r.queueOfLocked(gs, e.Src, true)
-	if err != nil {
-		return false
+// tapped says the taps are open. Call it on the Run goroutine (it owns
+// taps).
+func (w *wiring) tapped(queues []string) bool {
+	for _, q := range queues {
+		if _, ok := w.taps[q]; !ok {
+			return false
+		}
 	}
-	if !ok {
-		return true
-	}
-	tgt, ok, err := r.queueOfLocked(gs, e.Tgt, false)
-	return err == nil && (!ok || !r.bound[binding{src: src, tgt: tgt}])
+	return true
 }
 
-func (r *Runtime) graphsWithRoleLocked(role string) []*graphState {
+// runLocals starts consuming in the in-process participants whose outputs
+// are wired.
+func (w *wiring) runLocals(ctx context.Context, runs []plan.LocalRun) (failed bool) {
+	r := w.rt
+	var started []string
+	defer func() { logRoles(r.log, "started in-process participants", started) }()
+	for _, run := range runs {
+		if w.yielded {
+			break
+		}
+		lp := r.local.get(run.Role)
+		if lp == nil || !w.made(run.Needs) || !w.tapped(run.Taps) {
+			continue
+		}
+		err := lp.p.Start(ctx)
+		r.mu.Lock()
+		key := "start:" + run.Role
+		if err != nil {
+			failed = true
+			r.nodeErrorLocked(key, run.Role, true, func(node string) string {
+				return fmt.Sprintf("Could not start participant %s (%s) for node %s: %v", run.Role, lp.component, node, err)
+			})
+			r.mu.Unlock()
+			continue
+		}
+		r.mu.Unlock()
+		r.local.markRunning(run.Role)
+		started = append(started, run.Role)
+		r.log.Debug().Str("role", run.Role).Str("component", lp.component).Msg("started in-process participant")
+		w.yielding()
+	}
+	return failed
+}
+
+// logRoles logs at info level what happened to the participants of
+// roles, in one line per reconcile pass (a client uploading a graph makes
+// hundreds of them; each is logged at debug level): how many, and the
+// first few roles.
+func logRoles(log zerolog.Logger, msg string, roles []string) {
+	if len(roles) == 0 {
+		return
+	}
+	const shown = 10
+	list := strings.Join(roles[:min(len(roles), shown)], ",")
+	if len(roles) > shown {
+		list += fmt.Sprintf(",... (%d more)", len(roles)-shown)
+	}
+	log.Info().Int("count", len(roles)).Str("roles", list).Msg(msg)
+}
+
+func (r *Graphs) graphsWithRoleLocked(role string) []*graphState {
 	var out []*graphState
 	for _, gs := range r.sortedGraphsLocked() {
 		if gs.hasRole(role) {
@@ -247,175 +544,82 @@ func (r *Runtime) graphsWithRoleLocked(role string) []*graphState {
 // queueOfLocked resolves a node's port to its queue through the participant
 // serving the node's role. ok is false while no participant is known; err
 // says the participant has no such port.
-func (r *Runtime) queueOfLocked(gs *graphState, ep graph.Endpoint, out bool) (queue string, ok bool, err error) {
-	def, found := r.resolveLocked(gs.roleOf(ep.Node))
+func (r *Graphs) queueOfLocked(gs *graphState, ep graph.Endpoint, out bool) (queue string, ok bool, err error) {
+	def, _, found := r.resolve(gs.roleOf(ep.Node))
 	if !found {
 		return "", false, nil
 	}
-	var p network.Port
-	var has bool
-	kind := "inport"
-	if out {
-		p, has = def.Outport(ep.Port)
-		kind = "outport"
-	} else {
-		p, has = def.Inport(ep.Port)
-	}
-	if !has || p.Queue == "" {
-		return "", false, fmt.Errorf("Participant %s (role %s) has no %s %s", def.ID, def.Role, kind, ep.Port)
-	}
-	return p.Queue, true, nil
+	q, err := plan.PortQueue(def, ep.Port, out)
+	return q, err == nil, err
 }
 
-// wantedBindingsLocked lists the bindings the graphs need, with the graphs
-// that need each (for error reports). An edge is bound as soon as both its
-// ends are known, whether its graph is started or not (as msgflo).
-func (r *Runtime) wantedBindingsLocked() map[binding][]string {
-	want := map[binding][]string{}
-	for _, gs := range r.sortedGraphsLocked() {
-		for _, e := range gs.g.Edges {
-			src, okSrc, errSrc := r.queueOfLocked(gs, e.Src, true)
-			tgt, okTgt, errTgt := r.queueOfLocked(gs, e.Tgt, false)
-			key := "edge:" + gs.g.ID + ":" + e.ID()
-			if errSrc != nil || errTgt != nil {
-				err := errSrc
-				if err == nil {
-					err = errTgt
-				}
-				r.networkErrorLocked(key, gs.g.ID, fmt.Sprintf("Cannot connect %s: %v", e.ID(), err))
-				continue
-			}
-			r.clearErrorLocked(key)
-			if okSrc && okTgt {
-				b := binding{src: src, tgt: tgt}
-				want[b] = append(want[b], gs.g.ID)
-			}
-		}
-	}
-	return want
-}
-
-func (r *Runtime) reconcileBindings(ctx context.Context) (failed bool) {
-	r.mu.Lock()
-	want := r.wantedBindingsLocked()
-	var unbind, bind []binding
-	for b := range r.bound {
-		if _, ok := want[b]; !ok {
-			unbind = append(unbind, b)
-		}
-	}
-	for b := range want {
-		if !r.bound[b] {
-			bind = append(bind, b)
-		}
-	}
-	r.mu.Unlock()
-	sortBindings(unbind)
-	sortBindings(bind)
-
+func (w *wiring) unbind(ctx context.Context, unbind []plan.Binding) (failed bool) {
+	r := w.rt
 	for _, b := range unbind {
-		err := r.broker.Unbind(ctx, b.src, b.tgt)
+		if w.yielded {
+			break
+		}
+		err := r.broker.Unbind(ctx, b.Src, b.Tgt)
 		r.mu.Lock()
 		if err != nil {
 			failed = true
-			r.networkErrorLocked("unbind:"+b.src+"->"+b.tgt, "", fmt.Sprintf("Could not unbind %s -> %s: %v", b.src, b.tgt, err))
+			r.problems.graphError("unbind:"+b.Src+"->"+b.Tgt, "", fmt.Sprintf("Could not unbind %s -> %s: %v", b.Src, b.Tgt, err))
 		} else {
-			delete(r.bound, b)
-			r.clearErrorLocked("unbind:" + b.src + "->" + b.tgt)
-			r.log.Debug().Str("src", b.src).Str("tgt", b.tgt).Msg("unbound")
+			w.setBound(b, false)
+			r.problems.clear("unbind:" + b.Src + "->" + b.Tgt)
+			r.log.Debug().Str("src", b.Src).Str("tgt", b.Tgt).Msg("unbound")
 		}
 		r.mu.Unlock()
-	}
-	for _, b := range bind {
-		err := r.broker.Bind(ctx, b.src, b.tgt)
-		r.mu.Lock()
-		key := "bind:" + b.src + "->" + b.tgt
-		if err != nil {
-			failed = true
-			for _, g := range want[b] {
-				r.networkErrorLocked(key+":"+g, g, fmt.Sprintf("Could not bind %s -> %s: %v", b.src, b.tgt, err))
-			}
-		} else {
-			r.bound[b] = true
-			for _, g := range want[b] {
-				r.clearErrorLocked(key + ":" + g)
-			}
-			r.log.Debug().Str("src", b.src).Str("tgt", b.tgt).Msg("bound")
-		}
-		r.mu.Unlock()
+		w.yielding()
 	}
 	return failed
 }
 
-func sortBindings(bs []binding) {
-	sort.Slice(bs, func(i, j int) bool {
-		if bs[i].src != bs[j].src {
-			return bs[i].src < bs[j].src
+func (w *wiring) bind(ctx context.Context, binds []plan.Bind) (failed bool) {
+	r := w.rt
+	for _, pb := range binds {
+		if w.yielded {
+			break
 		}
-		return bs[i].tgt < bs[j].tgt
-	})
+		b := pb.Binding
+		err := r.broker.Bind(ctx, b.Src, b.Tgt)
+		r.mu.Lock()
+		key := "bind:" + b.Src + "->" + b.Tgt
+		if err != nil {
+			failed = true
+			for _, g := range pb.Graphs {
+				r.problems.graphError(key+":"+g, g, fmt.Sprintf("Could not bind %s -> %s: %v", b.Src, b.Tgt, err))
+			}
+		} else {
+			w.setBound(b, true)
+			for _, g := range pb.Graphs {
+				r.problems.clear(key + ":" + g)
+			}
+			r.log.Debug().Str("src", b.Src).Str("tgt", b.Tgt).Msg("bound")
+		}
+		r.mu.Unlock()
+		w.yielding()
+	}
+	return failed
 }
 
-// wantedTapsLocked lists the outport queues whose data some client should
-// see: watched, bound edges of started graphs and exported outports of
-// started graphs. Nothing is tapped while no client is connected.
-func (r *Runtime) wantedTapsLocked() map[string]bool {
-	want := map[string]bool{}
-	r.traceTapsLocked(want)
-	if len(r.watchers) == 0 {
-		return want
+func (w *wiring) reconcileTaps(ctx context.Context, closeTaps, openTaps []string) (failed bool) {
+	r := w.rt
+	for _, q := range closeTaps {
+		if err := w.taps[q].Close(); err != nil {
+			r.log.Warn().Err(err).Str("queue", q).Msg("close edge tap")
+		}
+		delete(w.taps, q)
 	}
-	for _, gs := range r.sortedGraphsLocked() {
-		if !gs.started {
-			continue
-		}
-		for _, e := range gs.g.Edges {
-			src, ok, _ := r.queueOfLocked(gs, e.Src, true)
-			if !ok {
-				continue
-			}
-			k := keyOf(e.Src, e.Tgt)
-			if len(r.watchersOfLocked(gs.g.ID, &k)) > 0 {
-				want[src] = true
-			}
-		}
-		for _, x := range gs.g.Outports {
-			if q, ok, _ := r.queueOfLocked(gs, graph.Endpoint{Node: x.Node, Port: x.Port}, true); ok {
-				want[q] = true
-			}
-		}
-	}
-	return want
-}
-
-func (r *Runtime) reconcileTaps(ctx context.Context) (failed bool) {
-	r.mu.Lock()
-	want := r.wantedTapsLocked()
-	r.mu.Unlock()
-	for q, sub := range r.taps {
-		if !want[q] {
-			if err := sub.Close(); err != nil {
-				r.log.Warn().Err(err).Str("queue", q).Msg("close edge tap")
-			}
-			delete(r.taps, q)
-		}
-	}
-	queues := make([]string, 0, len(want))
-	for q := range want {
-		if _, ok := r.taps[q]; !ok {
-			queues = append(queues, q)
-		}
-	}
-	sort.Strings(queues)
-	for _, q := range queues {
-		sub, err := r.broker.Tap(ctx, q, r.onTap)
+	for _, q := range openTaps {
+		sub, err := r.broker.Tap(ctx, q, w.onTap)
 		r.mu.Lock()
 		if err != nil {
 			failed = true
-			r.networkErrorLocked("tap:"+q, "", fmt.Sprintf("Could not watch data on %s: %v", q, err))
+			r.problems.graphError("tap:"+q, "", fmt.Sprintf("Could not watch data on %s: %v", q, err))
 		} else {
-			r.clearErrorLocked("tap:" + q)
-			r.taps[q] = sub
+			r.problems.clear("tap:" + q)
+			w.taps[q] = sub
 		}
 		r.mu.Unlock()
 	}
@@ -425,7 +629,9 @@ func (r *Runtime) reconcileTaps(ctx context.Context) (failed bool) {
 // onTap reports data seen on an outport queue: network:data for each
 // watched, bound edge from it and runtime:packet for each exported outport
 // on it.
-func (r *Runtime) onTap(queue string, data []byte) {
+func (w *wiring) onTap(queue string, data []byte) {
+	r := w.rt
+	defer r.events.flush()
 	// The body as JSON, byte for byte (a copy: data is not ours to keep).
 	var value json.RawMessage
 	val := func() json.RawMessage {
@@ -436,7 +642,7 @@ func (r *Runtime) onTap(queue string, data []byte) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.recordTraceLocked(queue, data)
+	r.tracer.record(queue, data, w.inEffectLocked)
 	for _, gs := range r.sortedGraphsLocked() {
 		if !gs.started {
 			continue
@@ -446,177 +652,145 @@ func (r *Runtime) onTap(queue string, data []byte) {
 			if !ok || src != queue {
 				continue
 			}
-			tgt, ok, _ := r.queueOfLocked(gs, e.Tgt, false)
-			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
+			if !w.inEffectLocked(gs, e, src) {
 				continue
 			}
 			k := keyOf(e.Src, e.Tgt)
-			to := r.watchersOfLocked(gs.g.ID, &k)
+			// An observed edge is watched by the clients that selected it.
+			to := r.watchers.of(gs.g.ID, &k, observed(e.Metadata))
 			if len(to) == 0 {
 				continue
 			}
-			s := portRef(e.Src)
-			r.emitTo(to, "network", "data", DataPayload{ID: e.ID(), Src: &s, Tgt: portRef(e.Tgt), Graph: gs.g.ID, Data: val()})
+			s := wire.RefOf(e.Src)
+			r.events.pushTo(to, wire.Data{ID: e.ID(), Src: &s, Tgt: wire.RefOf(e.Tgt), Graph: gs.g.ID, Data: val()})
 		}
 		for _, x := range gs.g.Outports {
 			q, ok, _ := r.queueOfLocked(gs, graph.Endpoint{Node: x.Node, Port: x.Port}, true)
 			if !ok || q != queue {
 				continue
 			}
-			r.emit("runtime", "packet", PacketPayload{Port: x.Public, Event: "data", Payload: val(), Graph: gs.g.ID})
+			r.emit(wire.Packet{Port: x.Public, Event: "data", Payload: val(), Graph: gs.g.ID})
 		}
 	}
 }
 
-type readyDelivery struct {
-	graph string
+// inEffectLocked says data published on src, the source queue of
+// an edge, reaches its target: the edge is bound, or it is an observed
+// edge (its two ports share the queue).
+func (w *wiring) inEffectLocked(gs *graphState, e *graph.Edge, src string) bool {
+	r := w.rt
+	tgt, ok, _ := r.queueOfLocked(gs, e.Tgt, false)
+	return ok && (w.isBound(plan.Binding{Src: src, Tgt: tgt}) || observed(e.Metadata) && src == tgt)
+}
+
+// sending is a packet of a graph's outbox being sent. It stays in the
+// outbox while it is sent (delivery.sending), so that what the store does
+// meanwhile (network:stop, a node or an IIP removed, the graph cleared)
+// drops it as it drops the others: one that could not be sent is still
+// there, in its place, only if the graph still holds it.
+type sending struct {
+	gs    *graphState
 	queue string
 	d     *delivery
 }
 
-// wiredFromLocked reports whether every edge data can take from node on is
-// bound at the broker (edges that cannot be resolved are reported
-// elsewhere and not waited for); if not, waitFor is a node whose
-// participant is not known yet, when that is why.
-func (r *Runtime) wiredFromLocked(gs *graphState, node string) (wired bool, waitFor string) {
-	seen := map[string]bool{node: true}
-	queue := []string{node}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, e := range gs.g.Edges {
-			if e.Src.Node != n {
-				continue
-			}
-			if r.edgeWaitingLocked(gs, e) {
-				if _, known := r.resolveLocked(gs.roleOf(e.Src.Node)); !known {
-					return false, e.Src.Node
-				}
-				if _, known := r.resolveLocked(gs.roleOf(e.Tgt.Node)); !known {
-					return false, e.Tgt.Node
-				}
-				return false, ""
-			}
-			if !seen[e.Tgt.Node] {
-				seen[e.Tgt.Node] = true
-				queue = append(queue, e.Tgt.Node)
-			}
-		}
-	}
-	return true, ""
-}
-
-// stuckLocked says why a node of the graph will not get a participant
-// without help, or "" when one is on its way (an in-process participant or
-// a process being started) or known.
-func (r *Runtime) stuckLocked(gs *graphState, node string) string {
-	for k, p := range r.problems {
-		if p.graph == gs.g.ID && p.node == node && !strings.HasPrefix(k, "wait:") {
-			return p.message
-		}
-	}
-	n := gs.g.Node(node)
-	if n == nil {
-		return ""
-	}
-	role := gs.roleOf(node)
-	if _, known := r.resolveLocked(role); known {
-		return ""
-	}
-	if slices.Contains(r.opts.Ignore, role) {
-		return fmt.Sprintf("no participant with role %s has announced itself, and the runtime ignores that role", role)
-	}
-	if c, ok := r.components[n.Component]; ok && c.builtin != nil {
-		return ""
-	}
-	if _, ok := r.libraryComponentLocked(n.Component); ok {
-		return ""
-	}
-	return fmt.Sprintf("no participant with role %s has announced itself, and the runtime cannot start component %s", role, n.Component)
-}
-
-func (r *Runtime) deliver(ctx context.Context) (failed bool) {
+// deliver sends the packets the plan found ready, in order, and drops the
+// ones it found undeliverable. It stops at a packet that cannot be sent:
+// that one and the ones after it wait in their outboxes for a later pass.
+func (w *wiring) deliver(ctx context.Context, p *plan.Plan) (failed bool) {
+	r := w.rt
 	r.mu.Lock()
-	var ready []readyDelivery
-	waits := map[string]problem{}
-	for _, gs := range r.sortedGraphsLocked() {
-		kept := gs.outbox[:0]
-		gs.blocked = 0
-		type state struct {
-			wired   bool
-			waitFor string
+	ready := w.takeReadyLocked(p)
+	// An initial packet is reported before it is sent: the data it causes
+	// downstream (network:data of the edges after it, seen by the taps on
+	// other goroutines) must not reach clients before it does. It is
+	// reported once, however many tries its send takes.
+	for _, s := range ready {
+		if s.d.iip == nil || s.d.reported {
+			continue
 		}
-		states := map[string]state{}
-		// wait keeps a packet back; when the node it waits for will not
-		// get a participant without help, the wait is reported, naming it.
-		wait := func(d *delivery, node string) {
-			kept = append(kept, d)
-			if node == "" {
-				return
-			}
-			if why := r.stuckLocked(gs, node); why != "" {
-				gs.blocked++
-				waits["wait:"+gs.g.ID+":"+node] = problem{graph: gs.g.ID, node: node,
-					message: fmt.Sprintf("Packets to %s wait for node %s: %s", d.tgt.Node, node, why)}
-			}
+		s.d.reported = true
+		if to := r.watchers.of(s.gs.g.ID, nil, false); len(to) > 0 {
+			r.events.pushTo(to, wire.Data{ID: s.d.iip.ID(), Tgt: wire.RefOf(s.d.iip.Tgt), Graph: s.gs.g.ID, Data: s.d.iip.Data})
 		}
-		for _, d := range gs.outbox {
-			// A packet sent now could reach a participant whose output
-			// is not bound yet, and the broker would drop what it
-			// sends: wait until every edge downstream is in place.
-			st, known := states[d.tgt.Node]
-			if !known {
-				st.wired, st.waitFor = r.wiredFromLocked(gs, d.tgt.Node)
-				states[d.tgt.Node] = st
-			}
-			if !st.wired {
-				wait(d, st.waitFor)
-				continue
-			}
-			q, ok, err := r.queueOfLocked(gs, d.tgt, false)
-			if err != nil {
-				r.networkErrorLocked("deliver:"+gs.g.ID+":"+d.tgt.String(), gs.g.ID, fmt.Sprintf("Cannot deliver to %s: %v", d.tgt, err))
-				continue
-			}
-			if !ok {
-				wait(d, d.tgt.Node)
-				continue
-			}
-			ready = append(ready, readyDelivery{graph: gs.g.ID, queue: q, d: d})
-			if d.iip != nil {
-				if to := r.watchersOfLocked(gs.g.ID, nil); len(to) > 0 {
-					r.emitTo(to, "network", "data", DataPayload{ID: d.iip.ID(), Tgt: portRef(d.iip.Tgt), Graph: gs.g.ID, Data: d.iip.Data})
-				}
-			}
-		}
-		gs.setOutbox(kept)
-	}
-	r.dropProblemsLocked(func(k string, _ problem) bool {
-		_, still := waits[k]
-		return strings.HasPrefix(k, "wait:") && !still
-	})
-	for _, k := range slices.Sorted(maps.Keys(waits)) {
-		r.raiseLocked(k, waits[k])
 	}
 	r.mu.Unlock()
-
-	for i, rd := range ready {
-		if err := r.broker.Send(ctx, rd.queue, rd.d.data); err != nil {
-			failed = true
-			r.mu.Lock()
-			// Put this and the rest back, in order, ahead of newer ones.
-			for j := len(ready) - 1; j >= i; j-- {
-				if gs, ok := r.graphs[ready[j].graph]; ok {
-					gs.setOutbox(append([]*delivery{ready[j].d}, gs.outbox...))
-				}
-			}
-			r.networkErrorLocked("send:"+rd.queue, rd.graph, fmt.Sprintf("Could not send to %s: %v", rd.queue, err))
-			r.mu.Unlock()
-			return failed
-		}
+	for i, s := range ready {
+		err := r.broker.Send(ctx, s.queue, s.d.data)
 		r.mu.Lock()
-		r.clearErrorLocked("send:" + rd.queue)
+		if err != nil {
+			for _, rest := range ready[i:] {
+				rest.d.sending = false
+			}
+			sentLocked(ready[:i])
+			r.problems.graphError("send:"+s.queue, s.gs.g.ID, fmt.Sprintf("Could not send to %s: %v", s.queue, err))
+			r.mu.Unlock()
+			return true
+		}
+		r.problems.clear("send:" + s.queue)
 		r.mu.Unlock()
 	}
-	return failed
+	r.mu.Lock()
+	sentLocked(ready)
+	r.mu.Unlock()
+	return false
+}
+
+// sentLocked takes the packets sent out of the outboxes that still hold
+// them.
+func sentLocked(sent []sending) {
+	if len(sent) == 0 {
+		return
+	}
+	done := make(map[*delivery]bool, len(sent))
+	graphs := map[*graphState]bool{}
+	for _, s := range sent {
+		done[s.d] = true
+		graphs[s.gs] = true
+	}
+	for gs := range graphs {
+		gs.setOutbox(slices.DeleteFunc(gs.outbox, func(d *delivery) bool { return done[d] }))
+	}
+}
+
+// takeReadyLocked marks the packets the plan delivers (those still in
+// their outbox, whose bindings were made) as being sent, and takes those
+// it drops out of the outboxes.
+func (w *wiring) takeReadyLocked(p *plan.Plan) []sending {
+	r := w.rt
+	take := map[string]map[uint64]string{} // graph -> seq -> queue
+	for _, d := range p.Deliver {
+		if !w.made(d.Needs) || !w.tapped(d.Taps) {
+			continue
+		}
+		if take[d.Graph] == nil {
+			take[d.Graph] = map[uint64]string{}
+		}
+		take[d.Graph][d.Seq] = d.Queue
+	}
+	drop := map[plan.PacketRef]bool{}
+	for _, ref := range p.Drop {
+		drop[ref] = true
+	}
+	var ready []sending
+	for _, gs := range r.sortedGraphsLocked() {
+		queues := take[gs.g.ID]
+		if len(queues) == 0 && len(drop) == 0 {
+			continue
+		}
+		kept := gs.outbox[:0]
+		for _, d := range gs.outbox {
+			if drop[plan.PacketRef{Graph: gs.g.ID, Seq: d.seq}] {
+				continue
+			}
+			if q, ok := queues[d.seq]; ok {
+				d.sending = true
+				ready = append(ready, sending{gs: gs, queue: q, d: d})
+			}
+			kept = append(kept, d)
+		}
+		clear(gs.outbox[len(kept):])
+		gs.setOutbox(kept)
+	}
+	return ready
 }

@@ -22,11 +22,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/internal/backoff"
+	"github.com/msgflo/msgflo-runtime/internal/logtext"
 	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/metrics"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 	"github.com/msgflo/msgflo-runtime/proxy"
+	"github.com/msgflo/msgflo-runtime/runtime/directory"
 )
 
 // ProtocolVersion is the FBP protocol version the runtime speaks.
@@ -53,6 +57,9 @@ type Options struct {
 	Namespace, Repository string
 	// Broker is the connection every broker operation goes through.
 	Broker network.Broker
+	// Sink gets the runtime's events, the messages for clients (the
+	// protocol server's hub); nil discards them.
+	Sink Sink
 	// Components are the components the runtime can run in-process
 	// (addnode with one of them starts a participant under the node's role).
 	Components []participant.Component
@@ -73,7 +80,8 @@ type Options struct {
 	// after every change when AutoSave is set.
 	GraphFile string
 	AutoSave  bool
-	// Ignore lists roles the runtime does not start participants for.
+	// Ignore names the nodes the runtime starts no participant for, by
+	// node id or role (plan.IgnoreList).
 	Ignore []string
 	// Library says which command starts a participant of a component
 	// (nil: only built-in components are started).
@@ -101,13 +109,18 @@ type Options struct {
 	// participants discovered on the broker, as msgflo's default/main does
 	// (live.go).
 	LiveGraph bool
+	// MaxParticipants bounds the participants the runtime remembers
+	// (default directory.DefaultMaxParticipants): announcements of more
+	// are refused, with a log line.
+	MaxParticipants int
 	// MaxPendingBytes bounds the data waiting to be sent per graph
 	// (initial packets and runtime:packet data whose target is not wired
 	// yet); a packet beyond it is refused with an error. Default
 	// DefaultMaxPendingBytes; negative: no bound.
 	MaxPendingBytes int
 	// RetryDelay is the first delay before a failed broker operation is
-	// tried again (doubling up to a minute). Default 500 ms.
+	// tried again (doubling up to a minute, jittered: internal/backoff).
+	// Default 500 ms.
 	RetryDelay time.Duration
 	Logger     zerolog.Logger
 	// Metrics, when set, records what the runtime does (GET /metrics).
@@ -116,85 +129,103 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Runtime is the coordinator. Create it with New, give it a Sink, then Run it.
+// Runtime is the coordinator. Create it with New (its Options name the
+// Sink that gets its events), then Run it.
+//
+// It is made of parts that own their state, each with a lock of its own
+// (or a goroutine): the graph store (Graphs, embedded: the graph:* and
+// network:* commands are its methods), the catalog of components, the
+// directory of participants, the in-process participants, the processes,
+// the wiring (bindings and taps, acted on by the reconcile loop), the
+// tracer, the forwarder, the problems and the event queue. No lock is held
+// across broker or process I/O, or while an event is encoded.
 type Runtime struct {
-	opts   Options
-	log    zerolog.Logger
-	broker network.Broker
-	now    func() time.Time
-	wake   chan struct{}
-	ready  chan struct{} // closed once Run listens for discovery
-	// reconciled, when set (by tests), is called after each reconcile pass.
-	reconciled func()
+	*Graphs
+	wiring *wiring
+	tracer *tracer
+	fwd    *forwarder
+
+	ready chan struct{} // closed once Run listens for discovery
 	// brokerDown is set while the broker connection is lost; wired once a
 	// reconcile pass has brought the broker in line with the graphs loaded
 	// (Readiness).
 	brokerDown, wired atomic.Bool
-	// taps are the edge taps made in the broker, by queue; only the Run
-	// goroutine (the reconciler) touches them.
-	taps map[string]network.Subscription
-	// proxy reaches FBP-capable participants through their own queues.
-	proxy *proxy.Proxy
 	// started is when the runtime was made (its uptime).
 	started time.Time
-	// errors are the last errors reported to clients (Overview).
-	errors errorLog
-
 	// uploads makes component:source uploads write one at a time
 	// (sources.go).
 	uploads sync.Mutex
+}
 
-	// mu guards everything below. Broker operations never run under it.
-	mu         sync.Mutex
-	sink       Sink
-	graphs     map[string]*graphState
-	mainGraph  string
-	components map[string]*component
-	registry   *network.ParticipantRegistry
-	// lastKnown keeps, per role, the last definition heard, also after the
-	// participant expired: its queues (durable) still collect what the
-	// graph sends it, so its edges stay bound until it is back.
-	lastKnown map[string]network.Definition
-	// local are the in-process participants, by role (written by the reconciler).
-	local map[string]*localParticipant
-	// retired are ids of in-process participants the runtime stopped, with
-	// when; late announcements from them are ignored until they expire.
-	retired map[string]time.Time
-	// bound are the bindings currently made in the broker.
-	bound map[binding]bool
-	// watchers are the connected clients and the edges each selected.
-	watchers map[ClientID]map[string]map[edgeKey]bool
-	// procs are the participant processes, by role.
-	procs map[string]*process
+// parts are what every part of the coordinator reaches; set once by New.
+type parts struct {
+	opts   *Options
+	log    zerolog.Logger
+	now    func() time.Time
+	broker network.Broker
+	// wake pokes the reconcile loop; pokes counts the pokes (settle),
+	// edits the clients' graph edits among them (under the store's lock:
+	// a pass gives way to a burst of them, wiring.yielding).
+	wake  chan struct{}
+	pokes atomic.Uint64
+	edits atomic.Uint64
+	// events hands the events to the sink (events.go); problems is where
+	// every problem goes (problems.go); recent are the last errors
+	// reported, for the status page.
+	events   *events
+	problems *problems
+	recent   *errorLog
+	// catalog is the component library clients see (components.go).
+	catalog *catalog
+	// dir is what the broker told about participants (runtime/directory).
+	dir *directory.Directory
+	// local are the in-process participants (locals.go); procs the
+	// participant processes (processes.go).
+	local *locals
+	procs *processes
+	// proxy reaches FBP-capable participants through their own queues.
+	proxy *proxy.Proxy
+	// brokerLog limits the log lines announcements cause (anything on the
+	// broker can send them).
+	brokerLog *logtext.Limiter
+}
+
+// Graphs is the graph store: the graphs clients and files made (the
+// desired state), their networks (started or not, the packets waiting to
+// be sent, the edges clients watch), the live view and the saving of the
+// main graph. Its lock is the one every edit takes; broker operations
+// never run under it.
+type Graphs struct {
+	*parts
+
+	mu        sync.Mutex // guards the fields below
+	graphs    map[string]*graphState
+	mainGraph string
+	// made counts the graphs made (created, cleared, loaded).
+	made uint64
+	// sorted are the graphs by id (sortedGraphsLocked), nil when to be
+	// made again.
+	sorted []*graphState
+	// ids are the graphs' ids, read without the lock (GraphHost asks for
+	// every graph message a client sends); graphs are never removed.
+	ids sync.Map
+	// watchers are the connected clients and the edges each selected;
+	// watchGen counts their changes (the graphs' plans depend on them).
+	watchers watchers
+	watchGen uint64
 	// persist saves the main graph (nil without a graph file).
 	persist *persister
 	// buffer, when set, collects events instead of sending them: the
 	// acknowledgements of an edit wait for the save that includes it.
 	buffer *[]Event
-	// reported remembers network errors already sent, so retries don't repeat them.
-	reported map[string]bool
-	// traces are the graphs' flowtrace recorders, by graph id (trace.go).
-	traces map[string]*traceState
-	// hosted are the graphs full FBP runtime participants host, by
-	// participant id, as their component:source named them (forward.go).
-	hosted map[string]string
-	// connected are the connectinport/connectoutport messages sent.
-	connected map[string]bool
-	// problems are the lasting problems of nodes (a participant that cannot
-	// start, a packet waiting for a node), by the key they were reported
-	// under: reported again to each client that connects or asks for a
-	// graph's status, until they are over.
-	problems map[string]problem
-	// liveGraph is the id of the live main graph ("" without one);
-	// liveNodes its nodes that discovery added; liveWatchers the clients
-	// that follow its changes (live.go).
-	liveGraph    string
-	liveNodes    map[string]bool
-	liveWatchers map[ClientID]bool
+	// live is the live view (live.go).
+	live *liveView
 }
 
 type graphState struct {
-	g         *graph.Graph
+	g *graph.Graph
+	// created orders the graphs by when they were made (plan.Graph.Created).
+	created   uint64
 	started   bool
 	startedAt time.Time
 	debug     bool
@@ -204,9 +235,14 @@ type graphState struct {
 	// bytes is the size of the data in outbox; maxBytes bounds it (0: no
 	// bound).
 	bytes, maxBytes int
+	// seq is the last sequence number given to a packet of outbox.
+	seq uint64
 	// blocked counts the packets of outbox that wait for a node with a
 	// reported problem (set by each delivery pass).
 	blocked int
+	// planned is the graph as the plan saw it last (plannedLocked), nil
+	// once it changed.
+	planned *plannedGraph
 	// resetIIPs holds the IIPs (target and data) removed from the started
 	// graph after they were sent, until the next addinitial: an editor
 	// that sets an IIP again to the same value (Flowhub sends removeinitial
@@ -215,37 +251,37 @@ type graphState struct {
 	resetIIPs map[string]bool
 }
 
+// changed says the graph changed: its plan is made afresh. Call it with
+// the store's lock held after every change of the graph.
+func (gs *graphState) changed() {
+	if gs != nil {
+		gs.planned = nil
+	}
+}
+
 // iipKey identifies an IIP by its target and its data.
 func iipKey(i *graph.IIP) string {
 	return i.Tgt.Node + "\x00" + lower(i.Tgt.Port) + "\x00" + string(i.Data)
 }
 
 type delivery struct {
+	// seq identifies it in its graph's outbox.
+	seq  uint64
 	tgt  graph.Endpoint
 	data []byte
 	iip  *graph.IIP // set for initial packets: reported as network:data when sent
+	// sending says a reconcile pass is sending it (wiring.deliver): it
+	// leaves the outbox once sent.
+	sending bool
+	// reported says an initial packet was reported (network:data) on
+	// its first try.
+	reported bool
 }
-
-type binding struct{ src, tgt string }
 
 type edgeKey struct{ src, tgt string }
 
 func keyOf(src, tgt graph.Endpoint) edgeKey {
 	return edgeKey{src: src.Node + "\x00" + lower(src.Port), tgt: tgt.Node + "\x00" + lower(tgt.Port)}
-}
-
-type localParticipant struct {
-	component string
-	p         *participant.Participant
-	// running is set once it consumes: it waits until its outputs are
-	// bound, so that nothing it sends is dropped.
-	running bool
-	// gate is open while one of the graphs with its node is started.
-	gate *gate
-	// graph is the graph its metrics are labelled with.
-	graph string
-	// counts are the messages it processed, by inport.
-	counts *portCounts
 }
 
 // New creates a runtime. Its broker must be connected.
@@ -266,55 +302,36 @@ func New(opts Options) (*Runtime, error) {
 		opts.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if opts.Namespace == "" {
-		opts.Namespace = packageName("package.json")
+		opts.Namespace = packageName(DefaultLibraryFile)
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
-	r := &Runtime{
-		opts:         opts,
-		log:          opts.Logger,
-		broker:       opts.Broker,
-		now:          opts.Now,
-		wake:         make(chan struct{}, 1),
-		ready:        make(chan struct{}),
-		graphs:       map[string]*graphState{},
-		components:   map[string]*component{},
-		registry:     network.NewParticipantRegistry(),
-		lastKnown:    map[string]network.Definition{},
-		local:        map[string]*localParticipant{},
-		retired:      map[string]time.Time{},
-		taps:         map[string]network.Subscription{},
-		bound:        map[binding]bool{},
-		procs:        map[string]*process{},
-		watchers:     map[ClientID]map[string]map[edgeKey]bool{},
-		reported:     map[string]bool{},
-		traces:       map[string]*traceState{},
-		hosted:       map[string]string{},
-		connected:    map[string]bool{},
-		problems:     map[string]problem{},
-		liveNodes:    map[string]bool{},
-		liveWatchers: map[ClientID]bool{},
-		sink:         discard{},
-		started:      opts.Now(),
+	p := &parts{
+		opts: &opts, log: opts.Logger, now: opts.Now, broker: opts.Broker,
+		wake:      make(chan struct{}, 1),
+		catalog:   newCatalog(opts.Components, opts.Library),
+		dir:       directory.New(directory.Options{MaxParticipants: opts.MaxParticipants}),
+		local:     newLocals(),
+		brokerLog: logtext.NewLimiter(brokerLogBurst, brokerLogEvery),
+		proxy:     proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger}),
 	}
-	r.proxy = proxy.New(proxy.Options{Broker: opts.Broker, Timeout: opts.ProxyTimeout, Logger: opts.Logger})
-	for _, c := range opts.Components {
-		comp := c
-		r.components[c.Name] = componentFromSDK(&comp)
+	p.recent = &errorLog{now: opts.Now}
+	p.events = newEvents(opts.Sink, p.recent.record)
+	p.problems = newProblems(opts.Logger, p.events)
+	g := &Graphs{parts: p, graphs: map[string]*graphState{}, watchers: watchers{}}
+	g.live = newLiveView(g)
+	r := &Runtime{Graphs: g, ready: make(chan struct{}), started: opts.Now()}
+	r.wiring = newWiring(r)
+	r.tracer = newTracer(g)
+	r.fwd = newForwarder(p)
+	wait := opts.WaitTimeout
+	if wait <= 0 {
+		wait = DefaultWaitTimeout
 	}
-	if opts.Library != nil {
-		for _, lc := range opts.Library.Components() {
-			if _, builtin := r.components[lc.Name]; builtin {
-				continue
-			}
-			// The command line is not shown: it may hold the library's
-			// variables (keys, passwords).
-			r.components[lc.Name] = &component{name: lc.Name, description: "participant started by the runtime", lib: lc}
-		}
-	}
+	p.procs = &processes{log: p.log, now: opts.Now, wait: wait, live: p.dir.Live, failed: r.processFailed, byRole: map[string]*process{}}
 	if opts.GraphFile != "" {
-		r.persist = newPersister(r, opts.GraphFile)
+		g.persist = newPersister(g, opts.GraphFile)
 	}
 	if w, ok := opts.Broker.(network.ConnectionWatcher); ok {
 		w.OnConnection(r.onBrokerConnection)
@@ -326,13 +343,22 @@ func New(opts Options) (*Runtime, error) {
 	return r, nil
 }
 
+// The log lines announcements cause: a burst of brokerLogBurst, then one
+// per brokerLogEvery (the lines held back are counted on the next).
+const (
+	brokerLogBurst = 100
+	brokerLogEvery = 100 * time.Millisecond
+)
+
 // DefaultMaxPendingBytes is the default bound of the data waiting to be
 // sent per graph.
 const DefaultMaxPendingBytes = 64 << 20
 
-// newGraphState wraps a graph with the runtime's limits.
-func (r *Runtime) newGraphState(g *graph.Graph) *graphState {
-	return &graphState{g: g, maxBytes: max(r.opts.MaxPendingBytes, 0)}
+// newGraphState wraps a graph with the runtime's limits. Call it with r.mu
+// held.
+func (r *Graphs) newGraphState(g *graph.Graph) *graphState {
+	r.made++
+	return &graphState{g: g, maxBytes: max(r.opts.MaxPendingBytes, 0), created: r.made}
 }
 
 // DefaultNamespace is the namespace reported when neither the library nor
@@ -356,29 +382,15 @@ func packageName(path string) string {
 	return pkg.Name
 }
 
-type discard struct{}
-
-func (discard) Broadcast(Event) {}
-
-// SetSink sets where events go. Call before Run.
-func (r *Runtime) SetSink(s Sink) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sink = s
-}
-
-func (r *Runtime) emit(protocol, command string, payload any) {
-	ev := Event{Protocol: protocol, Command: command, Payload: payload}
-	r.recordError(ev)
+// emit queues an event for every client, or, during an edit of the main
+// graph saved automatically, for after the save (commitLocked). Call it
+// with r.mu held.
+func (r *Graphs) emit(m wire.Message) {
 	if r.buffer != nil { // an edit's acknowledgements wait for its save
-		*r.buffer = append(*r.buffer, ev)
+		*r.buffer = append(*r.buffer, Event{Message: m})
 		return
 	}
-	r.sink.Broadcast(ev)
-}
-
-func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
-	r.sink.Broadcast(Event{Protocol: protocol, Command: command, Payload: payload, To: to})
+	r.events.push(m)
 }
 
 // onBrokerConnection tells clients when the broker connection drops and
@@ -386,6 +398,7 @@ func (r *Runtime) emitTo(to []ClientID, protocol, command string, payload any) {
 // its declarations, bindings and consumers, and the reconciler catches up
 // with whatever changed meanwhile.
 func (r *Runtime) onBrokerConnection(up bool) {
+	defer r.events.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.brokerDown.Store(!up)
@@ -396,35 +409,16 @@ func (r *Runtime) onBrokerConnection(up bool) {
 		msg := "Lost the connection to the broker " + url + "; reconnecting. The graph is kept and will be wired again."
 		graphs := r.sortedGraphsLocked()
 		if len(graphs) == 0 {
-			r.emit("network", "error", NetworkErrorPayload{Message: msg})
+			r.problems.emit(nil, problem{message: msg})
 		}
 		for _, gs := range graphs {
-			r.emit("network", "error", NetworkErrorPayload{Message: msg, Graph: gs.g.ID})
+			r.problems.emit(nil, problem{graph: gs.g.ID, message: msg})
 		}
 		return
 	}
 	r.log.Info().Str("broker", url).Msg("broker connection restored")
-	r.emit("network", "output", OutputPayload{Message: "Connection to the broker " + url + " restored"})
+	r.emit(wire.Output{Message: "Connection to the broker " + url + " restored"})
 	r.poke()
-}
-
-// networkError reports a broker-side problem once per key until it is cleared.
-func (r *Runtime) networkErrorLocked(key, graphID, msg string) {
-	if r.reported[key] {
-		return
-	}
-	r.reported[key] = true
-	r.log.Warn().Str("graph", graphID).Msg(msg)
-	r.emit("network", "error", NetworkErrorPayload{Message: msg, Graph: graphID})
-}
-
-func (r *Runtime) clearErrorLocked(key string) { delete(r.reported, key) }
-
-func (r *Runtime) poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Run subscribes to discovery and keeps the broker reconciled with the
@@ -440,7 +434,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	expiry := time.NewTicker(expiryCheckInterval(r.opts.HeartbeatExpiry))
 	defer expiry.Stop()
 	var retry <-chan time.Time
-	delay := r.opts.RetryDelay
+	delays := backoff.New(r.opts.RetryDelay, time.Minute)
 	r.poke()
 	for {
 		select {
@@ -450,22 +444,27 @@ func (r *Runtime) Run(ctx context.Context) error {
 		case <-expiry.C:
 			r.expireParticipants()
 		case <-r.wake:
-			r.settle(ctx)
+			if r.wiring.behind.IsZero() {
+				r.wiring.behind = time.Now()
+			}
+			r.settle(ctx, r.wiring.behind.Add(settleMax))
 		case <-retry:
 		}
-		failed := r.reconcile(ctx)
-		if !failed {
-			r.wired.Store(true)
+		failed, yielded := r.wiring.reconcile(ctx)
+		if !yielded {
+			r.wiring.behind = time.Time{}
+			if !failed {
+				r.wired.Store(true)
+			}
 		}
-		if r.reconciled != nil {
-			r.reconciled()
+		if r.wiring.reconciled != nil {
+			r.wiring.reconciled()
 		}
 		if failed {
-			retry = time.After(delay)
-			delay = min(delay*2, time.Minute)
+			retry = time.After(delays.Next())
 		} else {
 			retry = nil
-			delay = r.opts.RetryDelay
+			delays.Reset()
 		}
 	}
 }
@@ -473,28 +472,42 @@ func (r *Runtime) Run(ctx context.Context) error {
 // Edits often come in bursts (a client uploading a graph sends hundreds,
 // each waiting for its reply). The reconciler lets a burst settle before it
 // acts, so that it wires the result once instead of racing every edit for
-// the lock and the CPU.
+// the lock and the CPU: starting the participants of an upload while it
+// goes on would slow every edit of it, and on RabbitMQ the broker's own
+// work for them takes the CPU from the runtime too. A pass that began in a
+// pause of the burst (a slow edit, the client's own work) gives way as
+// soon as an edit comes (wiring.yielding) and the loop settles again.
+// settleMax bounds how far the broker may lag behind a client that never
+// pauses: from the first edit not acted on, the loop waits and gives way
+// for this long at most. A single edit is acted on after settleQuiet.
+// While it waits the loop is not woken by each edit: it looks at the count
+// of pokes every settleQuiet, so that an edit costs its client an atomic
+// increment, not a wake-up of the loop and a timer reset.
 const (
 	settleQuiet = 300 * time.Microsecond // act once no edit came for this long
-	settleMax   = 5 * time.Millisecond   // but never wait longer than this
+	settleMax   = 50 * time.Millisecond  // but never wait longer than this
 )
 
-func (r *Runtime) settle(ctx context.Context) {
-	quiet := time.NewTimer(settleQuiet)
+func (r *Runtime) settle(ctx context.Context, limit time.Time) {
+	quiet := time.NewTimer(min(settleQuiet, time.Until(limit)))
 	defer quiet.Stop()
-	limit := time.NewTimer(settleMax)
-	defer limit.Stop()
-	for {
+	for seen := r.pokes.Load(); ; {
 		select {
-		case <-r.wake:
-			quiet.Reset(settleQuiet)
 		case <-quiet.C:
-			return
-		case <-limit.C:
-			return
 		case <-ctx.Done():
 			return
 		}
+		now := r.pokes.Load()
+		if now == seen || !time.Now().Before(limit) {
+			break
+		}
+		seen = now
+		quiet.Reset(min(settleQuiet, time.Until(limit)))
+	}
+	// What poked meanwhile is in the pass about to be made.
+	select {
+	case <-r.wake:
+	default:
 	}
 }
 
@@ -529,67 +542,73 @@ func expiryCheckInterval(expiry time.Duration) time.Duration {
 
 func (r *Runtime) shutdown() {
 	defer r.proxy.Close()
-	r.stopAllProcesses()
+	r.procs.stopAll()
 	if r.persist != nil {
 		defer r.persist.close()
 	}
-	for q, sub := range r.taps {
-		if err := sub.Close(); err != nil {
-			r.log.Debug().Err(err).Str("queue", q).Msg("close edge tap")
-		}
-	}
-	r.taps = map[string]network.Subscription{}
-	r.mu.Lock()
-	local := r.local
-	r.local = map[string]*localParticipant{}
-	r.mu.Unlock()
+	r.wiring.closeTaps()
+	local := r.local.takeAll()
 	for _, lp := range local {
 		lp.gate.set(true) // a paused participant finishes what it holds
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for role, lp := range local {
-		if err := lp.p.Stop(ctx); err != nil {
+		if err := lp.stop(ctx); err != nil {
 			r.log.Warn().Err(err).Str("role", role).Msg("stop participant")
 		}
 	}
 }
 
 func (r *Runtime) onDiscovery(_ string, data []byte) {
-	def, err := network.DecodeDiscovery(data)
+	if r.local.ownAnnouncement(data) {
+		return // its own participant's: known, and kept alive by expireParticipants
+	}
+	defer r.events.flush()
+	def, err := network.DecodeDiscoveryFor(data, network.RulesOf(r.broker))
 	if err != nil {
-		r.log.Warn().Err(err).Msg("dropped discovery message")
+		r.brokerLog.Event(r.log.Warn()).Err(err).Msg("dropped discovery message")
+		return
+	}
+	if r.dir.Retired(def.ID) {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, gone := r.retired[def.ID]; gone {
-		return
-	}
 	r.addParticipantLocked(def)
 }
 
 // addParticipantLocked records a participant's announcement, updates the
 // component library and tells clients about a new or changed component.
 func (r *Runtime) addParticipantLocked(def network.Definition) {
-	change := r.registry.Upsert(def, r.now())
-	r.lastKnown[def.Role] = def
+	change, first, err := r.dir.Upsert(def, r.now())
+	if err != nil {
+		if first {
+			r.log.Warn().Err(err).Msg("announcements of new participants are ignored until some expire")
+		}
+		return
+	}
+	r.participantChangedLocked(def, change)
+}
+
+// participantChangedLocked acts on what an announcement changed: a new
+// participant is shown and watched, a new or changed component reported.
+func (r *Runtime) participantChangedLocked(def network.Definition, change network.RegistryChange) {
 	if change == network.Refreshed {
 		return
 	}
-	r.log.Info().Str("role", def.Role).Str("component", def.Component).Str("id", def.ID).Msg("participant discovered")
-	if def.Inqueue != "" && def.Outqueue != "" {
-		r.proxy.Watch(def) // announced FBP queues: no probe needed
+	if lp := r.local.get(def.Role); lp == nil || lp.def.ID != def.ID { // its own are logged when they start
+		r.brokerLog.Event(r.log.Info()).Str("role", def.Role).Str("component", def.Component).Str("id", def.ID).Msg("participant discovered")
 	}
 	// The component first: an editor that gets a node of a component it
 	// does not know yet fails to draw it (Flowhub).
-	if r.updateComponentLocked(def) {
-		r.emit("component", "component", r.components[def.Component].payload())
+	if c, changed := r.catalog.learn(def); changed {
+		r.emit(c)
 	}
-	r.liveAddLocked(def)
+	r.live.add(def)
 	if change == network.Added {
-		r.traceParticipantLocked(def)
-		r.clearNodeErrorLocked("process:"+def.Role, def.Role)
+		r.tracer.participantAppeared(def)
+		r.problems.clearPrefix("process:" + def.Role + ":")
 		r.sendIIPsToNewInstanceLocked(def)
 	}
 	r.poke()
@@ -600,8 +619,8 @@ func (r *Runtime) addParticipantLocked(def network.Definition) {
 // its nodes in started graphs (msgflo issue 127), unless they are still
 // waiting to be sent.
 func (r *Runtime) sendIIPsToNewInstanceLocked(def network.Definition) {
-	for _, gs := range r.sortedGraphsLocked() {
-		if !gs.started {
+	for _, gs := range r.graphs { // each graph has its own outbox: any order
+		if !gs.started || !gs.hasRole(def.Role) {
 			continue
 		}
 		for _, node := range gs.nodesOfRole(def.Role) {
@@ -610,7 +629,7 @@ func (r *Runtime) sendIIPsToNewInstanceLocked(def network.Definition) {
 					continue
 				}
 				if err := gs.queueIIP(i); err != nil {
-					r.networkErrorLocked("iip:"+gs.g.ID+":"+i.ID(), gs.g.ID, err.Error())
+					r.problems.graphError("iip:"+gs.g.ID+":"+i.ID(), gs.g.ID, err.Error())
 				}
 			}
 		}
@@ -618,26 +637,23 @@ func (r *Runtime) sendIIPsToNewInstanceLocked(def network.Definition) {
 }
 
 func (r *Runtime) expireParticipants() {
+	defer r.events.flush()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	for id, at := range r.retired {
-		if now.Sub(at) > r.opts.HeartbeatExpiry {
-			delete(r.retired, id)
-		}
-	}
+	r.dir.ForgetRetired(now, r.opts.HeartbeatExpiry)
 	// In-process participants are alive as long as the runtime runs them,
 	// whatever their announcement period.
-	for _, lp := range r.local {
-		r.registry.Upsert(lp.p.Definition(), now)
+	for _, def := range r.local.definitions() {
+		r.dir.UpsertOwn(def, now)
 	}
-	gone := r.registry.Expire(now, r.opts.HeartbeatExpiry)
+	gone := r.dir.Expire(now, r.opts.HeartbeatExpiry, r.neededLocked)
 	for _, def := range gone {
-		r.log.Warn().Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
-		r.proxy.Forget(def.ID)
+		r.brokerLog.Event(r.log.Warn()).Str("role", def.Role).Str("id", def.ID).Msg("participant expired: no heartbeat")
+		r.forgetParticipantLocked(def)
 		for _, gs := range r.sortedGraphsLocked() {
 			for _, node := range gs.nodesOfRole(def.Role) {
-				r.emit("network", "processerror", ProcessErrorPayload{
+				r.emit(wire.ProcessError{
 					ID:    node,
 					Error: fmt.Sprintf("participant %s (role %s) not heard from within %s; it is considered gone", def.ID, def.Role, network.Expiry(def, r.opts.HeartbeatExpiry)),
 					Graph: gs.g.ID,
@@ -646,27 +662,51 @@ func (r *Runtime) expireParticipants() {
 		}
 	}
 	for _, def := range gone {
-		r.liveRemoveLocked(def.Role)
+		r.live.remove(def.Role)
 	}
 	if len(gone) > 0 {
+		r.forgetComponentsLocked()
 		r.poke()
 	}
 }
 
-// resolveLocked finds the participant serving a role: the one heard from last.
-func (r *Runtime) resolveLocked(role string) (network.Definition, bool) {
-	entries := r.registry.ByRole(role)
-	if len(entries) == 0 {
-		def, ok := r.lastKnown[role]
-		return def, ok
+// forgetComponentsLocked forgets the components learnt from announcements
+// that no participant announces any more and no graph's node uses.
+func (r *Runtime) forgetComponentsLocked() {
+	announced, used := map[string]bool{}, map[string]bool{}
+	for _, e := range r.dir.All() {
+		announced[e.Definition.Component] = true
 	}
-	best := entries[0]
-	for _, e := range entries[1:] {
-		if e.LastSeen.After(best.LastSeen) {
-			best = e
+	for _, gs := range r.graphs {
+		for _, name := range gs.g.Components() {
+			used[name] = true
 		}
 	}
-	return best.Definition, true
+	r.catalog.forget(announced, used)
+}
+
+// neededLocked says a graph needs a role: a node of it that is not an
+// observation has the role.
+func (r *Graphs) neededLocked(role string) bool {
+	for _, gs := range r.graphs {
+		if !gs.hasRole(role) {
+			continue
+		}
+		if n := gs.g.Node(role); n != nil && observed(n.Metadata) {
+			continue // the live graph's node showing it (roles are unique in a graph)
+		}
+		return true
+	}
+	return false
+}
+
+// forgetParticipantLocked forgets what the runtime kept of a participant
+// that expired, besides the directory's: its FBP channel, its trace
+// bookkeeping, the connect messages sent to it.
+func (r *Runtime) forgetParticipantLocked(def network.Definition) {
+	r.proxy.Forget(def.ID)
+	r.tracer.forget(def.ID)
+	r.fwd.forget(def.ID)
 }
 
 // roleOf is the role of a node of the graph: its id, or its escape when
@@ -678,10 +718,14 @@ func (gs *graphState) roleOf(node string) string {
 	return graph.EscapeRole(node)
 }
 
-// nodesOfRole lists the graph's nodes served by role, in graph order.
+// nodesOfRole lists the graph's nodes served by role (at most one: roles
+// are unique in a graph).
 func (gs *graphState) nodesOfRole(role string) []string {
 	if !gs.g.HasRole(role) {
 		return nil
+	}
+	if r, ok := gs.g.RoleOf(role); ok && r == role {
+		return []string{role} // a node whose id is the role
 	}
 	var out []string
 	for _, n := range gs.g.Nodes {
@@ -694,16 +738,29 @@ func (gs *graphState) nodesOfRole(role string) []string {
 
 func (gs *graphState) hasRole(role string) bool { return gs.g.HasRole(role) }
 
-func (r *Runtime) sortedGraphsLocked() []*graphState {
+// sortedGraphsLocked lists the graphs by id. The list is kept until a
+// graph is made (setGraphLocked); callers must not change it.
+func (r *Graphs) sortedGraphsLocked() []*graphState {
+	if r.sorted != nil && len(r.sorted) == len(r.graphs) {
+		return r.sorted
+	}
 	out := make([]*graphState, 0, len(r.graphs))
 	for _, gs := range r.graphs {
 		out = append(out, gs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].g.ID < out[j].g.ID })
+	r.sorted = out
 	return out
 }
 
-func (r *Runtime) graphLocked(id string) (*graphState, error) {
+// setGraphLocked makes gs the graph of its id.
+func (r *Graphs) setGraphLocked(gs *graphState) {
+	r.graphs[gs.g.ID] = gs
+	r.sorted = nil
+	r.ids.Store(gs.g.ID, struct{}{})
+}
+
+func (r *Graphs) graphLocked(id string) (*graphState, error) {
 	if id == "" {
 		return nil, ErrNoGraph
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/embedded"
 	"github.com/msgflo/msgflo-runtime/network/mqtt"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
+	"github.com/msgflo/msgflo-runtime/runtime/plan"
 )
 
 const waitLimit = 10 * time.Second
@@ -101,19 +103,19 @@ func startFixture(t *testing.T, b, ext network.Broker, mod func(*Options), close
 	if mod != nil {
 		mod(&opts)
 	}
+	rec := &recorder{ch: make(chan Event, 10000)}
+	opts.Sink = rec
 	rt, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	passes := make(chan int, 1000)
-	rt.reconciled = func() {
+	rt.wiring.reconciled = func() {
 		select {
-		case passes <- len(rt.taps): // on the Run goroutine, which owns taps
+		case passes <- len(rt.wiring.taps): // on the Run goroutine, which owns taps
 		default:
 		}
 	}
-	rec := &recorder{ch: make(chan Event, 10000)}
-	rt.SetSink(rec)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = rt.Run(ctx) }()
@@ -169,7 +171,7 @@ func (f *fixture) waitEvent(protocol, command string, match func(Event) bool) Ev
 	for {
 		select {
 		case ev := <-f.events.ch:
-			if ev.Protocol == protocol && ev.Command == command && (match == nil || match(ev)) {
+			if ev.Protocol() == protocol && ev.Command() == command && (match == nil || match(ev)) {
 				return ev
 			}
 		case <-deadline:
@@ -185,7 +187,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func ref(node, port string) PortRef { return PortRef{Node: node, Port: port} }
+func ref(node, port string) wire.PortRef { return wire.PortRef{Node: node, Port: port} }
 
 // collect consumes an inport queue on its own connection (another process,
 // as far as the runtime can tell) and hands the data to the test.
@@ -215,8 +217,8 @@ func receive(t *testing.T, ch <-chan string) string {
 
 func TestInProcessParticipantsFollowTheGraph(t *testing.T) {
 	f := newFixture(t, nil)
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "rep", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "rep", Component: "core/Repeat", Graph: "g"}))
 	f.waitEvent("graph", "addnode", nil)
 	// Its participant announces itself like any other.
 	disc := make(chan network.Definition, 100)
@@ -227,7 +229,7 @@ func TestInProcessParticipantsFollowTheGraph(t *testing.T) {
 	})
 	must(t, err)
 	defer sub.Close()
-	must(t, f.rt.RenameNode(RenamePayload{From: "rep", To: "rep2", Graph: "g"}))
+	must(t, f.rt.RenameNode(wire.RenameNode{From: "rep", To: "rep2", Graph: "g"}))
 	for {
 		select {
 		case def := <-disc:
@@ -243,7 +245,7 @@ func TestInProcessParticipantsFollowTheGraph(t *testing.T) {
 		break
 	}
 	f.rt.mu.Lock()
-	_, old := f.rt.local["rep"]
+	old := f.rt.local.has("rep")
 	f.rt.mu.Unlock()
 	if old {
 		t.Fatal("participant of the old role still runs")
@@ -256,7 +258,7 @@ func waitUnbound(t *testing.T, f *fixture, src, tgt string) {
 	deadline := time.Now().Add(waitLimit)
 	for {
 		f.rt.mu.Lock()
-		bound := f.rt.bound[binding{src: src, tgt: tgt}]
+		bound := f.rt.wiring.isBound(plan.Binding{Src: src, Tgt: tgt})
 		f.rt.mu.Unlock()
 		if !bound {
 			return
@@ -271,9 +273,9 @@ func waitUnbound(t *testing.T, f *fixture, src, tgt string) {
 
 func TestIIPWaitsForItsParticipant(t *testing.T) {
 	f := newFixture(t, nil)
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "late", Component: "ext/Late", Graph: "g"}))
-	must(t, f.rt.AddInitial(InitialPayload{Src: IIPData{Data: json.RawMessage(`{"x":1}`)}, Tgt: ref("late", "in"), Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "late", Component: "ext/Late", Graph: "g"}))
+	must(t, f.rt.AddInitial(wire.AddInitial{Src: wire.IIPData{Data: json.RawMessage(`{"x":1}`)}, Tgt: ref("late", "in"), Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	st, err := f.rt.Status("g")
 	must(t, err)
@@ -303,21 +305,21 @@ func TestIIPWaitsForItsParticipant(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("IIP never delivered")
 	}
-	ev := f.waitEvent("component", "component", func(ev Event) bool { return ev.Payload.(ComponentPayload).Name == "ext/Late" })
+	ev := f.waitEvent("component", "component", func(ev Event) bool { return ev.Message.(wire.Component).Name == "ext/Late" })
 	_ = ev
 }
 
 func TestSilentParticipantExpires(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.HeartbeatExpiry = 50 * time.Millisecond })
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "ghost", Component: "ext/Ghost", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "ghost", Component: "ext/Ghost", Graph: "g"}))
 	def := network.Definition{ID: "ghost-1", Role: "ghost", Component: "ext/Ghost", Inports: []network.Port{{ID: "in", Queue: "ghost.IN"}}, Outports: []network.Port{}}
 	msg, err := network.EncodeDiscovery(def)
 	must(t, err)
 	must(t, f.broker.Announce(context.Background(), msg))
 	f.waitEvent("component", "component", nil)
 	ev := f.waitEvent("network", "processerror", nil)
-	p := ev.Payload.(ProcessErrorPayload)
+	p := ev.Message.(wire.ProcessError)
 	if p.ID != "ghost" || p.Graph != "g" {
 		t.Fatalf("processerror %+v", p)
 	}
@@ -332,8 +334,8 @@ func TestMalformedDiscoveryIsDropped(t *testing.T) {
 	must(t, err)
 	must(t, f.broker.Announce(context.Background(), good))
 	ev := f.waitEvent("component", "component", nil)
-	if ev.Payload.(ComponentPayload).Name != "ext/OK" {
-		t.Fatalf("got %+v", ev.Payload)
+	if ev.Message.(wire.Component).Name != "ext/OK" {
+		t.Fatalf("got %+v", ev.Message)
 	}
 }
 
@@ -342,14 +344,14 @@ func TestMalformedDiscoveryIsDropped(t *testing.T) {
 // first node into an exchange with nothing bound to it, and be lost.
 func TestPacketsWaitForTheWholeGraph(t *testing.T) {
 	f := newFixture(t, nil)
-	must(t, f.rt.Clear(ClearPayload{ID: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Repeat", Graph: "g"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "later", Component: "ext/Later", Graph: "g"}))
-	must(t, f.rt.AddEdge(EdgePayload{Src: ref("first", "out"), Tgt: ref("later", "in"), Graph: "g"}))
-	must(t, f.rt.AddExported(graph.In, ExportPayload{Public: "in", Node: "first", Port: "in", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "first", Component: "core/Repeat", Graph: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "later", Component: "ext/Later", Graph: "g"}))
+	must(t, f.rt.AddEdge(wire.AddEdge{Src: ref("first", "out"), Tgt: ref("later", "in"), Graph: "g"}))
+	must(t, f.rt.AddExported(graph.In, wire.ExportedPort{Public: "in", Node: "first", Port: "in", Graph: "g"}))
 	must(t, f.rt.Start("g"))
 	for i := range 3 {
-		_, err := f.rt.SendPacket(PacketPayload{Port: "in", Event: "data", Payload: jsonOf(i), Graph: "g"})
+		_, err := f.rt.SendPacket(wire.Packet{Port: "in", Event: "data", Payload: jsonOf(i), Graph: "g"})
 		must(t, err)
 	}
 	// Let the reconciler act on the packets while "later" is unknown.
@@ -381,7 +383,7 @@ func waitBound(t *testing.T, f *fixture, src, tgt string) {
 	deadline := time.Now().Add(waitLimit)
 	for {
 		f.rt.mu.Lock()
-		bound := f.rt.bound[binding{src: src, tgt: tgt}]
+		bound := f.rt.wiring.isBound(plan.Binding{Src: src, Tgt: tgt})
 		f.rt.mu.Unlock()
 		if bound {
 			return

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 func autoSaved(t *testing.T, path string) *fixture {
@@ -42,8 +44,8 @@ func TestSaveReplacesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "g.json")
 	f := autoSaved(t, path)
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
-	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "first", Component: "core/Drop", Graph: "g"}))
 	before, err := os.ReadFile(path)
 	must(t, err)
 	if !strings.Contains(string(before), `"first"`) {
@@ -52,7 +54,7 @@ func TestSaveReplacesTheFile(t *testing.T) {
 	old, err := os.Open(path)
 	must(t, err)
 	defer old.Close()
-	must(t, f.rt.AddNode(NodePayload{ID: "second", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "second", Component: "core/Drop", Graph: "g"}))
 	seen, err := io.ReadAll(old)
 	must(t, err)
 	if string(seen) != string(before) {
@@ -72,7 +74,7 @@ func TestReaderNeverSeesAPartialSave(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "g.json")
 	f := autoSaved(t, path)
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true}))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad []string
@@ -95,7 +97,7 @@ func TestReaderNeverSeesAPartialSave(t *testing.T) {
 	}()
 	padding := strings.Repeat("x", 2048) // a save takes more than one write
 	for i := range 50 {
-		must(t, f.rt.AddNode(NodePayload{ID: fmt.Sprintf("n%d", i), Component: "core/Drop", Graph: "g", Metadata: map[string]any{"pad": padding}}))
+		must(t, f.rt.AddNode(wire.AddNode{ID: fmt.Sprintf("n%d", i), Component: "core/Drop", Graph: "g", Metadata: map[string]any{"pad": padding}}))
 	}
 	close(stop)
 	wg.Wait()
@@ -112,8 +114,8 @@ func TestFailedSaveKeepsTheOldFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "g.json")
 	f := autoSaved(t, path)
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
-	must(t, f.rt.AddNode(NodePayload{ID: "small", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "small", Component: "core/Drop", Graph: "g"}))
 	before, err := os.ReadFile(path)
 	must(t, err)
 
@@ -133,11 +135,11 @@ func TestFailedSaveKeepsTheOldFile(t *testing.T) {
 	}
 	defer restore()
 	big := strings.Repeat("y", 128<<10)
-	must(t, f.rt.AddNode(NodePayload{ID: "big", Component: "core/Drop", Graph: "g", Metadata: map[string]any{"pad": big}}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "big", Component: "core/Drop", Graph: "g", Metadata: map[string]any{"pad": big}}))
 	restore()
 
 	ev := f.waitEvent("network", "error", nil)
-	if msg := ev.Payload.(NetworkErrorPayload).Message; !strings.Contains(msg, "Could not save the graph to "+path) {
+	if msg := ev.Message.(wire.NetworkError).Message; !strings.Contains(msg, "Could not save the graph to "+path) {
 		t.Fatalf("network:error %q", msg)
 	}
 	after, err := os.ReadFile(path)
@@ -156,9 +158,9 @@ func TestFailedRenameLeavesNoTemporaryFile(t *testing.T) {
 	must(t, os.Mkdir(path, 0o755))
 	must(t, os.WriteFile(filepath.Join(path, "keep"), []byte("x"), 0o644))
 	f := autoSaved(t, path)
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true}))
 	ev := f.waitEvent("network", "error", nil)
-	if msg := ev.Payload.(NetworkErrorPayload).Message; !strings.Contains(msg, "Could not save the graph to "+path) {
+	if msg := ev.Message.(wire.NetworkError).Message; !strings.Contains(msg, "Could not save the graph to "+path) {
 		t.Fatalf("network:error %q", msg)
 	}
 	onlyFile(t, dir, "g.json")
@@ -178,8 +180,8 @@ func TestPersistOnRequest(t *testing.T) {
 	if err := f.rt.Persist(); err == nil || !strings.Contains(err.Error(), "no main graph") {
 		t.Fatalf("without a main graph: %v", err)
 	}
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true}))
-	must(t, f.rt.AddNode(NodePayload{ID: "kept", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "kept", Component: "core/Drop", Graph: "g"}))
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("an edit without auto-save wrote the file: %v", err)
 	}
@@ -197,8 +199,8 @@ func TestPersistOnRequest(t *testing.T) {
 func TestSavedFileIsIndentedJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "g.json")
 	f := autoSaved(t, path)
-	must(t, f.rt.Clear(ClearPayload{ID: "g", Main: true, Description: "a<b&c>"}))
-	must(t, f.rt.AddNode(NodePayload{ID: "first", Component: "core/Drop", Graph: "g"}))
+	must(t, f.rt.Clear(wire.Clear{ID: "g", Main: true, Description: "a<b&c>"}))
+	must(t, f.rt.AddNode(wire.AddNode{ID: "first", Component: "core/Drop", Graph: "g"}))
 	data, err := os.ReadFile(path)
 	must(t, err)
 	if !json.Valid(data) || !strings.HasSuffix(string(data), "}\n") || !strings.Contains(string(data), "\n    \"description\": \"a<b&c>\"") {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 )
 
 // Component sources: component:source writes a component file into the
@@ -41,29 +43,33 @@ var languageExtension = map[string]string{
 
 // SetSource answers component:source: it writes the code into the
 // component directory and registers the component.
-func (r *Runtime) SetSource(p SourcePayload) (ComponentPayload, error) {
+func (r *Runtime) SetSource(p wire.Source) (wire.Component, error) {
+	defer r.events.flush()
 	if !r.opts.AllowSetSource {
-		return ComponentPayload{}, ErrSetSourceDisabled
+		return wire.Component{}, ErrSetSourceDisabled
 	}
 	if r.opts.Library == nil || r.opts.Library.Dir == "" {
-		return ComponentPayload{}, errors.New("component:source needs a component directory (--componentdir)")
+		return wire.Component{}, errors.New("component:source needs a component directory (--componentdir)")
 	}
 	name := p.Name
 	if strings.Contains(name, "/") {
-		return ComponentPayload{}, fmt.Errorf("component name %q may not contain '/'", name)
+		return wire.Component{}, fmt.Errorf("component name %q may not contain '/'", name)
 	}
 	if !componentFileName.MatchString(name) || strings.Contains(name, "..") {
-		return ComponentPayload{}, fmt.Errorf("component name %q is not a file name (letters, digits, '_', '-', '.')", name)
+		return wire.Component{}, fmt.Errorf("component name %q is not a file name (letters, digits, '_', '-', '.')", name)
 	}
 	ext, ok := languageExtension[strings.ToLower(p.Language)]
 	if !ok {
-		return ComponentPayload{}, fmt.Errorf("language %q is not one the library can run", p.Language)
+		return wire.Component{}, fmt.Errorf("language %q is not one the library can run", p.Language)
 	}
 	if len(p.Code) > MaxSourceBytes {
-		return ComponentPayload{}, fmt.Errorf("code of %s is %d bytes, more than the %d allowed", name, len(p.Code), MaxSourceBytes)
+		return wire.Component{}, fmt.Errorf("code of %s is %d bytes, more than the %d allowed", name, len(p.Code), MaxSourceBytes)
+	}
+	if len(p.Tests) > MaxSourceBytes {
+		return wire.Component{}, fmt.Errorf("tests of %s are %d bytes, more than the %d allowed", name, len(p.Tests), MaxSourceBytes)
 	}
 	if _, ok := r.opts.Library.Config.Handlers[ext]; !ok { // fixed once the library is loaded
-		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
+		return wire.Component{}, fmt.Errorf("no handler runs %s files", ext)
 	}
 	// The file is written (and synced) outside the runtime's lock, one
 	// upload at a time so that the directory's file count holds.
@@ -72,25 +78,30 @@ func (r *Runtime) SetSource(p SourcePayload) (ComponentPayload, error) {
 	err := writeComponentFile(dir, name+ext, []byte(p.Code))
 	r.uploads.Unlock()
 	if err != nil {
-		return ComponentPayload{}, fmt.Errorf("component %s: %w", name, err)
+		return wire.Component{}, fmt.Errorf("component %s: %w", name, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	lc := r.opts.Library.AddFile(filepath.Join(dir, name+ext))
-	if lc == nil {
-		return ComponentPayload{}, fmt.Errorf("no handler runs %s files", ext)
+	if p.Tests != "" {
+		r.uploads.Lock()
+		err = writeTests(dir, name, []byte(p.Tests))
+		r.uploads.Unlock()
+		if err != nil {
+			return wire.Component{}, fmt.Errorf("tests of %s: %w", name, err)
+		}
 	}
-	c, ok := r.components[lc.Name]
+	pl, ok := r.catalog.addFile(filepath.Join(dir, name+ext))
 	if !ok {
-		c = &component{name: lc.Name, inports: nil, outports: nil}
-		r.components[lc.Name] = c
+		return wire.Component{}, fmt.Errorf("no handler runs %s files", ext)
 	}
-	c.lib = lc
-	pl := c.payload()
-	r.emit("component", "component", pl)
+	r.events.push(pl)
 	r.poke()
 	return pl, nil
 }
+
+// TestsDir is the folder of the component directory that keeps the
+// fbp-spec suites shipped with its components, NAME.yaml for the
+// component NAME: component:source writes the tests it is given there, and
+// component:getsource returns them (fbp-spec's --component-tests runs them).
+const TestsDir = "spec"
 
 // writeComponentFile replaces dir/name with data, atomically, without
 // leaving dir: a symbolic link named name is replaced, never written through.
@@ -103,13 +114,39 @@ func writeComponentFile(dir, name string, data []byte) error {
 		return err
 	}
 	defer root.Close()
+	return writeInRoot(root, name, data)
+}
+
+// writeTests replaces the tests of component name, dir/spec/name.yaml,
+// as writeComponentFile does: the spec folder is opened inside dir, so a
+// symbolic link named spec leads nowhere outside it.
+func writeTests(dir, name string, data []byte) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.Mkdir(TestsDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	sub, err := root.OpenRoot(TestsDir)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	return writeInRoot(sub, name+".yaml", data)
+}
+
+// writeInRoot replaces name in root with data, atomically, while root
+// holds fewer than MaxComponentFiles entries.
+func writeInRoot(root *os.Root, name string, data []byte) error {
 	if _, err := root.Lstat(name); errors.Is(err, fs.ErrNotExist) {
 		entries, err := fs.ReadDir(root.FS(), ".")
 		if err != nil {
 			return err
 		}
 		if len(entries) >= MaxComponentFiles {
-			return fmt.Errorf("the component directory holds %d files, the most allowed", len(entries))
+			return fmt.Errorf("the folder holds %d files, the most allowed", len(entries))
 		}
 	}
 	var rnd [8]byte
@@ -133,6 +170,19 @@ func writeComponentFile(dir, name string, data []byte) error {
 		_ = root.Remove(tmp)
 	}
 	return err
+}
+
+// readTests reads the tests of component name from dir/spec/name.yaml;
+// none (and no error) when there is no such file.
+func readTests(dir, name string) (string, error) {
+	if !componentFileName.MatchString(name) || strings.Contains(name, "..") {
+		return "", nil
+	}
+	data, err := readComponentFile(dir, filepath.Join(dir, TestsDir, name+".yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return string(data), err
 }
 
 // readComponentFile reads file, which must lie in dir, without following

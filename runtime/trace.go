@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/network"
+	"github.com/msgflo/msgflo-runtime/protocol/wire"
 	"github.com/msgflo/msgflo-runtime/proxy"
 )
 
@@ -29,17 +31,50 @@ const DefaultTraceBuffer = 400
 // maxTraceBuffer bounds what a client may ask for.
 const maxTraceBuffer = 100000
 
-// TracePayload is trace:start, stop and clear (buffersize on start only).
-type TracePayload struct {
-	Graph      string `json:"graph"`
-	Buffersize int    `json:"buffersize,omitempty"`
+// tracer is the trace sub-protocol's part: the graphs' flowtrace recorders
+// (its lock), and the participants told to trace. What it reads of the
+// graphs it reads under the graph store's lock, taken first.
+type tracer struct {
+	g *Graphs
+
+	mu     sync.Mutex // guards traces and their states
+	traces map[string]*traceState
 }
 
-// DumpPayload is trace:dump.
-type DumpPayload struct {
-	Graph     string `json:"graph"`
-	Type      string `json:"type"`
-	Flowtrace string `json:"flowtrace,omitempty"`
+func newTracer(g *Graphs) *tracer { return &tracer{g: g, traces: map[string]*traceState{}} }
+
+// traced says trace:start is on for a graph.
+func (t *tracer) traced(graphID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts, ok := t.traces[graphID]
+	return ok && ts.tracing
+}
+
+// forget forgets a participant that is gone.
+func (t *tracer) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ts := range t.traces {
+		delete(ts.started, id)
+		delete(ts.acked, id)
+	}
+}
+
+// TraceStart starts tracing a graph (again: a new buffersize applies, the
+// events so far are kept) and tells its FBP-capable participants to trace.
+func (r *Runtime) TraceStart(p wire.TraceStart) (wire.TraceStart, error) { return r.tracer.start(p) }
+
+// TraceStop stops recording (the buffer is kept for dumps) and tells the
+// graph's participants.
+func (r *Runtime) TraceStop(p wire.TraceStop) (wire.TraceStop, error) { return r.tracer.stop(p) }
+
+// TraceClear empties the buffer and tells the graph's participants.
+func (r *Runtime) TraceClear(p wire.TraceClear) (wire.TraceClear, error) { return r.tracer.clear(p) }
+
+// TraceDump answers trace:dump (tracer.dump).
+func (r *Runtime) TraceDump(ctx context.Context, p wire.TraceDump) (wire.TraceDump, error) {
+	return r.tracer.dump(ctx, p)
 }
 
 type traceState struct {
@@ -71,32 +106,36 @@ func (ts *traceState) ordered() [][]byte {
 	return append(out, ts.events[:ts.next]...)
 }
 
-// tracerID is what the coordinator's own events say recorded them.
-func (r *Runtime) tracerID() string {
+// id is what the coordinator's own events say recorded them.
+func (t *tracer) id() string {
+	r := t.g
 	if r.opts.ID != "" {
 		return r.opts.ID
 	}
 	return "msgflo-runtime"
 }
 
-// TraceStart starts tracing a graph (again: a new buffersize applies, the
+// start starts tracing a graph (again: a new buffersize applies, the
 // events so far are kept) and tells its FBP-capable participants to trace.
-func (r *Runtime) TraceStart(p TracePayload) (TracePayload, error) {
+func (t *tracer) start(p wire.TraceStart) (wire.TraceStart, error) {
+	r := t.g
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	gs, err := r.graphLocked(p.Graph)
 	if err != nil {
-		return TracePayload{}, err
+		return wire.TraceStart{}, err
 	}
 	size := p.Buffersize
 	if size <= 0 {
 		size = DefaultTraceBuffer
 	}
 	size = min(size, maxTraceBuffer)
-	ts, ok := r.traces[gs.g.ID]
+	ts, ok := t.traces[gs.g.ID]
 	if !ok {
 		ts = &traceState{started: map[string]bool{}, acked: map[string]bool{}}
-		r.traces[gs.g.ID] = ts
+		t.traces[gs.g.ID] = ts
 	}
 	if size != ts.buffersize {
 		old := ts.ordered()
@@ -107,26 +146,29 @@ func (r *Runtime) TraceStart(p TracePayload) (TracePayload, error) {
 	}
 	ts.tracing = true
 	for _, n := range gs.g.Nodes {
-		if def, ok := r.fbpCandidateLocked(gs.roleOf(n.ID)); ok {
-			go r.traceStartParticipant(gs.g.ID, def)
+		if def, ok := t.candidate(gs.roleOf(n.ID)); ok {
+			go t.startParticipant(gs.g.ID, def)
 		}
 	}
 	r.poke() // tap the graph's edges
-	return TracePayload{Graph: gs.g.ID, Buffersize: size}, nil
+	return wire.TraceStart{Graph: gs.g.ID, Buffersize: size}, nil
 }
 
-// fbpCandidateLocked returns the participant of a role that may be
+// candidate returns the participant of a role that may be
 // FBP-capable: a discovered one not running in this process.
-func (r *Runtime) fbpCandidateLocked(role string) (network.Definition, bool) {
-	if _, local := r.local[role]; local {
+func (t *tracer) candidate(role string) (network.Definition, bool) {
+	r := t.g
+	if r.local.has(role) {
 		return network.Definition{}, false
 	}
-	return r.resolveLocked(role)
+	def, _, ok := r.resolve(role)
+	return def, ok
 }
 
-// traceStartParticipant tells one participant to start tracing, once per
+// startParticipant tells one participant to start tracing, once per
 // participant id. Participants that are not FBP-capable are left alone.
-func (r *Runtime) traceStartParticipant(graphID string, def network.Definition) {
+func (t *tracer) startParticipant(graphID string, def network.Definition) {
+	r := t.g
 	ctx, cancel := context.WithTimeout(context.Background(), 2*r.proxy.Timeout())
 	defer cancel()
 	c, err := r.proxy.Lookup(ctx, def)
@@ -136,77 +178,87 @@ func (r *Runtime) traceStartParticipant(graphID string, def network.Definition) 
 		}
 		return
 	}
-	r.mu.Lock()
-	ts, ok := r.traces[graphID]
+	t.mu.Lock()
+	ts, ok := t.traces[graphID]
 	if !ok || !ts.tracing || ts.started[def.ID] {
-		r.mu.Unlock()
+		t.mu.Unlock()
 		return
 	}
 	ts.started[def.ID] = true
 	size := ts.buffersize
-	r.mu.Unlock()
-	if _, err := c.Request(ctx, "trace", "start", TracePayload{Graph: "default", Buffersize: size}); err != nil {
+	t.mu.Unlock()
+	if _, err := c.Request(ctx, "trace", "start", wire.TraceStart{Graph: "default", Buffersize: size}); err != nil {
 		r.log.Warn().Err(err).Str("graph", graphID).Msg("cannot start tracing in a participant")
 		return
 	}
-	r.mu.Lock()
+	t.mu.Lock()
 	ts.acked[def.ID] = true
-	r.mu.Unlock()
+	t.mu.Unlock()
 	r.log.Info().Str("graph", graphID).Str("participant", def.ID).Msg("participant traces its network")
 }
 
-// traceParticipantLocked starts tracing in a participant that appeared
+// participantAppeared starts tracing in a participant that appeared
 // (or came back with a new id) in a traced graph.
-func (r *Runtime) traceParticipantLocked(def network.Definition) {
-	for id, ts := range r.traces {
+func (t *tracer) participantAppeared(def network.Definition) {
+	r := t.g
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, ts := range t.traces {
 		gs, ok := r.graphs[id]
 		if !ok || !ts.tracing || !gs.hasRole(def.Role) {
 			continue
 		}
-		if _, local := r.local[def.Role]; local {
+		if r.local.has(def.Role) {
 			continue
 		}
-		go r.traceStartParticipant(id, def)
+		go t.startParticipant(id, def)
 	}
 }
 
-// TraceStop stops recording (the buffer is kept for dumps) and tells the
+// stop stops recording (the buffer is kept for dumps) and tells the
 // graph's participants.
-func (r *Runtime) TraceStop(p TracePayload) (TracePayload, error) {
+func (t *tracer) stop(p wire.TraceStop) (wire.TraceStop, error) {
+	r := t.g
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	gs, err := r.graphLocked(p.Graph)
 	if err != nil {
-		return TracePayload{}, err
+		return wire.TraceStop{}, err
 	}
-	if ts, ok := r.traces[gs.g.ID]; ok {
+	if ts, ok := t.traces[gs.g.ID]; ok {
 		ts.tracing = false
-		r.forwardTraceLocked(gs.g.ID, ts, "stop")
+		t.forwardLocked(gs.g.ID, ts, "stop")
 	}
 	r.poke()
-	return TracePayload{Graph: gs.g.ID}, nil
+	return wire.TraceStop{Graph: gs.g.ID}, nil
 }
 
-// TraceClear empties the buffer and tells the graph's participants.
-func (r *Runtime) TraceClear(p TracePayload) (TracePayload, error) {
+// clear empties the buffer and tells the graph's participants.
+func (t *tracer) clear(p wire.TraceClear) (wire.TraceClear, error) {
+	r := t.g
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	gs, err := r.graphLocked(p.Graph)
 	if err != nil {
-		return TracePayload{}, err
+		return wire.TraceClear{}, err
 	}
-	if ts, ok := r.traces[gs.g.ID]; ok {
+	if ts, ok := t.traces[gs.g.ID]; ok {
 		ts.events, ts.next = nil, 0
-		r.forwardTraceLocked(gs.g.ID, ts, "clear")
+		t.forwardLocked(gs.g.ID, ts, "clear")
 	}
-	return TracePayload{Graph: gs.g.ID}, nil
+	return wire.TraceClear{Graph: gs.g.ID}, nil
 }
 
-// forwardTraceLocked sends stop or clear to the participants that trace,
+// forwardLocked sends stop or clear to the participants that trace,
 // in the background. A full FBP runtime handles stop, so it is started
 // again by the next start; a conventional one (noflo-runtime-msgflo) is
 // not, as its tracer would attach twice.
-func (r *Runtime) forwardTraceLocked(graphID string, ts *traceState, command string) {
+func (t *tracer) forwardLocked(graphID string, ts *traceState, command string) {
+	r := t.g
 	for id := range ts.started {
 		c, ok := r.proxy.Known(id)
 		if !ok {
@@ -217,32 +269,20 @@ func (r *Runtime) forwardTraceLocked(graphID string, ts *traceState, command str
 			delete(ts.acked, id)
 		}
 		go func() {
-			if _, err := c.Request(context.Background(), "trace", command, TracePayload{Graph: "default"}); err != nil {
+			if _, err := c.Request(context.Background(), "trace", command, wire.GraphRef{Graph: "default"}); err != nil {
 				r.log.Warn().Err(err).Str("graph", graphID).Str("command", command).Msg("trace command not taken by a participant")
 			}
 		}()
 	}
 }
 
-// traceTapsLocked adds to want the outports of the edges of traced graphs.
-func (r *Runtime) traceTapsLocked(want map[string]bool) {
-	for id, ts := range r.traces {
-		gs, ok := r.graphs[id]
-		if !ok || !ts.tracing {
-			continue
-		}
-		for _, e := range gs.g.Edges {
-			if src, ok, _ := r.queueOfLocked(gs, e.Src, true); ok {
-				want[src] = true
-			}
-		}
-	}
-}
-
-// recordTraceLocked records data seen on an outport queue as a
+// record records data seen on an outport queue as a
 // network:data event of every bound edge from it in a traced graph.
-func (r *Runtime) recordTraceLocked(queue string, data []byte) {
-	for id, ts := range r.traces {
+func (t *tracer) record(queue string, data []byte, inEffect func(gs *graphState, e *graph.Edge, src string) bool) {
+	r := t.g
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, ts := range t.traces {
 		gs, ok := r.graphs[id]
 		if !ok || !ts.tracing {
 			continue
@@ -252,17 +292,16 @@ func (r *Runtime) recordTraceLocked(queue string, data []byte) {
 			if !ok || src != queue {
 				continue
 			}
-			tgt, ok, _ := r.queueOfLocked(gs, e.Tgt, false)
-			if !ok || !r.bound[binding{src: src, tgt: tgt}] {
+			if !inEffect(gs, e, src) {
 				continue
 			}
 			// The data keeps its bytes: the event is assembled around it.
 			payload := map[string]json.RawMessage{
 				"time": jsonOf(r.timestamp()), "graph": jsonOf(gs.g.ID), "id": jsonOf(e.ID()),
-				"src": jsonOf(portRef(e.Src)), "tgt": jsonOf(portRef(e.Tgt)), "data": network.AsJSON(data),
+				"src": jsonOf(wire.RefOf(e.Src)), "tgt": jsonOf(wire.RefOf(e.Tgt)), "data": network.AsJSON(data),
 			}
 			ts.record(network.RawObject(map[string]json.RawMessage{
-				"protocol": jsonOf("network"), "command": jsonOf("data"), "participant": jsonOf(r.tracerID()),
+				"protocol": jsonOf("network"), "command": jsonOf("data"), "participant": jsonOf(t.id()),
 				"payload": network.RawObject(payload),
 			}))
 		}
@@ -300,38 +339,41 @@ type TracedParticipant struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// TraceDump answers trace:dump: the coordinator's events merged with the
+// dump answers trace:dump: the coordinator's events merged with the
 // flowtraces of the graph's FBP-capable participants, asked concurrently.
 // A participant that does not answer within the proxy's timeout is named
 // in the header with the error; it never holds the dump longer.
-func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, error) {
+func (t *tracer) dump(ctx context.Context, p wire.TraceDump) (wire.TraceDump, error) {
+	r := t.g
 	r.mu.Lock()
 	gs, err := r.graphLocked(p.Graph)
 	if err != nil {
 		r.mu.Unlock()
-		return DumpPayload{}, err
+		return wire.TraceDump{}, err
 	}
 	graphID := gs.g.ID
 	own, err := gs.g.MarshalJSON() // compact; json.Marshal would escape <, > and &
 	if err != nil {
 		r.mu.Unlock()
-		return DumpPayload{}, fmt.Errorf("encode graph %s: %w", graphID, err)
+		return wire.TraceDump{}, fmt.Errorf("encode graph %s: %w", graphID, err)
 	}
 	var events [][]byte
 	tracing := map[string]bool{}
-	if ts, ok := r.traces[graphID]; ok {
+	t.mu.Lock()
+	if ts, ok := t.traces[graphID]; ok {
 		events = ts.ordered()
 		for id := range ts.acked {
 			tracing[id] = true
 		}
 	}
+	t.mu.Unlock()
 	type target struct {
 		node string
 		def  network.Definition
 	}
 	var targets []target
 	for _, n := range gs.g.Nodes {
-		if def, ok := r.fbpCandidateLocked(gs.roleOf(n.ID)); ok {
+		if def, ok := t.candidate(gs.roleOf(n.ID)); ok {
 			targets = append(targets, target{node: n.ID, def: def})
 		}
 	}
@@ -356,7 +398,7 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 			defer wg.Done()
 			a := answer{tp: TracedParticipant{Node: tg.node, Participant: tg.def.ID, Component: tg.def.Component, Tracing: tracing[tg.def.ID]}}
 			var err error
-			a.graphs, a.events, err = r.dumpParticipant(ctx, tg.node, tg.def, p.Type)
+			a.graphs, a.events, err = t.dumpParticipant(ctx, tg.node, tg.def, p.Type)
 			a.tp.Events = len(a.events)
 			if errors.Is(err, proxy.ErrNotCapable) {
 				return // a plain participant: nothing to say
@@ -384,21 +426,22 @@ func (r *Runtime) TraceDump(ctx context.Context, p DumpPayload) (DumpPayload, er
 	}
 	header, err := json.Marshal(ft.Header)
 	if err != nil {
-		return DumpPayload{}, fmt.Errorf("encode flowtrace of %s: %w", graphID, err)
+		return wire.TraceDump{}, fmt.Errorf("encode flowtrace of %s: %w", graphID, err)
 	}
 	out := network.RawObject(map[string]json.RawMessage{"header": header, "events": network.RawArray(ft.Events)})
-	return DumpPayload{Graph: graphID, Type: p.Type, Flowtrace: string(out)}, nil
+	return wire.TraceDump{Graph: graphID, Type: p.Type, Flowtrace: string(out)}, nil
 }
 
 // dumpParticipant asks one participant for its flowtrace and rewrites it
 // for the merge: graph names prefixed with the node id, every event saying
 // which participant recorded it.
-func (r *Runtime) dumpParticipant(ctx context.Context, node string, def network.Definition, typ string) (map[string]json.RawMessage, []json.RawMessage, error) {
+func (t *tracer) dumpParticipant(ctx context.Context, node string, def network.Definition, typ string) (map[string]json.RawMessage, []json.RawMessage, error) {
+	r := t.g
 	c, err := r.proxy.LookupCached(ctx, def)
 	if err != nil {
 		return nil, nil, err
 	}
-	replies, err := c.Request(ctx, "trace", "dump", DumpPayload{Graph: "default", Type: typ})
+	replies, err := c.Request(ctx, "trace", "dump", wire.TraceDump{Graph: "default", Type: typ})
 	if err != nil {
 		return nil, nil, err
 	}

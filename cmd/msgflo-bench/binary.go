@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	msgamqp "github.com/msgflo/msgflo-runtime/network/amqp"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // benchSecret is the secret the bench starts the runtime with and presents.
@@ -119,31 +120,30 @@ func runtimeHops(bin string, persistent bool, pprofAddr string) hopsFunc {
 			stop()
 			return "", "", nil, err
 		}
-		c, err := dial(addr)
+		c, err := fbpclient.Dial(ctx, addr, fbpclient.Options{Secret: benchSecret, Placement: fbpclient.SecretTopLevel})
 		if err != nil {
 			return fail(err)
 		}
-		defer c.conn.Close()
-		c.secret = benchSecret
+		defer c.Close()
 		const g = "throughput"
-		if _, err := c.request("graph", "clear", map[string]any{"id": g, "main": true}, "clear"); err != nil {
+		if err := request(c, "graph", "clear", map[string]any{"id": g, "main": true}); err != nil {
 			return fail(err)
 		}
 		for i, n := range nodes {
-			if _, err := c.request("graph", "addnode", map[string]any{"id": n, "component": "core/Repeat", "graph": g}, "addnode"); err != nil {
+			if err := request(c, "graph", "addnode", map[string]any{"id": n, "component": "core/Repeat", "graph": g}); err != nil {
 				return fail(err)
 			}
 			if i > 0 {
 				edge := map[string]any{"src": map[string]any{"node": nodes[i-1], "port": "out"}, "tgt": map[string]any{"node": n, "port": "in"}, "graph": g}
-				if _, err := c.request("graph", "addedge", edge, "addedge"); err != nil {
+				if err := request(c, "graph", "addedge", edge); err != nil {
 					return fail(err)
 				}
 			}
 		}
-		if _, err := c.request("network", "edges", map[string]any{"graph": g, "edges": []any{}}, "edges"); err != nil {
+		if err := request(c, "network", "edges", map[string]any{"graph": g, "edges": []any{}}); err != nil {
 			return fail(err)
 		}
-		if _, err := c.request("network", "start", map[string]any{"graph": g}, "started"); err != nil {
+		if err := request(c, "network", "start", map[string]any{"graph": g}); err != nil {
 			return fail(err)
 		}
 		// The last outport's exchange as the participant declares it, and

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // edits measures graph edits as a graph grows: n graph:addnode of a
@@ -39,14 +42,15 @@ func edits(bin string, n, window int, autoSave bool, pprofAddr string) error {
 		return err
 	}
 	defer stop()
-	c, err := dial(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, err := fbpclient.Dial(ctx, addr, fbpclient.Options{Secret: benchSecret, Placement: fbpclient.SecretTopLevel})
+	cancel()
 	if err != nil {
 		return err
 	}
-	defer c.conn.Close()
-	c.secret = benchSecret
+	defer c.Close()
 	const g = "edits"
-	if _, err := c.request("graph", "clear", map[string]any{"id": g, "main": autoSave}, "clear"); err != nil {
+	if err := request(c, "graph", "clear", map[string]any{"id": g, "main": autoSave}); err != nil {
 		return err
 	}
 	fmt.Printf("edits (embedded broker, %s): %d graph:addnode of an external component, %d in flight\n", mode, n, window)
@@ -57,10 +61,12 @@ func edits(bin string, n, window int, autoSave bool, pprofAddr string) error {
 	slowest := 0.0
 	for acked < n {
 		for sent < n && sent-acked < window {
-			c.send("graph", "addnode", map[string]any{"graph": g, "id": fmt.Sprintf("n%06d", sent), "component": "bench/External"})
+			if err := c.Send("graph", "addnode", map[string]any{"graph": g, "id": fmt.Sprintf("n%06d", sent), "component": "bench/External"}); err != nil {
+				return err
+			}
 			sent++
 		}
-		if _, err := c.wait("graph", "addnode", 60*time.Second); err != nil {
+		if err := waitFor(c, "graph", "addnode", 60*time.Second); err != nil {
 			return fmt.Errorf("addnode %d: %w", acked, err)
 		}
 		acked++
@@ -76,12 +82,12 @@ func edits(bin string, n, window int, autoSave bool, pprofAddr string) error {
 	total := time.Since(start)
 	fmt.Printf("  %d addnodes in %v: %.0f edits/s overall, slowest tenth %.0f edits/s\n", n, total.Round(time.Millisecond), float64(n)/total.Seconds(), slowest)
 	t := time.Now()
-	if _, err := c.request("graph", "clear", map[string]any{"id": g, "main": autoSave}, "clear"); err != nil {
+	if err := request(c, "graph", "clear", map[string]any{"id": g, "main": autoSave}); err != nil {
 		return err
 	}
 	fmt.Printf("  graph:clear of %d nodes: %v\n", n, time.Since(t).Round(time.Microsecond))
 	// The runtime still answers edits after the clear.
-	if _, err := c.request("graph", "addnode", map[string]any{"graph": g, "id": "after", "component": "bench/External"}, "addnode"); err != nil {
+	if err := request(c, "graph", "addnode", map[string]any{"graph": g, "id": "after", "component": "bench/External"}); err != nil {
 		return errors.New("addnode after clear: " + err.Error())
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,23 +23,22 @@ import (
 const publisherWindow = 1000
 
 // throughput measures a 3-hop chain of core/Repeat nodes in the runtime
-// binary on RabbitMQ, built through the FBP protocol, and, in the same run,
-// plain amqp091-go relays doing the same three hops with the same
-// guarantee: persistent messages with publisher confirms (the runtime's
-// default), then transient messages without confirms
-// (--persistent-messages=false). Then the participant SDK's own figure:
-// Go participants inside this process, each on its own connection. The
+// binary on RabbitMQ, built through the FBP protocol, against plain
+// amqp091-go relays doing the same three hops in the same run (#23's
+// reference): persistent messages with publisher confirms (the runtime's
+// default flags), then transient messages without confirms
+// (--persistent-messages=false). Then the participant SDK's own figures,
+// of both guarantees: Go participants inside this process, each on its
+// own connection. The
 // same producer and sink serve every chain: the producer publishes 100-byte
 // JSON messages pipelined with confirms (window 1000), the sink checks that
-// every message arrives once and in order.
+// every message arrives once and in order. Each round prints both figures
+// and their ratio; the medians of the ratios close each guarantee.
 func throughput(bin, url string, n, rounds int, pprofAddr string) error {
 	fmt.Printf("3-hop chain on RabbitMQ, %d messages of 100 bytes, publisher window %d\n", n, publisherWindow)
 	for _, persistent := range []bool{true, false} {
-		guarantee := "persistent, confirmed, ack after confirm"
-		if !persistent {
-			guarantee = "transient, no confirms, ack after publish"
-		}
-		fmt.Printf("  %s:\n", guarantee)
+		fmt.Printf("  %s:\n", guaranteeNote(persistent))
+		var ratios []float64
 		for r := 0; r < rounds; r++ {
 			raw, err := chain(url, n, persistent, rawHops(persistent))
 			if err != nil {
@@ -48,19 +48,38 @@ func throughput(bin, url string, n, rounds int, pprofAddr string) error {
 			if err != nil {
 				return fmt.Errorf("runtime chain: %w", err)
 			}
+			ratios = append(ratios, bin/raw)
 			fmt.Printf("    plain amqp091-go relays %8.0f msg/s, msgflo-runtime (%s) %8.0f msg/s: ratio %.2f\n", raw, runtimeFlagsNote(persistent), bin, bin/raw)
 		}
+		sort.Float64s(ratios)
+		fmt.Printf("    median ratio of %d rounds (%s): %.2f\n", rounds, runtimeFlagsNote(persistent), ratios[len(ratios)/2])
 	}
-	raw, err := chain(url, n, true, rawHops(true))
-	if err != nil {
-		return fmt.Errorf("plain relays: %w", err)
+	for _, persistent := range []bool{true, false} {
+		raw, err := chain(url, n, persistent, rawHops(persistent))
+		if err != nil {
+			return fmt.Errorf("plain relays: %w", err)
+		}
+		sdk, err := chain(url, n, persistent, sdkHops(persistent))
+		if err != nil {
+			return fmt.Errorf("participant chain: %w", err)
+		}
+		fmt.Printf("  participant SDK in one process (own connection each, %s): %.0f msg/s, plain relays %.0f msg/s: ratio %.2f\n", sdkNote(persistent), sdk, raw, sdk/raw)
 	}
-	sdk, err := chain(url, n, true, sdkHops)
-	if err != nil {
-		return fmt.Errorf("participant chain: %w", err)
-	}
-	fmt.Printf("  participant SDK in one process (own connection each, persistent): %.0f msg/s, plain relays %.0f msg/s: ratio %.2f\n", sdk, raw, sdk/raw)
 	return nil
+}
+
+func sdkNote(persistent bool) string {
+	if persistent {
+		return "persistent"
+	}
+	return "TransientMessages"
+}
+
+func guaranteeNote(persistent bool) string {
+	if persistent {
+		return "persistent, confirmed; relays ack each input once its copy is confirmed"
+	}
+	return "transient, no confirms; relays ack in batches (multiple, every 50 or 5 ms)"
 }
 
 // hopsFunc sets up three hops and returns the queue to publish into and
@@ -87,19 +106,45 @@ func chain(url string, n int, persistent bool, hops hopsFunc) (float64, error) {
 		return 0, err
 	}
 	defer stop()
-
-	// Sink: probes are skipped, data must come in order.
-	sink, err := conn.Channel()
+	probed, done, err := consumeSink(conn, out, n)
 	if err != nil {
 		return 0, err
+	}
+	p, err := newProducer(conn, in, persistent)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.probe(probed, done); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := p.publish(n); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return 0, err
+		}
+	case <-time.After(5 * time.Minute):
+		return 0, fmt.Errorf("messages still missing after 5 minutes")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// consumeSink consumes queue out: probed is closed at the first probe,
+// then the n messages must come in order; done says when they all have.
+func consumeSink(conn *amqp.Connection, out string, n int) (probed chan struct{}, done chan error, err error) {
+	sink, err := conn.Channel()
+	if err != nil {
+		return nil, nil, err
 	}
 	_ = sink.Qos(500, 0, false)
 	deliveries, err := sink.Consume(out, "", false, false, false, false, nil)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	probed := make(chan struct{})
-	done := make(chan error, 1)
+	probed, done = make(chan struct{}), make(chan error, 1)
 	go func() {
 		next := 0
 		seenProbe := false
@@ -134,44 +179,61 @@ func chain(url string, n int, persistent bool, hops hopsFunc) (float64, error) {
 		}
 		done <- fmt.Errorf("sink stopped after %d messages", next)
 	}()
+	return probed, done, nil
+}
 
-	pub, err := conn.Channel()
+// producer publishes into the chain's first queue with confirms.
+type producer struct {
+	ch   *amqp.Channel
+	in   string
+	mode uint8
+}
+
+func newProducer(conn *amqp.Connection, in string, persistent bool) (*producer, error) {
+	ch, err := conn.Channel()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if err := pub.Confirm(false); err != nil {
-		return 0, err
+	if err := ch.Confirm(false); err != nil {
+		return nil, err
 	}
-	mode := amqp.Persistent
+	p := &producer{ch: ch, in: in, mode: amqp.Persistent}
 	if !persistent {
-		mode = amqp.Transient
+		p.mode = amqp.Transient
 	}
-	publish := func(body []byte) (*amqp.DeferredConfirmation, error) {
-		return pub.PublishWithDeferredConfirmWithContext(ctx, "", in, false, false,
-			amqp.Publishing{ContentType: "application/json", DeliveryMode: mode, Body: body})
-	}
-	// Until the chain carries a probe.
+	return p, nil
+}
+
+func (p *producer) send(body []byte) (*amqp.DeferredConfirmation, error) {
+	return p.ch.PublishWithDeferredConfirmWithContext(context.Background(), "", p.in, false, false,
+		amqp.Publishing{ContentType: "application/json", DeliveryMode: p.mode, Body: body})
+}
+
+// probe publishes probes until one has crossed the chain.
+func (p *producer) probe(probed <-chan struct{}, done <-chan error) error {
 	deadline := time.After(60 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for {
-		if _, err := publish(probe); err != nil {
-			return 0, err
+		if _, err := p.send(probe); err != nil {
+			return err
 		}
 		select {
 		case <-probed:
-			break wait
+			return nil
 		case err := <-done:
-			return 0, fmt.Errorf("before the probe: %v", err)
+			return fmt.Errorf("before the probe: %v", err)
 		case <-deadline:
-			return 0, fmt.Errorf("no probe crossed the chain in 60 s")
+			return fmt.Errorf("no probe crossed the chain in 60 s")
 		case <-tick.C:
 		}
 	}
+}
 
+// publish sends n messages of 100 bytes, at most publisherWindow of them
+// waiting for their confirms, and returns once all are confirmed.
+func (p *producer) publish(n int) error {
 	pad := strings.Repeat("x", 100)
-	start := time.Now()
 	window := make(chan *amqp.DeferredConfirmation, publisherWindow)
 	confirmErr := make(chan error, 1)
 	go func() {
@@ -187,26 +249,15 @@ wait:
 	}()
 	for i := range n {
 		body := fmt.Appendf(nil, `{"seq":%d,"pad":"%s"}`, i, pad[:max(0, 100-len(fmt.Sprintf(`{"seq":%d,"pad":""}`, i)))])
-		dc, err := publish(body)
+		dc, err := p.send(body)
 		if err != nil {
 			close(window)
-			return 0, err
+			return err
 		}
 		window <- dc
 	}
 	close(window)
-	if err := <-confirmErr; err != nil {
-		return 0, err
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			return 0, err
-		}
-	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("messages still missing after 5 minutes")
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return <-confirmErr
 }
 
 // declareQueues declares four queues as msgflo declares inports, and
@@ -229,11 +280,19 @@ func declareQueues(ch *amqp.Channel) ([]string, func(), error) {
 	}, nil
 }
 
-// rawHops: each hop consumes queue i (prefetch 100) and publishes to queue
-// i+1. Persistent: persistent messages with confirms, acked once confirmed
-// (confirms awaited asynchronously so the hop keeps a window in flight).
-// Transient: transient messages without confirms, acked after publishing,
-// as msgflo-nodejs relays.
+// Reference relays, as #23 states them: each on its own connection,
+// consuming with prefetch relayPrefetch. Persistent: persistent messages
+// with confirms pipelined, each delivery acked when its copy is
+// confirmed. Transient: transient messages without confirms, deliveries
+// acked in batches (multiple) every relayAckBatch messages or
+// relayAckEvery, whichever comes first.
+const (
+	relayPrefetch = 200
+	relayAckBatch = 50
+	relayAckEvery = 5 * time.Millisecond
+)
+
+// rawHops: each hop consumes queue i and publishes to queue i+1.
 func rawHops(persistent bool) hopsFunc {
 	return func(_ context.Context, url string, ch *amqp.Channel) (string, string, func(), error) {
 		queues, del, err := declareQueues(ch)
@@ -247,79 +306,121 @@ func rawHops(persistent bool) hopsFunc {
 			}
 			del()
 		}
-		fail := func(err error) (string, string, func(), error) {
-			stop()
-			return "", "", nil, err
-		}
 		for i := range 3 {
 			conn, err := amqp.Dial(url)
 			if err != nil {
-				return fail(err)
+				stop()
+				return "", "", nil, err
 			}
 			conns = append(conns, conn)
-			in, err := conn.Channel()
-			if err != nil {
-				return fail(err)
+			if err := startRelay(conn, queues[i], queues[i+1], persistent); err != nil {
+				stop()
+				return "", "", nil, err
 			}
-			_ = in.Qos(100, 0, false)
-			out, err := conn.Channel()
-			if err != nil {
-				return fail(err)
-			}
-			deliveries, err := in.Consume(queues[i], "", false, false, false, false, nil)
-			if err != nil {
-				return fail(err)
-			}
-			next := queues[i+1]
-			if !persistent {
-				go func() {
-					for d := range deliveries {
-						err := out.PublishWithContext(context.Background(), "", next, false, false,
-							amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Transient, Body: d.Body})
-						if err != nil {
-							_ = d.Nack(false, false)
-							continue
-						}
-						_ = d.Ack(false)
-					}
-				}()
-				continue
-			}
-			_ = out.Confirm(false)
-			type pending struct {
-				tag uint64
-				dc  *amqp.DeferredConfirmation
-			}
-			acks := make(chan pending, 100)
-			go func() {
-				for p := range acks {
-					if p.dc.Wait() {
-						_ = in.Ack(p.tag, false)
-					} else {
-						_ = in.Nack(p.tag, false, false)
-					}
-				}
-			}()
-			go func() {
-				defer close(acks)
-				for d := range deliveries {
-					dc, err := out.PublishWithDeferredConfirmWithContext(context.Background(), "", next, false, false,
-						amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: d.Body})
-					if err != nil {
-						_ = d.Nack(false, false)
-						continue
-					}
-					acks <- pending{d.DeliveryTag, dc}
-				}
-			}()
 		}
 		return queues[0], queues[3], stop, nil
 	}
 }
 
+// startRelay consumes from on conn and publishes each message to to.
+func startRelay(conn *amqp.Connection, from, to string, persistent bool) error {
+	in, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := in.Qos(relayPrefetch, 0, false); err != nil {
+		return err
+	}
+	out, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	deliveries, err := in.Consume(from, "", false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	if !persistent {
+		go transientRelay(deliveries, in, out, to)
+		return nil
+	}
+	if err := out.Confirm(false); err != nil {
+		return err
+	}
+	go persistentRelay(deliveries, in, out, to)
+	return nil
+}
+
+func persistentRelay(deliveries <-chan amqp.Delivery, in, out *amqp.Channel, to string) {
+	type pending struct {
+		tag uint64
+		dc  *amqp.DeferredConfirmation
+	}
+	acks := make(chan pending, relayPrefetch)
+	go func() {
+		for p := range acks {
+			if p.dc.Wait() {
+				_ = in.Ack(p.tag, false)
+			} else {
+				_ = in.Nack(p.tag, false, false)
+			}
+		}
+	}()
+	defer close(acks)
+	for d := range deliveries {
+		dc, err := out.PublishWithDeferredConfirmWithContext(context.Background(), "", to, false, false,
+			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: d.Body})
+		if err != nil {
+			_ = d.Nack(false, false)
+			continue
+		}
+		acks <- pending{d.DeliveryTag, dc}
+	}
+}
+
+func transientRelay(deliveries <-chan amqp.Delivery, in, out *amqp.Channel, to string) {
+	tick := time.NewTicker(relayAckEvery)
+	defer tick.Stop()
+	var last uint64 // the last delivery published and not acked
+	unacked := 0
+	ack := func() {
+		if unacked > 0 {
+			_ = in.Ack(last, true)
+			unacked = 0
+		}
+	}
+	for {
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				return
+			}
+			err := out.PublishWithContext(context.Background(), "", to, false, false,
+				amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Transient, Body: d.Body})
+			if err != nil {
+				ack()
+				_ = d.Nack(false, false)
+				continue
+			}
+			last = d.DeliveryTag
+			if unacked++; unacked >= relayAckBatch {
+				ack()
+			}
+		case <-tick.C:
+			ack()
+		}
+	}
+}
+
 // sdkHops: three core/Repeat participants with roles r1..r3, each on its
-// own connection; their outports are bound to the next queue.
-func sdkHops(ctx context.Context, url string, ch *amqp.Channel) (string, string, func(), error) {
+// own connection, sending transient messages unless persistent; their
+// outports are bound to the next queue.
+func sdkHops(persistent bool) hopsFunc {
+	return func(ctx context.Context, url string, ch *amqp.Channel) (string, string, func(), error) {
+		return sdkChain(ctx, url, ch, participant.Options{TransientMessages: !persistent})
+	}
+}
+
+func sdkChain(ctx context.Context, url string, ch *amqp.Channel, opts participant.Options) (string, string, func(), error) {
 	queues, del, err := declareQueues(ch)
 	if err != nil {
 		return "", "", nil, err
@@ -357,7 +458,7 @@ func sdkHops(ctx context.Context, url string, ch *amqp.Channel) (string, string,
 		c := rep
 		c.Inports = []participant.Port{{ID: "in", Type: "any", Queue: queues[i]}}
 		c.Outports = []participant.Port{{ID: "out", Type: "any", Queue: queues[i+1] + ".EX"}}
-		p, err := participant.New(b, c, queues[0]+"r"+strconv.Itoa(i), participant.Options{})
+		p, err := participant.New(b, c, queues[0]+"r"+strconv.Itoa(i), opts)
 		if err != nil {
 			return fail(err)
 		}

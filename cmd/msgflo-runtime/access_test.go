@@ -1,65 +1,120 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // The access flags of the binary, end to end: a client connects to the
 // built runtime and is let in, or not, as the README says.
 
-// wsClient is one WebSocket connection to the runtime under test.
+// wsClient is one connection to the runtime under test
+// (protocol/fbpclient), sending messages as the test writes them.
 type wsClient struct {
-	t    *testing.T
-	conn *websocket.Conn
+	t  *testing.T
+	cl *fbpclient.Client
 }
 
-// dialOrigin connects with the given Origin header ("" for none).
-func dialOrigin(ws, origin string) (*websocket.Conn, *http.Response, error) {
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
+// dialWS connects with header (nil for none); the HTTP response of a
+// refused handshake is returned with the error.
+func dialWS(t *testing.T, ws string, header http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := fbpclient.Dial(ctx, ws, fbpclient.Options{Header: header})
+	if err != nil {
+		var de *fbpclient.DialError
+		if errors.As(err, &de) {
+			return nil, de.Response, err
+		}
+		return nil, nil, err
+	}
+	t.Cleanup(func() { cl.Close() })
+	return &wsClient{t: t, cl: cl}, nil, nil
+}
+
+// dialClient connects with the given Origin header ("" for none).
+func dialClient(t *testing.T, ws, origin string) *wsClient {
+	t.Helper()
+	c, _, err := dialWS(t, ws, originHeader(origin))
+	if err != nil {
+		t.Fatalf("connect %s (Origin %q): %v", ws, origin, err)
+	}
+	return c
+}
+
+// originHeader is a handshake header with Origin origin ("" for none).
+func originHeader(origin string) http.Header {
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	return d.Dial(ws, h)
+	return h
 }
 
-func dialClient(t *testing.T, ws, origin string) *wsClient {
+// write sends msg as it is.
+func (c *wsClient) write(msg map[string]any) {
+	c.t.Helper()
+	sendJSON(c.t, c.cl, msg)
+}
+
+// sendJSON sends msg, as JSON, as it is (the secret where msg has it).
+func sendJSON(t *testing.T, cl *fbpclient.Client, msg any) {
 	t.Helper()
-	conn, _, err := dialOrigin(ws, origin)
+	frame, err := json.Marshal(msg)
 	if err != nil {
-		t.Fatalf("connect %s (Origin %q): %v", ws, origin, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return &wsClient{t: t, conn: conn}
+	if err := cl.SendRaw(frame); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next returns the next message, within 30 s.
+func (c *wsClient) next(after string) map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.cl.Next(ctx)
+	if err != nil {
+		c.t.Fatalf("no reply to %s: %v", after, err)
+	}
+	var reply map[string]any
+	if err := json.Unmarshal(m.Raw, &reply); err != nil {
+		c.t.Fatalf("reply to %s is not JSON: %q", after, m.Raw)
+	}
+	return reply
+}
+
+// roundTrip sends one message and returns the first message received.
+func (c *wsClient) roundTrip(msg map[string]any) map[string]any {
+	c.t.Helper()
+	c.write(msg)
+	return c.next(fmt.Sprint(msg))
 }
 
 // ask sends msg and returns the first reply of its protocol that is its
 // command or an error.
 func (c *wsClient) ask(msg map[string]any) (command string, payload map[string]any) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(msg); err != nil {
-		c.t.Fatal(err)
-	}
+	c.write(msg)
 	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		var m struct {
-			Protocol string         `json:"protocol"`
-			Command  string         `json:"command"`
-			Payload  map[string]any `json:"payload"`
+		m := c.next(fmt.Sprint(msg))
+		command, _ := m["command"].(string)
+		payload, _ := m["payload"].(map[string]any)
+		if m["protocol"] == msg["protocol"] && (command == msg["command"] || command == "error") {
+			return command, payload
 		}
-		if err := c.conn.ReadJSON(&m); err != nil {
-			c.t.Fatalf("no reply to %v: %v", msg, err)
-		}
-		if m.Protocol == msg["protocol"] && (m.Command == msg["command"] || m.Command == "error") {
-			return m.Command, m.Payload
-		}
-		if msg["command"] == "getruntime" && m.Command == "runtime" {
-			return m.Command, m.Payload
+		if msg["command"] == "getruntime" && command == "runtime" {
+			return command, payload
 		}
 	}
 }
@@ -123,6 +178,7 @@ func requireSecret(t *testing.T, c *wsClient, secret string) {
 }
 
 func TestSecretFlag(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0", "--secret", "s3cret-flag")
 	ws, _ := p.ready(t)
 	c := dialClient(t, ws, "")
@@ -132,13 +188,8 @@ func TestSecretFlag(t *testing.T) {
 	}
 }
 
-func TestSecretFromEnvironment(t *testing.T) {
-	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET=s3cret-env"}, "--port", "0")
-	ws, _ := p.ready(t)
-	requireSecret(t, dialClient(t, ws, ""), "s3cret-env")
-}
-
 func TestAnonymousCapabilities(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0", "--secret", "s3cret", "--anonymous-capabilities", "protocol:runtime,graph:readonly")
 	ws, _ := p.ready(t)
 	c := dialClient(t, ws, "")
@@ -149,14 +200,15 @@ func TestAnonymousCapabilities(t *testing.T) {
 }
 
 // --allow-origin refuses the WebSocket handshake of a page from any other
-// origin; clients that send no Origin (not browsers) are let in.
+// origin, the default ones (Flowhub's) included: the list replaces them;
+// clients that send no Origin (not browsers) are let in.
 func TestAllowOrigin(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0", "--secret", "s", "--allow-origin", "https://ok.example,https://also.example")
 	ws, _ := p.ready(t)
-	for _, origin := range []string{"https://evil.example", "https://ok.example.evil.example", "http://ok.example"} {
-		conn, resp, err := dialOrigin(ws, origin)
+	for _, origin := range []string{"https://evil.example", "https://ok.example.evil.example", "http://ok.example", "https://app.flowhub.io"} {
+		_, resp, err := dialWS(t, ws, originHeader(origin))
 		if err == nil {
-			conn.Close()
 			t.Fatalf("handshake from Origin %s accepted", origin)
 		}
 		if resp == nil || resp.StatusCode != http.StatusForbidden {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,107 +18,181 @@ import (
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
-// Failover pacing: clusterMessages go in over about clusterPublishTime;
-// the node goes down once clusterStopAt of them are confirmed and comes
-// back at clusterStartAt.
+// Failover pacing: clusterMessages go in over about clusterPublishTime
+// (50 a second); a node is stopped once clusterStopAt of them are
+// confirmed, for clusterOutage.
 const (
 	clusterMessages    = 1000
 	clusterPublishTime = 20 * time.Second
 	clusterStopAt      = 200
-	clusterStartAt     = 500
+	clusterOutage      = 7 * time.Second
 	// clusterDrainTimeout bounds the wait for the last messages to come
 	// out of the chain once all are published.
 	clusterDrainTimeout = 2 * time.Minute
 )
 
+// clusterCase says which node of the cluster does what (indexes in
+// Cluster.Nodes).
+type clusterCase struct {
+	runtime int // the node the runtime (and its participant process) connects to first
+	leaders int // the node the queues are declared from first, holding their leaders; -1: the runtime declares them
+	stop    int // the node stopped for clusterOutage
+	publish int // the node the test publishes through and consumes from
+}
+
 // A graph on a RabbitMQ cluster (three URLs, --queue-type quorum) loses
 // nothing when a node goes down: a chain of three in-process core/Repeat
-// and a participant process, fed 1,000 confirmed messages while a node is
-// stopped and started again. Every message comes out at the end (some
-// twice: at-least-once), the runtime and the participant process carry on
-// on another node, and FBP clients hear of the outage (network:error,
-// then network:output when the connection is back).
+// and a participant process, fed 1,000 confirmed messages at 50 a second
+// through another node than the runtime's while a node is stopped for
+// 7 s. Every message comes out at the end (some twice: at-least-once),
+// none is dead-lettered, the runtime and the participant process carry on
+// (on another node when theirs stopped, and FBP clients then hear of the
+// outage: network:error, then network:output when the connection is
+// back).
+//
+// While the node is down every publisher confirm the runtime and the
+// process get is a refusal (the fault proxies they connect through turn
+// them into basic.nack), as RabbitMQ refuses publishes to a quorum queue
+// electing its leader: on a quiet machine the election is often over
+// before anything is refused, and the refusals that lost 633 of 1,000
+// messages on a busy one would go unseen.
 func TestClusterNodeLoss(t *testing.T) {
 	cluster := brokertest.SharedCluster(t)
-	n := cluster.Nodes()
-	list := func(nodes ...*brokertest.ClusterNode) string {
-		var urls []string
-		for _, n := range nodes {
-			urls = append(urls, n.URL)
-		}
-		return strings.Join(urls, ",")
-	}
 	t.Run("runtime's node", func(t *testing.T) {
-		// The queues' leaders are on the third node (declared from
-		// there first); the runtime is on the first, which goes down.
-		clusterNodeLoss(t, cluster, list(n[0], n[1], n[2]), n[2])
+		clusterNodeLoss(t, cluster, clusterCase{runtime: 0, leaders: 2, stop: 0, publish: 1})
+	})
+	t.Run("quorum leaders' and runtime's node", func(t *testing.T) {
+		clusterNodeLoss(t, cluster, clusterCase{runtime: 1, leaders: -1, stop: 1, publish: 2})
 	})
 	t.Run("quorum leaders' node", func(t *testing.T) {
-		// The runtime and its participants declare the queues from the
-		// second node, where their leaders then are; it goes down.
-		clusterNodeLoss(t, cluster, list(n[1], n[2], n[0]), nil)
+		clusterNodeLoss(t, cluster, clusterCase{runtime: 0, leaders: 2, stop: 2, publish: 1})
 	})
 }
 
-// clusterNodeLoss runs the graph with the runtime given urls; leaders,
-// when given, is the node from which the queues are declared first.
-func clusterNodeLoss(t *testing.T, cluster *brokertest.Cluster, urls string, leaders *brokertest.ClusterNode) {
-	ctx := context.Background()
+// clusterRun is one run of TestClusterNodeLoss.
+type clusterRun struct {
+	t       *testing.T
+	cluster *brokertest.Cluster
+	c       clusterCase
+	roles   []string
+	sink    string // the test's queue bound to the last outport
+	dead    string // the test's queue bound to the inports' dead-letter exchanges
+	queues  []string
+	proxies []*brokertest.Proxy // one per node, the runtime's way to it
+	p       *proc
+	fbp     *fbpClient
+	events  chan clusterEvent // the outage's network:error and network:output
+	pub     *msgamqp.Broker
+	got     chan string
+}
+
+func clusterNodeLoss(t *testing.T, cluster *brokertest.Cluster, c clusterCase) {
+	r := &clusterRun{t: t, cluster: cluster, c: c, got: make(chan string, 10*clusterMessages)}
 	s := uuid.New()[:6]
-	roles := []string{"ra" + s, "rb" + s, "rc" + s, "rp" + s}
-	sink := "rsink" + s + ".IN"
-	queues := []string{sink}
-	for _, r := range roles {
-		queues = append(queues, r+".IN")
+	r.roles = []string{"ra" + s, "rb" + s, "rc" + s, "rp" + s}
+	r.sink, r.dead = "rsink"+s+".IN", "rdead"+s+".IN"
+	r.queues = []string{r.sink, r.dead}
+	for _, role := range r.roles {
+		r.queues = append(r.queues, role+".IN", role+".OUT", "dead-"+role+".IN")
 	}
-	dialList := func(urls string) *msgamqp.Broker {
-		t.Helper()
-		b, err := msgamqp.Dial(ctx, urls, msgamqp.Options{
-			QueueType: msgamqp.QueueTypeQuorum,
-			Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		})
-		noErr(t, err)
-		t.Cleanup(func() { b.Close() })
-		return b
-	}
-	if leaders != nil {
-		b := dialList(leaders.URL)
-		for _, q := range queues {
-			noErr(t, b.DeclareInport(ctx, q, network.QueueOptions{}))
+	if c.leaders >= 0 {
+		b := r.dialList(c.leaders)
+		for _, role := range r.roles {
+			noErr(t, b.DeclareInport(context.Background(), role+".IN", network.QueueOptions{}))
 		}
 		b.Close()
 	}
+	r.startRuntime()
+	r.buildGraph()
+	r.pub = r.dialList(c.publish)
+	r.consumeSinks()
+	r.probe()
+	r.checkLeaders()
+	r.publishThroughOutage()
+	r.drain()
+	r.checkStillRunning()
+}
 
+// dialList connects to the cluster's nodes directly, first to node first.
+func (r *clusterRun) dialList(first int) *msgamqp.Broker {
+	r.t.Helper()
+	b, err := msgamqp.Dial(context.Background(), r.nodeList(first, nil), msgamqp.Options{
+		QueueType: msgamqp.QueueTypeQuorum,
+		Logger:    zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel),
+	})
+	noErr(r.t, err)
+	r.t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// nodeList is the comma-separated URLs of the nodes starting with first,
+// in the cluster's order, through the proxies when given.
+func (r *clusterRun) nodeList(first int, proxies []*brokertest.Proxy) string {
+	nodes := r.cluster.Nodes()
+	var urls []string
+	for i := range nodes {
+		n := (first + i) % len(nodes)
+		urls = append(urls, r.nodeURL(n, proxies))
+	}
+	return strings.Join(urls, ",")
+}
+
+func (r *clusterRun) nodeURL(n int, proxies []*brokertest.Proxy) string {
+	u := r.cluster.Nodes()[n].URL
+	if proxies == nil {
+		return u
+	}
+	v, err := url.Parse(u)
+	noErr(r.t, err)
+	v.Host = proxies[n].Addr()
+	return v.String()
+}
+
+// startRuntime starts the runtime on the nodes, through a fault proxy to
+// each, and checks it names the node it connected to.
+func (r *clusterRun) startRuntime() {
+	t := r.t
+	for _, n := range r.cluster.Nodes() {
+		u, err := url.Parse(n.URL)
+		noErr(t, err)
+		r.proxies = append(r.proxies, brokertest.NewProxy(t, u.Host))
+	}
+	urls := r.nodeList(r.c.runtime, r.proxies)
 	lib := writeFile(t, "library.json", mustJSON(map[string]any{
-		"components": map[string]string{"procs/GoRepeat": binary + " participant core/Repeat --role #ROLE"},
+		"components": map[string]string{"procs/GoRepeat": runtimeBinary(t) + " participant core/Repeat --role #ROLE"},
 	}))
-	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_QUEUE_TYPE="},
+	r.p = start(t, []string{"MSGFLO_BROKER=", "MSGFLO_QUEUE_TYPE="},
 		"--port", "0", "--broker", urls, "--queue-type", "quorum", "--library", lib, "--componentdir", "")
-	ws, brokerNode := p.ready(t)
-	if strings.Contains(brokerNode, ",") || !strings.Contains(urls, strings.Replace(brokerNode, "xxxxx", "guest", 1)) {
+	ws, brokerNode := r.p.ready(t)
+	named := strings.Replace(brokerNode, "xxxxx", "guest", 1)
+	if strings.Contains(brokerNode, ",") || !strings.Contains(urls, named) {
 		t.Fatalf("ready line names broker %q, want the node in use of %s", brokerNode, urls)
 	}
-	node := cluster.Node(strings.Replace(brokerNode, "xxxxx", "guest", 1))
-	if node != cluster.Node(network.SplitURLs(urls)[0]) {
+	if named != r.nodeURL(r.c.runtime, r.proxies) {
 		t.Fatalf("runtime connected to %s, want the first of %s", brokerNode, urls)
 	}
+	r.fbp = connectFBP(t, ws)
+}
 
-	c := connectFBP(t, ws)
+// buildGraph makes the chain over the FBP protocol and starts it; from
+// then on the client's network:error and network:output messages go to
+// r.events.
+func (r *clusterRun) buildGraph() {
+	c := r.fbp
 	c.edit("clear", map[string]any{"id": "g", "main": true})
-	for i, r := range roles {
+	for i, role := range r.roles {
 		comp := "core/Repeat"
-		if i == len(roles)-1 {
+		if i == len(r.roles)-1 {
 			comp = "procs/GoRepeat"
 		}
-		c.edit("addnode", map[string]any{"id": r, "component": comp, "graph": "g"})
+		c.edit("addnode", map[string]any{"id": role, "component": comp, "graph": "g"})
 		if i > 0 {
-			c.edit("addedge", map[string]any{"src": map[string]any{"node": roles[i-1], "port": "out"}, "tgt": map[string]any{"node": r, "port": "in"}, "graph": "g"})
+			c.edit("addedge", map[string]any{"src": map[string]any{"node": r.roles[i-1], "port": "out"}, "tgt": map[string]any{"node": role, "port": "in"}, "graph": "g"})
 		}
 	}
 	c.send("network", "start", map[string]any{"graph": "g"})
 	c.waitFor("network", "started", nil)
-	// From here on only the outage's messages matter.
-	events := make(chan clusterEvent, 100)
+	r.events = make(chan clusterEvent, 100)
 	go func() {
 		for m := range c.in {
 			if m["protocol"] != "network" || (m["command"] != "error" && m["command"] != "output") {
@@ -126,117 +201,169 @@ func clusterNodeLoss(t *testing.T, cluster *brokertest.Cluster, urls string, lea
 			pl, _ := m["payload"].(map[string]any)
 			msg, _ := pl["message"].(string)
 			select {
-			case events <- clusterEvent{m["command"].(string), msg}:
+			case r.events <- clusterEvent{m["command"].(string), msg}:
 			default:
 			}
 		}
 	}()
+}
 
-	// The test's own clients, on the whole cluster too.
-	pub := dialList(urls)
-	out := dialList(urls)
-	last := roles[len(roles)-1] + ".OUT"
-	noErr(t, out.DeclareOutport(ctx, last, network.QueueOptions{}))
-	noErr(t, out.DeclareInport(ctx, sink, network.QueueOptions{}))
-	noErr(t, out.Bind(ctx, last, sink))
-	got := make(chan string, 10*clusterMessages)
-	sub, err := out.Consume(ctx, sink, 0, func(d network.Delivery) {
-		got <- string(d.Data())
+// consumeSinks binds the test's sink queue to the last outport and its
+// dead-letter queue to every inport's dead-letter exchange (as
+// msgflo-setup arranges dead letters), and consumes the sink into r.got.
+func (r *clusterRun) consumeSinks() {
+	ctx := context.Background()
+	out := r.dialList(r.c.publish)
+	last := r.roles[len(r.roles)-1] + ".OUT"
+	noErr(r.t, out.DeclareOutport(ctx, last, network.QueueOptions{}))
+	noErr(r.t, out.DeclareInport(ctx, r.sink, network.QueueOptions{}))
+	noErr(r.t, out.Bind(ctx, last, r.sink))
+	noErr(r.t, out.DeclareInport(ctx, r.dead, network.QueueOptions{}))
+	for _, role := range r.roles {
+		noErr(r.t, out.DeclareOutport(ctx, "dead-"+role+".IN", network.QueueOptions{}))
+		noErr(r.t, out.Bind(ctx, "dead-"+role+".IN", r.dead))
+	}
+	sub, err := out.Consume(ctx, r.sink, 0, func(d network.Delivery) {
+		r.got <- string(d.Data())
 		_ = d.Ack()
 	})
-	noErr(t, err)
-	defer sub.Close()
-	first := roles[0] + ".IN"
-	// The participants start in the background: probe until one message
-	// has gone through the whole chain.
+	noErr(r.t, err)
+	r.t.Cleanup(func() {
+		sub.Close()
+		_ = out.Delete(context.Background(), r.queues...)
+	})
+}
+
+// probe waits until a message has gone through the whole chain (the
+// participants start in the background).
+func (r *clusterRun) probe() {
+	first := r.roles[0] + ".IN"
 	deadline := time.Now().Add(brokertest.Timeout * 2)
-probing:
 	for {
-		noErr(t, pub.Send(ctx, first, []byte(`"probe"`)))
+		noErr(r.t, r.pub.Send(context.Background(), first, []byte(`"probe"`)))
 		select {
-		case <-got:
-			break probing
+		case <-r.got:
+			return
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing came through the chain; runtime log:\n%s", p.stderrText())
+			r.t.Fatalf("nothing came through the chain; runtime log:\n%s", r.p.stderrText())
 		}
 	}
-	if leaders != nil {
-		if l := cluster.QueueLeader(t, first); l != leaders {
-			t.Fatalf("leader of %s is on %s, want %s", first, l.Name, leaders.Name)
-		}
-	} else if l := cluster.QueueLeader(t, first); l != node {
-		t.Fatalf("leader of %s is on %s, want %s (where the runtime declared it)", first, l.Name, node.Name)
-	}
+}
 
-	reachedStop, reachedStart := make(chan struct{}), make(chan struct{})
+// checkLeaders checks the queues' leaders are where the case says.
+func (r *clusterRun) checkLeaders() {
+	want := r.c.leaders
+	if want < 0 {
+		want = r.c.runtime // where the runtime declared them
+	}
+	first := r.roles[0] + ".IN"
+	if l, n := r.cluster.QueueLeader(r.t, first), r.cluster.Nodes()[want]; l != n {
+		r.t.Fatalf("leader of %s is on %s, want %s", first, l.Name, n.Name)
+	}
+}
+
+// publishThroughOutage publishes the messages, paced, and stops the
+// case's node for clusterOutage once clusterStopAt are confirmed; while it
+// is down the runtime's confirms are refused.
+func (r *clusterRun) publishThroughOutage() {
+	reachedStop := make(chan struct{})
 	published := make(chan error, 1)
+	first := r.roles[0] + ".IN"
 	go func() {
 		tick := time.NewTicker(clusterPublishTime / clusterMessages) // pacing, not synchronisation
 		defer tick.Stop()
 		for i := range clusterMessages {
 			<-tick.C
-			if err := pub.Send(ctx, first, fmt.Appendf(nil, `"m%d"`, i)); err != nil {
+			if err := r.pub.Send(context.Background(), first, fmt.Appendf(nil, `"m%d"`, i)); err != nil {
 				published <- fmt.Errorf("message %d: %w", i, err)
 				return
 			}
-			switch i + 1 {
-			case clusterStopAt:
+			if i+1 == clusterStopAt {
 				close(reachedStop)
-			case clusterStartAt:
-				close(reachedStart)
 			}
 		}
 		published <- nil
 	}()
-	waitClosed(t, reachedStop, "the first messages confirmed")
-	cluster.StopApp(t, node)
-	waitEvent(t, events, "error")
-	waitEvent(t, events, "output") // connected again, to another node
-	waitClosed(t, reachedStart, "messages confirmed while the node is down")
-	cluster.StartApp(t, node)
+	waitClosed(r.t, reachedStop, "the first messages confirmed")
+	node := r.cluster.Nodes()[r.c.stop]
+	r.refuseConfirms(-1)
+	r.cluster.StopApp(r.t, node)
+	outage := time.After(clusterOutage) // the fault's length, not synchronisation
+	if r.c.stop == r.c.runtime {
+		waitEvent(r.t, r.events, "error")
+		waitEvent(r.t, r.events, "output") // connected again, to another node
+	}
+	<-outage
+	r.cluster.StartApp(r.t, node)
+	r.refuseConfirms(0)
 	select {
 	case err := <-published:
-		noErr(t, err)
+		noErr(r.t, err)
 	case <-time.After(clusterDrainTimeout):
-		t.Fatal("publishing did not finish")
+		r.t.Fatal("publishing did not finish")
 	}
+	refused := 0
+	for _, p := range r.proxies {
+		refused += p.RefusedConfirms()
+	}
+	if refused == 0 {
+		r.t.Fatal("no confirm was refused during the outage: the test did not test refusals")
+	}
+	r.t.Logf("%d confirms refused during the outage", refused)
+}
 
+func (r *clusterRun) refuseConfirms(n int) {
+	for _, p := range r.proxies {
+		p.RefuseConfirms(n)
+	}
+}
+
+// drain waits for every message to come out of the chain and checks none
+// was dead-lettered.
+func (r *clusterRun) drain() {
 	seen := map[string]bool{}
 	timeout := time.After(clusterDrainTimeout)
 	for len(seen) < clusterMessages {
 		select {
-		case v := <-got:
+		case v := <-r.got:
 			if v != `"probe"` {
 				seen[v] = true
 			}
 		case <-timeout:
-			t.Fatalf("%d of %d messages came out of the chain; runtime log:\n%s", len(seen), clusterMessages, p.stderrText())
+			r.t.Fatalf("%d of %d messages came out of the chain; runtime log:\n%s", len(seen), clusterMessages, r.p.stderrText())
 		}
 	}
+	stats, err := r.pub.QueueStats(context.Background(), []string{r.dead})
+	noErr(r.t, err)
+	if n := stats[r.dead].Ready; n > 0 {
+		r.t.Fatalf("%d messages dead-lettered; runtime log:\n%s", n, r.p.stderrText())
+	}
+}
+
+// checkStillRunning checks the runtime and the participant process carry
+// on: a last message goes through the chain.
+func (r *clusterRun) checkStillRunning() {
 	select {
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("the runtime exited: %v", err)
+	case err := <-r.p.done:
+		r.p.done <- err
+		r.t.Fatalf("the runtime exited: %v", err)
 	default:
 	}
-	if log := p.stderrText(); strings.Contains(log, "participant process exited") {
-		t.Fatalf("the participant process exited:\n%s", log)
+	if log := r.p.stderrText(); strings.Contains(log, "participant process exited") {
+		r.t.Fatalf("the participant process exited:\n%s", log)
 	}
-	// Both are still connected: a last message goes through the chain.
-	noErr(t, pub.Send(ctx, first, []byte(`"last"`)))
-	timeout = time.After(brokertest.Timeout)
+	noErr(r.t, r.pub.Send(context.Background(), r.roles[0]+".IN", []byte(`"last"`)))
+	timeout := time.After(brokertest.Timeout)
 	for {
 		select {
-		case v := <-got:
+		case v := <-r.got:
 			if v == `"last"` {
-				sub.Close()
-				noErr(t, out.Delete(ctx, queues...))
 				return
 			}
 		case <-timeout:
-			t.Fatal("a message sent after the outage did not come through")
+			r.t.Fatal("a message sent after the outage did not come through")
 		}
 	}
 }
@@ -318,7 +445,7 @@ func TestQueueTypeMismatch(t *testing.T) {
 
 	pctx, cancel := context.WithTimeout(ctx, brokertest.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(pctx, binary, "participant", "core/Repeat", "--role", role, "--broker", url, "--queue-type", "quorum")
+	cmd := exec.CommandContext(pctx, runtimeBinary(t), "participant", "core/Repeat", "--role", role, "--broker", url, "--queue-type", "quorum")
 	cmd.Env = append(os.Environ(), "MSGFLO_QUEUE_TYPE=", "MSGFLO_BROKER=")
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), queue) || !strings.Contains(string(out), "--queue-type") {

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
@@ -23,9 +19,10 @@ import (
 // --persistent-messages=false (processes learn it from
 // MSGFLO_PERSISTENT_MESSAGES): the broker says which in each delivery.
 func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
+	t.Parallel()
 	url := brokertest.RabbitMQURL(t)
 	lib := writeFile(t, "library.json", mustJSON(map[string]any{
-		"components": map[string]string{"procs/GoRepeat": binary + " participant core/Repeat --role #ROLE"},
+		"components": map[string]string{"procs/GoRepeat": runtimeBinary(t) + " participant core/Repeat --role #ROLE"},
 	}))
 	for _, tc := range []struct {
 		component string
@@ -48,28 +45,14 @@ func TestPersistentMessagesOnRabbitMQ(t *testing.T) {
 			p := start(t, []string{"MSGFLO_BROKER=" + url, "MSGFLO_PERSISTENT_MESSAGES="},
 				append([]string{"--port", "0", "--library", lib, "--componentdir", ""}, tc.args...)...)
 			ws, _ := p.ready(t)
-			d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
-			conn, _, err := d.Dial(ws, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			go func() { // replies are not needed here
-				for {
-					if _, _, err := conn.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
+			c := dialClient(t, ws, "") // the replies are not needed here
 			for _, m := range []map[string]any{
 				{"protocol": "graph", "command": "clear", "payload": map[string]any{"id": "g", "main": true}},
 				{"protocol": "graph", "command": "addnode", "payload": map[string]any{"id": role, "component": tc.component, "graph": "g"}},
 				{"protocol": "network", "command": "start", "payload": map[string]any{"graph": "g"}},
 			} {
 				m["secret"] = testSecret
-				if err := conn.WriteJSON(m); err != nil {
-					t.Fatal(err)
-				}
+				c.write(m)
 			}
 
 			ac, err := amqp.Dial(url)
@@ -108,30 +91,5 @@ func noErr(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// --pprof serves Go's profiler on the loopback address given, and nothing
-// of it on the FBP protocol's port.
-func TestPprofFlag(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	noErr(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--pprof", addr)
-	ws, _ := p.ready(t) // the profiler listens before the ready line
-	client := &http.Client{Timeout: 10 * time.Second}
-	res, err := client.Get("http://" + addr + "/debug/pprof/cmdline")
-	noErr(t, err)
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "--pprof") {
-		t.Fatalf("profiler: %s %q", res.Status, body)
-	}
-	res, err = client.Get("http" + strings.TrimPrefix(ws, "ws") + "/debug/pprof/cmdline")
-	noErr(t, err)
-	res.Body.Close()
-	if res.StatusCode == http.StatusOK {
-		t.Fatal("the FBP protocol's port serves the profiler")
 	}
 }

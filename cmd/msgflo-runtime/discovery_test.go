@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
+	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
@@ -95,7 +96,7 @@ func startGoParticipant(t *testing.T, url, comp, role string, period int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gp, err := participant.New(b, participant.Component{
+	stop := serveParticipant(t, b, participant.Component{
 		Name:     comp,
 		Inports:  []participant.Port{{ID: "in", Type: "any"}},
 		Outports: []participant.Port{{ID: "out", Type: "any"}},
@@ -103,13 +104,22 @@ func startGoParticipant(t *testing.T, url, comp, role string, period int) {
 			return out.Send("out", in.Data)
 		},
 	}, role, participant.Options{DiscoveryPeriod: time.Duration(period) * time.Second})
+	t.Cleanup(func() { stop(); b.Close() })
+}
+
+// serveParticipant starts a participant of the Go SDK on b and returns
+// what stops it (before b is closed).
+func serveParticipant(t *testing.T, b network.Broker, comp participant.Component, role string, opts participant.Options) (stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := participant.New(b, comp, role, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gp.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = gp.Stop(ctx); b.Close() })
+	return func() { _ = p.Stop(ctx) }
 }
 
 // waitListed waits (up to 60 s) until c's runtime lists every component
@@ -149,6 +159,7 @@ func waitListed(c *fbpClient, names ...string) []string {
 // after it falls silent, though the runtime's own --heartbeat-expiry is
 // 600 s.
 func TestParticipantHeartbeatDecidesItsExpiry(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	s := uuid.New()[:8]
 	role, comp := "beat"+s, "beat/Repeat"+s

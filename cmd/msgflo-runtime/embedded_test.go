@@ -20,6 +20,7 @@ import (
 // The embedded broker's listener takes the credentials of the ready line's
 // URL and no anonymous client; the password is shown on that line only.
 func TestEmbeddedBrokerNeedsTheReadyLineCredentials(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER=", "CLOUDAMQP_URL=", "DEBUG=msgflo*"}, "--port", "0")
 	_, broker := p.ready(t)
 	if !embeddedURL.MatchString(broker) {

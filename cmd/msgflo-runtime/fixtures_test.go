@@ -20,6 +20,7 @@ import (
 // msgflo's own procfile cases, with its fixture libraries and graphs (npm
 // msgflo 0.12.3): our procfile prints what msgflo-procfile prints.
 func TestProcfileOfMsgfloFixtures(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	fx := filepath.Join(nodes, "node_modules", "msgflo", "spec", "fixtures")
 	for _, args := range [][]string{
@@ -38,6 +39,7 @@ func TestProcfileOfMsgfloFixtures(t *testing.T) {
 // the programs (stand-ins that print their arguments) get the id and the
 // packets as literal arguments, and no shell runs any of them.
 func TestMsgfloFixtureCommandsWithHostileValues(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	fx := filepath.Join(nodes, "node_modules", "msgflo", "spec", "fixtures")
 	work := t.TempDir()
@@ -118,7 +120,7 @@ func sameProcfileAsMsgflo(t *testing.T, nodes, dir string, args ...string) {
 	if err != nil {
 		t.Fatalf("msgflo-procfile %v: %v\n%s", args, err, theirs)
 	}
-	ours, err := runIn(t, dir, nil, binary, append([]string{"procfile"}, args...)...)
+	ours, err := runIn(t, dir, nil, runtimeBinary(t), append([]string{"procfile"}, args...)...)
 	if err != nil {
 		t.Fatalf("procfile %v: %v\n%s", args, err, ours)
 	}
@@ -132,7 +134,7 @@ func sameProcfileAsMsgflo(t *testing.T, nodes, dir string, args ...string) {
 func repeatLibrary(t *testing.T) string {
 	t.Helper()
 	lib := filepath.Join(t.TempDir(), "lib.json")
-	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+binary+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
+	if err := os.WriteFile(lib, []byte(`{"components": {"x/Repeat": "`+runtimeBinary(t)+` participant core/Repeat --role #ROLE"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return lib
@@ -152,7 +154,7 @@ type setupRun struct {
 func startSetup(t *testing.T, url string, args ...string) *setupRun {
 	t.Helper()
 	r := &setupRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
-	r.cmd = exec.Command(binary, append([]string{"setup"}, args...)...)
+	r.cmd = exec.Command(runtimeBinary(t), append([]string{"setup"}, args...)...)
 	r.cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.errOut
 	if err := r.cmd.Start(); err != nil {

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
 	"github.com/msgflo/msgflo-runtime/graph"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
@@ -157,28 +157,19 @@ func openMainGraphAsFlowhub(t *testing.T, ws, graph string) *fbpClient {
 
 func connectAsFlowhub(t *testing.T, ws string) (*fbpClient, func() []map[string]any) {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.Dial(ws, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := fbpclient.Dial(ctx, ws, fbpclient.Options{})
 	if err != nil {
 		t.Fatalf("connect %s: %v", ws, err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &fbpClient{t: t, conn: conn, in: make(chan map[string]any, 1000)}
 	var mu sync.Mutex
 	var all []map[string]any
-	go func() {
-		defer close(c.in)
-		for {
-			var m map[string]any
-			if err := conn.ReadJSON(&m); err != nil {
-				return
-			}
-			mu.Lock()
-			all = append(all, m)
-			mu.Unlock()
-			c.in <- m
-		}
-	}()
+	c := newFBPClient(t, cl, func(m map[string]any) {
+		mu.Lock()
+		all = append(all, m)
+		mu.Unlock()
+	})
 	return c, func() []map[string]any {
 		mu.Lock()
 		defer mu.Unlock()
@@ -190,9 +181,7 @@ func connectAsFlowhub(t *testing.T, ws string) (*fbpClient, func() []map[string]
 // payload only (the secret, if any, is in the payload).
 func (c *fbpClient) flowhubSend(protocol, command string, payload map[string]any) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload}); err != nil {
-		c.t.Fatal(err)
-	}
+	c.writeJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload})
 }
 
 // A runtime started without --graph in front of running participants
@@ -234,14 +223,7 @@ func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
 				}
 				// Announcing often: on a RabbitMQ vhost shared with other
 				// coordinators, each announcement reaches only one of them.
-				pt, err := participant.New(b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := pt.Start(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				defer pt.Stop(context.Background())
+				defer serveParticipant(t, b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})()
 			}
 			// In any order (and other participants on the broker may show up too).
 			shown := map[string]bool{}
@@ -279,6 +261,7 @@ func TestLiveMainGraphOfDiscoveredParticipants(t *testing.T) {
 // each client when it introduces itself and whenever it asks for the
 // graph's status, while the problem lasts.
 func TestNodeProblemsAreReportedToEachClient(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "waits.fbp", "'x' -> IN nowhere(ext/Nowhere)\n")
 	p := start(t, nil, "--port", "0", "--graph", path)
 	ws, _ := p.ready(t)
@@ -325,14 +308,7 @@ func TestLiveMainGraphShowsARunningMsgfloSystem(t *testing.T) {
 			} else {
 				comp.Inports = []participant.Port{{ID: "in", Queue: nj + ".OUT"}}
 			}
-			pt, err := participant.New(b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := pt.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer pt.Stop(context.Background())
+			defer serveParticipant(t, b, comp, role, participant.Options{DiscoveryPeriod: 2 * time.Second})()
 		}
 
 		p := start(t, []string{"MSGFLO_BROKER=" + bk.url}, "--port", "0")

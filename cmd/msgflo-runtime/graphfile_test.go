@@ -42,6 +42,7 @@ func (c *fbpClient) packetThrough(graphID string, v any) any {
 // components run in-process, the graph is complete in getsource (also the
 // node whose participant is not there), and data flows.
 func TestGraphFileIsLoadedAndStarted(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "demo.fbp", demoFBP)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)
 	ws, _ := p.ready(t)
@@ -80,6 +81,7 @@ func TestGraphFileIsLoadedAndStarted(t *testing.T) {
 }
 
 func TestBadGraphFilesStopTheStart(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct{ file, text, want string }{
 		"fbp syntax":   {"bad.fbp", "a(core/Repeat) OUT -> IN b(core/Drop)\nc(core/Repeat) => IN d\n", "line 2, column 16"},
 		"fbp contents": {"bad.fbp", "a(core/Repeat) OUT -> IN b\n", `undefined target node "b"`},
@@ -91,7 +93,7 @@ func TestBadGraphFilesStopTheStart(t *testing.T) {
 			if tc.file != "" {
 				path = writeFile(t, tc.file, tc.text)
 			}
-			cmd := exec.Command(binary, "--port", "0", "--graph", path)
+			cmd := exec.Command(runtimeBinary(t), "--port", "0", "--graph", path)
 			cmd.Env = append(os.Environ(), "MSGFLO_BROKER=")
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -112,6 +114,7 @@ func TestBadGraphFilesStopTheStart(t *testing.T) {
 // deterministic JSON; network:persist saves on request; a failed save
 // reaches clients.
 func TestAutoSave(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "demo.fbp", demoFBP)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path, "--auto-save", "true")
 	ws, _ := p.ready(t)
@@ -181,6 +184,7 @@ func TestAutoSave(t *testing.T) {
 
 // --ignore leaves a role to a participant started elsewhere.
 func TestIgnoreLeavesTheRoleAlone(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "demo.fbp", demoFBP)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path, "--ignore", "first")
 	ws, brokerURL := p.ready(t)
@@ -199,14 +203,7 @@ func TestIgnoreLeavesTheRoleAlone(t *testing.T) {
 			return out.Send("out", json.RawMessage(`{"marked":`+string(in.Data)+`}`))
 		},
 	}
-	own, err := participant.New(b, mark, "first", participant.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := own.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer own.Stop(ctx)
+	defer serveParticipant(t, b, mark, "first", participant.Options{})()
 	// If the runtime ran its own "first" as well, every packet would come
 	// out twice, once unmarked.
 	for i := range 3 {

@@ -16,6 +16,7 @@ import (
 // process as the literal words they are: no shell runs any of them, and an
 // id that would be an option of the program starts nothing.
 func TestHostileIdsAndPacketsReachParticipantsLiterally(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pwned := filepath.Join(dir, "PWNED")
 	out := filepath.Join(dir, "args")

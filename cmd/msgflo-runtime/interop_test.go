@@ -12,14 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // Interop with the Node.js msgflo stack, installed from the npm registry
@@ -27,6 +28,7 @@ import (
 // in MSGFLO_NODE_DIR.
 func nodeDir(t *testing.T) string {
 	t.Helper()
+	testenv.Needs(t, "msgflo-nodejs from npm")
 	dir := os.Getenv("MSGFLO_NODE_DIR")
 	if dir == "" {
 		brokertest.SkipOrFail(t, "MSGFLO_NODE_DIR is not set (make test sets it with scripts/npm-interop.sh): the Node.js interop tests need it")
@@ -37,21 +39,49 @@ func nodeDir(t *testing.T) string {
 	return dir
 }
 
-// fbpClient is a minimal FBP protocol client for these tests.
+// fbpClient is the tests' FBP client: a protocol/fbpclient connection
+// whose messages arrive, decoded as maps, on in.
 type fbpClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-	in   chan map[string]any
+	t  *testing.T
+	cl *fbpclient.Client
+	in chan map[string]any
+}
+
+// newFBPClient reads cl's messages into a new fbpClient's in (until the
+// connection closes, or a frame is not a JSON object), each seen by
+// received first when given, and closes cl at the end of the test.
+func newFBPClient(t *testing.T, cl *fbpclient.Client, received func(map[string]any)) *fbpClient {
+	c := &fbpClient{t: t, cl: cl, in: make(chan map[string]any, 1000)}
+	go func() {
+		defer close(c.in)
+		for {
+			m, err := cl.Next(context.Background())
+			if err != nil {
+				return
+			}
+			var v map[string]any
+			if err := json.Unmarshal(m.Raw, &v); err != nil {
+				return
+			}
+			if received != nil {
+				received(v)
+			}
+			c.in <- v
+		}
+	}()
+	t.Cleanup(func() { cl.Close() })
+	return c
 }
 
 func connectFBP(t *testing.T, ws string) *fbpClient {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
-	var conn *websocket.Conn
+	var cl *fbpclient.Client
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error
-		conn, _, err = d.Dial(ws, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cl, err = fbpclient.Dial(ctx, ws, fbpclient.Options{})
+		cancel()
 		if err == nil {
 			break
 		}
@@ -60,18 +90,7 @@ func connectFBP(t *testing.T, ws string) *fbpClient {
 		}
 		time.Sleep(100 * time.Millisecond) // msgflo's coordinator prints nothing when it listens
 	}
-	c := &fbpClient{t: t, conn: conn, in: make(chan map[string]any, 1000)}
-	go func() {
-		defer close(c.in)
-		for {
-			var m map[string]any
-			if err := conn.ReadJSON(&m); err != nil {
-				return
-			}
-			c.in <- m
-		}
-	}()
-	t.Cleanup(func() { conn.Close() })
+	c := newFBPClient(t, cl, nil)
 	// As Flowhub does: present the secret first, so that the broadcasts
 	// this connection may receive are those of a client with it.
 	c.send("runtime", "getruntime", map[string]any{})
@@ -83,9 +102,13 @@ func connectFBP(t *testing.T, ws string) *fbpClient {
 // coordinator ignores it).
 func (c *fbpClient) send(protocol, command string, payload any) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload, "secret": testSecret}); err != nil {
-		c.t.Fatal(err)
-	}
+	c.writeJSON(map[string]any{"protocol": protocol, "command": command, "payload": payload, "secret": testSecret})
+}
+
+// writeJSON sends msg as it is.
+func (c *fbpClient) writeJSON(msg any) {
+	c.t.Helper()
+	sendJSON(c.t, c.cl, msg)
 }
 
 // next returns the next message, failing the test when none comes within
@@ -149,6 +172,19 @@ func startNode(t *testing.T, dir string, env []string, name string, args ...stri
 	cmd.Env = append(os.Environ(), env...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
+	t.Cleanup(func() { // after startGroup's (cleanups run last first)
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, log.String())
+		}
+	})
+	startGroup(t, cmd)
+	return cmd
+}
+
+// startGroup starts cmd in a process group of its own, killed (with
+// whatever the command started) and reaped when the test ends.
+func startGroup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -156,11 +192,7 @@ func startNode(t *testing.T, dir string, env []string, name string, args ...stri
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, log.String())
-		}
 	})
-	return cmd
 }
 
 // A msgflo-nodejs participant (its bundled Repeat example) is discovered by
@@ -253,14 +285,7 @@ func TestGoParticipantInMsgflo(t *testing.T) {
 				return out.Send("out", in.Data)
 			},
 		}
-		gp, err := participant.New(b, comp, gpRole, participant.Options{DiscoveryPeriod: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := gp.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer gp.Stop(ctx)
+		defer serveParticipant(t, b, comp, gpRole, participant.Options{DiscoveryPeriod: 2 * time.Second})()
 		// msgflo pushes the new component to its clients, with our ports.
 		comp2 := c.waitFor("component", "component", func(p map[string]any) bool { return p["name"] == name })
 		in, _ := comp2["inPorts"].([]any)

@@ -13,7 +13,7 @@ import (
 // the address clients are told: ws:// (or wss://) with --host, or with the
 // machine's host name when --host is a wildcard address such as 0.0.0.0,
 // which no client can connect to.
-func listenFBP(cfg config) (net.Listener, string, error) {
+func listenFBP(cfg listenConfig) (net.Listener, string, error) {
 	var tlsConfig *tls.Config
 	scheme := "ws"
 	if cfg.tlsCert != "" {

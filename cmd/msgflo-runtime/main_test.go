@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -12,35 +14,80 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 )
 
-var binary string
+// testParallel is how many parallel tests run at once by default.
+const testParallel = 8
+
+// binaryDir holds the binary runtimeBinary builds, removed by TestMain.
+var binaryDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "msgflo-runtime-cmd")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "msgflo-runtime")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build: " + err.Error())
+	binaryDir = dir
+	// Most of these tests wait on processes, sockets and brokers rather
+	// than the CPU: run more at once than go test's default (GOMAXPROCS),
+	// unless -parallel says otherwise.
+	flag.Parse()
+	parallelGiven := false
+	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
+	if !parallelGiven {
+		_ = flag.Set("test.parallel", strconv.Itoa(testParallel))
 	}
 	code := m.Run()
 	brokertest.StopSharedCluster()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// The runtime's binaries, each built on first use: with -race (most
+// tests), and without (tests whose figures are the product's).
+var (
+	raceBinary  = sync.OnceValues(func() (string, error) { return buildRuntime("msgflo-runtime", "-race") })
+	plainBinary = sync.OnceValues(func() (string, error) { return buildRuntime("msgflo-runtime-plain") })
+)
+
+// buildRuntime builds the runtime into binaryDir under name.
+func buildRuntime(name string, flags ...string) (string, error) {
+	path := filepath.Join(binaryDir, name)
+	args := append(append([]string{"build"}, flags...), "-o", path, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %v\n%s", name, err, out)
+	}
+	return path, nil
+}
+
+// runtimeBinary returns the path of the msgflo-runtime binary (built with
+// -race on first use), for tests that run it; under go test -short they
+// are skipped (the fast tier runs no binary).
+func runtimeBinary(t testing.TB) string {
+	t.Helper()
+	return binary(t, raceBinary)
+}
+
+// binary returns the path of a binary of the runtime, built on first use.
+func binary(t testing.TB, built func() (string, error)) string {
+	t.Helper()
+	testenv.Needs(t, "the built binary")
+	path, err := built()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // proc is a running msgflo-runtime.
@@ -96,10 +143,17 @@ func start(t *testing.T, env []string, args ...string) *proc {
 // startIn starts the binary in the working directory dir.
 func startIn(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
+	return startBinary(t, runtimeBinary(t), dir, env, args...)
+}
+
+// startBinary starts the runtime's binary bin in the working directory
+// dir, with --secret testSecret unless the test chose the authentication.
+func startBinary(t *testing.T, bin, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	if !choosesAuth(env, args) {
 		args = append([]string{"--secret", testSecret}, args...)
 	}
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
@@ -167,23 +221,14 @@ func (p *proc) flowhubLink(t *testing.T) string {
 // testSecret.
 func getruntime(t *testing.T, ws string) map[string]any {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.Dial(ws, nil)
-	if err != nil {
-		t.Fatal(err)
+	c := dialClient(t, ws, "")
+	defer c.cl.Close()
+	m := c.roundTrip(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}, "secret": testSecret})
+	payload, _ := m["payload"].(map[string]any)
+	if m["command"] != "runtime" {
+		t.Fatalf("getruntime: %v", m)
 	}
-	defer conn.Close()
-	if err := conn.WriteJSON(map[string]any{"protocol": "runtime", "command": "getruntime", "payload": map[string]any{}, "secret": testSecret}); err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Command string         `json:"command"`
-		Payload map[string]any `json:"payload"`
-	}
-	if err := conn.ReadJSON(&m); err != nil || m.Command != "runtime" {
-		t.Fatalf("getruntime: %v %+v", err, m)
-	}
-	return m.Payload
+	return payload
 }
 
 func (p *proc) signalAndWait(t *testing.T, sig syscall.Signal) {
@@ -206,8 +251,10 @@ func (p *proc) signalAndWait(t *testing.T, sig syscall.Signal) {
 var embeddedURL = regexp.MustCompile(`^mqtt://msgflo:[0-9a-f]{32}@127\.0\.0\.1:\d+$`)
 
 func TestStartsOnTheEmbeddedBrokerAndStopsOnSignals(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
 			p := start(t, []string{"MSGFLO_BROKER=", "CLOUDAMQP_URL=", "MSGFLO_RUNTIME_ID=", "DEBUG="}, "--port", "0")
 			ws, broker := p.ready(t)
 			if !embeddedURL.MatchString(broker) {
@@ -227,6 +274,7 @@ func TestStartsOnTheEmbeddedBrokerAndStopsOnSignals(t *testing.T) {
 }
 
 func TestEnvironmentAndFlags(t *testing.T) {
+	t.Parallel()
 	id := "4b3a1f34-6f05-4a5e-8f0b-1d3c3e9d2a10"
 	p := start(t, []string{"MSGFLO_RUNTIME_ID=" + id, "DEBUG=msgflo*", "MSGFLO_BROKER="}, "--port", "0", "--label", "Test runtime", "--ide", "https://ide.example")
 	ws, _ := p.ready(t)
@@ -254,12 +302,13 @@ func TestEnvironmentAndFlags(t *testing.T) {
 // first line on stdout as a failed start. With both streams on one pipe,
 // the order is exact: the ready line must come first, even with debug logs.
 func TestNothingOnStderrBeforeReady(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd := exec.Command(binary, "--port", "0")
+	cmd := exec.Command(runtimeBinary(t), "--port", "0")
 	cmd.Env = append(os.Environ(), "DEBUG=msgflo*", "MSGFLO_BROKER=", "CLOUDAMQP_URL=")
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
@@ -277,6 +326,7 @@ func TestNothingOnStderrBeforeReady(t *testing.T) {
 }
 
 func TestMosquittoBroker(t *testing.T) {
+	t.Parallel()
 	url := brokertest.MosquittoURL(t)
 	p := start(t, []string{"MSGFLO_BROKER=" + url}, "--port", "0")
 	ws, broker := p.ready(t)
@@ -288,6 +338,7 @@ func TestMosquittoBroker(t *testing.T) {
 }
 
 func TestRabbitMQBroker(t *testing.T) {
+	t.Parallel()
 	url := brokertest.RabbitMQURL(t)
 	p := start(t, []string{"MSGFLO_BROKER=" + url}, "--port", "0")
 	ws, broker := p.ready(t)
@@ -299,6 +350,7 @@ func TestRabbitMQBroker(t *testing.T) {
 }
 
 func TestBadCommandLines(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		env  []string
 		args []string
@@ -316,9 +368,10 @@ func TestBadCommandLines(t *testing.T) {
 		"broker down":     {nil, []string{"--broker", "mqtt://127.0.0.1:1"}, "connect to broker"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, append([]string{"--port", "0"}, tc.args...)...)
+			cmd := exec.CommandContext(ctx, runtimeBinary(t), append([]string{"--port", "0"}, tc.args...)...)
 			cmd.Env = append(os.Environ(), tc.env...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -340,7 +393,8 @@ func TestBadCommandLines(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	out, err := exec.Command(binary, "--help").CombinedOutput()
+	t.Parallel()
+	out, err := exec.Command(runtimeBinary(t), "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--help: %v", err)
 	}
@@ -352,6 +406,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestLogLevelFrom(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		flag, env string
 		want      zerolog.Level
@@ -372,19 +427,20 @@ func TestLogLevelFrom(t *testing.T) {
 }
 
 func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"MSGFLO_BROKER": "mqtt://a", "CLOUDAMQP_URL": "amqp://b", "MSGFLO_SECRET": "s"}
 	c, err := parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
-	if err != nil || c.broker != "mqtt://a" || c.secret != "s" || c.port != 3569 || c.host != "localhost" {
+	if err != nil || c.broker.url != "mqtt://a" || c.protocol.Secret != "s" || c.listen.port != 3569 || c.listen.host != "localhost" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	delete(env, "MSGFLO_BROKER")
 	c, _ = parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
-	if c.broker != "amqp://b" {
-		t.Fatalf("CLOUDAMQP_URL fallback: %q", c.broker)
+	if c.broker.url != "amqp://b" {
+		t.Fatalf("CLOUDAMQP_URL fallback: %q", c.broker.url)
 	}
 	c, _ = parseConfig([]string{"--broker", "mqtt://flag"}, func(k string) string { return env[k] }, &bytes.Buffer{})
-	if c.broker != "mqtt://flag" {
-		t.Fatalf("flag should win: %q", c.broker)
+	if c.broker.url != "mqtt://flag" {
+		t.Fatalf("flag should win: %q", c.broker.url)
 	}
 }
 
@@ -392,6 +448,7 @@ func TestConfigPrecedence(t *testing.T) {
 // The runtime starts with a generated secret, and the session connects
 // with the printed Flowhub link, as the README says.
 func TestReadmeSession(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_SECRET="}, "--port", "0")
 	p.ready(t)
 	link := p.flowhubLink(t)
@@ -417,6 +474,7 @@ func TestReadmeSession(t *testing.T) {
 }
 
 func TestConfigPersistentMessagesAndPprof(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args      []string
 		env       string
@@ -437,13 +495,14 @@ func TestConfigPersistentMessagesAndPprof(t *testing.T) {
 	} {
 		env := map[string]string{"MSGFLO_PERSISTENT_MESSAGES": tc.env}
 		c, err := parseConfig(tc.args, func(k string) string { return env[k] }, &bytes.Buffer{})
-		if (err != nil) != tc.bad || err == nil && c.transient != tc.transient {
-			t.Errorf("%q with MSGFLO_PERSISTENT_MESSAGES=%q: transient %v, error %v", tc.args, tc.env, c.transient, err)
+		if (err != nil) != tc.bad || err == nil && c.runtime.TransientMessages != tc.transient {
+			t.Errorf("%q with MSGFLO_PERSISTENT_MESSAGES=%q: transient %v, error %v", tc.args, tc.env, c.runtime.TransientMessages, err)
 		}
 	}
 }
 
 func TestConfigQueueType(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		env  string
@@ -458,8 +517,8 @@ func TestConfigQueueType(t *testing.T) {
 	} {
 		env := map[string]string{"MSGFLO_QUEUE_TYPE": tc.env}
 		c, err := parseConfig(tc.args, func(k string) string { return env[k] }, &bytes.Buffer{})
-		if (err == nil) != (tc.want != "") || err == nil && c.queueType != tc.want {
-			t.Errorf("%q with MSGFLO_QUEUE_TYPE=%q: queue type %q, error %v; want %q", tc.args, tc.env, c.queueType, err, tc.want)
+		if (err == nil) != (tc.want != "") || err == nil && (c.broker.queueType != tc.want || c.runtime.QueueType != tc.want) {
+			t.Errorf("%q with MSGFLO_QUEUE_TYPE=%q: queue type %q, error %v; want %q", tc.args, tc.env, c.broker.queueType, err, tc.want)
 		}
 	}
 }

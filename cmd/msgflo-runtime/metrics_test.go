@@ -10,6 +10,7 @@ import (
 // The binary serves /healthz and /readyz to anyone, and /metrics only with
 // the secret unless --metrics-public.
 func TestHealthAndMetricsEndpoints(t *testing.T) {
+	t.Parallel()
 	status := func(url, auth string) int {
 		t.Helper()
 		code, _ := getWithAuth(t, url, auth)
@@ -36,7 +37,11 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		if got := status(base+"/metrics", "Bearer "+testSecret); got != http.StatusOK {
 			t.Errorf("/metrics with the secret: %d", got)
 		}
-		body := httpGet(t, base+"/metrics?secret="+testSecret)
+		code, raw := getWithAuth(t, base+"/metrics", "Bearer "+testSecret)
+		body := string(raw)
+		if code != http.StatusOK {
+			t.Errorf("/metrics with the secret: %d", code)
+		}
 		for _, name := range []string{"msgflo_broker_connected 1", "msgflo_clients_connected", "process_resident_memory_bytes", "go_goroutines"} {
 			if !strings.Contains(body, name) {
 				t.Errorf("/metrics lacks %q", name)

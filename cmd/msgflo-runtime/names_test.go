@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/testenv"
 	"github.com/msgflo/msgflo-runtime/internal/uuid"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
@@ -26,7 +28,7 @@ func msgfloNames(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"msgflo", "msgflo-setup", "msgflo-send-message", "msgflo-dump-message", "msgflo-procfile", "msgflo-register"} {
-		if err := os.Symlink(binary, filepath.Join(dir, name)); err != nil {
+		if err := os.Symlink(runtimeBinary(t), filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,6 +63,7 @@ func msgfloPackage(t *testing.T) string {
 // for every graph and library file of msgflo's own tests, and exits with
 // the same code (1 where msgflo refuses a graph).
 func TestMsgfloProcfileOnMsgflosOwnFixtures(t *testing.T) {
+	t.Parallel()
 	pkg := msgfloPackage(t)
 	names := msgfloNames(t)
 	graphs, _ := filepath.Glob(filepath.Join(pkg, "spec", "fixtures", "*.fbp"))
@@ -68,23 +71,26 @@ func TestMsgfloProcfileOnMsgflosOwnFixtures(t *testing.T) {
 	if len(graphs) < 5 || len(libs) < 5 {
 		t.Fatalf("msgflo's fixtures not found: %v %v", graphs, libs)
 	}
-	same := 0
-	for _, g := range graphs {
-		for _, l := range libs {
-			{
-				args := []string{"--library", rel(pkg, l), rel(pkg, g), "--components", "spec/fixtures"}
-				theirs, theirCode := runCode(t, pkg, nil, filepath.Join(pkg, "bin", "msgflo-procfile"), args...)
-				ours, ourCode := runCode(t, pkg, nil, filepath.Join(names, "msgflo-procfile"), args...)
-				if ours != theirs || ourCode != theirCode {
-					t.Errorf("msgflo-procfile %v:\nours (exit %d):\n%s\ntheirs (exit %d):\n%s", args, ourCode, ours, theirCode, theirs)
-				}
-				if theirCode == 0 {
-					same++
-				}
+	var same atomic.Int32
+	t.Run("fixtures", func(t *testing.T) { // returns once its parallel subtests have
+		for _, g := range graphs {
+			for _, l := range libs {
+				t.Run(filepath.Base(g)+"+"+filepath.Base(l), func(t *testing.T) {
+					t.Parallel()
+					args := []string{"--library", rel(pkg, l), rel(pkg, g), "--components", "spec/fixtures"}
+					theirs, theirCode := runCode(t, pkg, nil, filepath.Join(pkg, "bin", "msgflo-procfile"), args...)
+					ours, ourCode := runCode(t, pkg, nil, filepath.Join(names, "msgflo-procfile"), args...)
+					if ours != theirs || ourCode != theirCode {
+						t.Errorf("msgflo-procfile %v:\nours (exit %d):\n%s\ntheirs (exit %d):\n%s", args, ourCode, ours, theirCode, theirs)
+					}
+					if theirCode == 0 {
+						same.Add(1)
+					}
+				})
 			}
 		}
-	}
-	if same < 3 {
+	})
+	if same := same.Load(); same < 3 {
 		t.Fatalf("only %d procfiles were made: the comparison compared errors only", same)
 	}
 }
@@ -100,6 +106,7 @@ func rel(base, path string) string {
 // Under msgflo's names, errors exit 1 as msgflo's programs do (commander
 // and thrown errors), and messages name the program.
 func TestMsgfloProgramNamesExitCodes(t *testing.T) {
+	t.Parallel()
 	names := msgfloNames(t)
 	for _, c := range []struct {
 		prog string
@@ -125,13 +132,14 @@ func TestMsgfloProgramNamesExitCodes(t *testing.T) {
 		}
 	}
 	// The subcommands keep 2 for usage errors.
-	if _, code := runCode(t, ".", nil, binary, "procfile"); code != 2 {
+	if _, code := runCode(t, ".", nil, runtimeBinary(t), "procfile"); code != 2 {
 		t.Errorf("procfile without a graph: exit %d", code)
 	}
 }
 
 // msgflo, called by that name, is the runtime and prints msgflo's first line.
 func TestMsgfloNameRunsTheRuntime(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(filepath.Join(msgfloNames(t), "msgflo"), "--port", "0")
 	cmd.Env = append(os.Environ(), "MSGFLO_BROKER=")
 	out, err := cmd.StdoutPipe()
@@ -149,6 +157,8 @@ func TestMsgfloNameRunsTheRuntime(t *testing.T) {
 
 // make install PREFIX=... installs the binary and msgflo's names as links.
 func TestMakeInstall(t *testing.T) {
+	t.Parallel()
+	testenv.Needs(t, "the built binary")
 	prefix := t.TempDir()
 	build := filepath.Join(t.TempDir(), "msgflo-runtime")
 	cmd := exec.Command("make", "-C", "../..", "install", "PREFIX="+prefix, "BIN="+build)
@@ -169,6 +179,7 @@ func TestMakeInstall(t *testing.T) {
 
 // participant.Main takes msgflo-nodejs's --name as well as --role.
 func TestGoParticipantMainTakesName(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	exe := filepath.Join(t.TempDir(), "upper")
 	if out, err := exec.Command("go", "build", "-o", exe, "../../examples/upper").CombinedOutput(); err != nil {
@@ -197,6 +208,7 @@ func TestGoParticipantMainTakesName(t *testing.T) {
 // lists (toggleswitch.yaml, lightbulb.yaml): the same queues as msgflo's
 // msgflo-register, each port under its own id (msgflo 0.12.3 numbers them).
 func TestMsgfloRegisterTakesListStyleYAML(t *testing.T) {
+	t.Parallel()
 	pkg := msgfloPackage(t)
 	url := mosquitto(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

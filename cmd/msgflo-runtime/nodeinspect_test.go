@@ -10,6 +10,7 @@ import (
 // Setup's participant list is printed as Node prints it (msgflo-setup's
 // console.log of an array): checked against node itself.
 func TestNodeStringArrayIsNodes(t *testing.T) {
+	t.Parallel()
 	nodeDir(t) // node is there when the interop tests run
 	lists := [][]string{
 		{}, {"a"}, {"api", "worker"},

@@ -37,6 +37,7 @@ func processesWith(marker string) map[int]string {
 // that left the group with setsid), on every broker. Nor does one stopped
 // with SIGTERM.
 func TestNoOrphansWhenTheRuntimeIsKilled(t *testing.T) {
+	t.Parallel()
 	for _, bk := range []struct {
 		name string
 		url  func(*testing.T) string
@@ -48,6 +49,7 @@ func TestNoOrphansWhenTheRuntimeIsKilled(t *testing.T) {
 		{"embedded SIGTERM", func(*testing.T) string { return "" }, syscall.SIGTERM},
 	} {
 		t.Run(bk.name, func(t *testing.T) {
+			t.Parallel()
 			// sleep takes fractions: the marker is in every process's arguments.
 			mark := fmt.Sprintf("%09d", rand.IntN(1e9))
 			sleep := func(s int) string { return fmt.Sprintf("sleep %d.%s", s, mark) }

@@ -12,19 +12,20 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/msgflo/msgflo-runtime/internal/settings"
 	"github.com/msgflo/msgflo-runtime/participant"
 )
 
 // participantMain runs a built-in component as a participant process of
 // its own: msgflo-runtime participant COMPONENT --role NAME.
 func participantMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := newToolFlags(prog, "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), stderr)
+	fs := newToolFlags(prog, "[flags] COMPONENT\n\nRuns a built-in component as a participant process. Components: "+strings.Join(participant.CoreNames(), ", "), getenv, stderr)
 	role := fs.String("role", "", "role of the participant (default: the component's name, lower-cased)")
 	fs.StringVar(role, "name", "", "the same as --role (msgflo-nodejs's spelling)")
-	broker := fs.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (env MSGFLO_BROKER, then CLOUDAMQP_URL; default amqp://localhost, as msgflo-nodejs)")
+	fs.brokerFlag()
 	prefetch := fs.Int("prefetch", 0, fmt.Sprintf("messages in flight per inport (default %d)", participant.DefaultPrefetch))
-	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (env MSGFLO_PERSISTENT_MESSAGES; default true)")
-	queueTypeFlag := fs.String("queue-type", "", "RabbitMQ type of the inport queues: classic or quorum (env MSGFLO_QUEUE_TYPE; default classic)")
+	persistentFlag := fs.String("persistent-messages", "", "false sends transient messages without publisher confirms (AMQP) (default true)")
+	queueTypeFlag := fs.String("queue-type", "", "RabbitMQ type of the inport queues: classic or quorum (default classic)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	positional, code, ok := fs.parse(args)
 	if !ok {
@@ -42,19 +43,19 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 	if *role == "" {
 		*role = strings.ToLower(path.Base(comp.Name))
 	}
-	url := participant.BrokerURL(*broker, getenv)
-	lvl, err := logLevelFrom(*logLevel, getenv("DEBUG"))
+	url := fs.brokerURL()
+	lvl, err := logLevelFrom(*logLevel, getenv(settings.DebugEnv))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.RFC3339}).Level(lvl).With().Timestamp().Str("role", *role).Logger()
-	persistent, err := participant.PersistentMessagesFromEnv(flagOverEnv(getenv, participant.PersistentMessagesEnv, *persistentFlag))
+	persistent, err := participant.PersistentMessagesFromEnv(only(participant.PersistentMessagesEnv, *persistentFlag))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
 	}
-	queueType, err := participant.QueueTypeFromEnv(flagOverEnv(getenv, participant.QueueTypeEnv, *queueTypeFlag))
+	queueType, err := participant.QueueTypeFromEnv(only(participant.QueueTypeEnv, *queueTypeFlag))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 2
@@ -72,13 +73,14 @@ func participantMain(prog string, args []string, getenv func(string) string, std
 	return 0
 }
 
-// flagOverEnv is getenv with the variable key answered by a flag's value
-// when the flag was given (not empty).
-func flagOverEnv(getenv func(string) string, key, flagValue string) func(string) string {
+// only is an environment with one variable, key=value: a flag's value
+// (its variable applied when not given) read by a function of the
+// environment.
+func only(key, value string) func(string) string {
 	return func(k string) string {
-		if k == key && flagValue != "" {
-			return flagValue
+		if k == key {
+			return value
 		}
-		return getenv(k)
+		return ""
 	}
 }

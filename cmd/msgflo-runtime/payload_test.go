@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
 	"github.com/msgflo/msgflo-runtime/network/dial"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // payloadCase is JSON text that must come out of the runtime byte for byte
@@ -80,8 +80,7 @@ type rawClient struct {
 	// taps), so a wait never throws away what another will want.
 	kept []rawMessage
 	t    *testing.T
-	conn *websocket.Conn
-	in   chan []byte
+	cl   *fbpclient.Client
 }
 
 type rawMessage struct {
@@ -104,23 +103,14 @@ type rawFields struct {
 
 func connectRaw(t *testing.T, ws string) *rawClient {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.Dial(ws, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := fbpclient.Dial(ctx, ws, fbpclient.Options{})
 	if err != nil {
 		t.Fatalf("connect %s: %v", ws, err)
 	}
-	c := &rawClient{t: t, conn: conn, in: make(chan []byte, 1000)}
-	go func() {
-		defer close(c.in)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			c.in <- data
-		}
-	}()
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { cl.Close() })
+	c := &rawClient{t: t, cl: cl}
 	c.send("runtime", "getruntime", `{}`)
 	c.wait("runtime", "runtime", nil)
 	return c
@@ -131,7 +121,7 @@ func connectRaw(t *testing.T, ws string) *rawClient {
 func (c *rawClient) send(protocol, command, payload string) {
 	c.t.Helper()
 	msg := fmt.Sprintf(`{"protocol":%q,"command":%q,"secret":%q,"payload":%s}`, protocol, command, testSecret, payload)
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+	if err := c.cl.SendRaw([]byte(msg)); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -167,30 +157,31 @@ func (c *rawClient) waitWithin(protocol, command string, match func(p rawFields)
 			return p, true
 		}
 	}
-	deadline := time.After(d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	for {
-		select {
-		case data, ok := <-c.in:
-			if !ok {
-				c.t.Fatalf("%s: connection closed waiting for %s:%s", c.step, protocol, command)
-			}
-			var m rawMessage
-			if err := json.Unmarshal(data, &m); err != nil {
-				c.t.Fatalf("runtime sent invalid JSON %s: %v", short(string(data)), err)
-			}
-			if m.Command == "error" {
-				c.t.Fatalf("%s: error while waiting for %s:%s: %s", c.step, protocol, command, data)
-			}
-			if p, ok := take(m); ok {
-				return p, true
-			}
-			if len(c.kept) > 10000 {
-				c.t.Fatalf("%s: 10000 messages and no %s:%s", c.step, protocol, command)
-			}
-			c.kept = append(c.kept, m)
-		case <-deadline:
+		fm, err := c.cl.Next(ctx)
+		if errors.Is(err, fbpclient.ErrClosed) {
+			c.t.Fatalf("%s: connection closed waiting for %s:%s", c.step, protocol, command)
+		}
+		if err != nil {
 			return rawFields{}, false
 		}
+		data := fm.Raw
+		var m rawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.t.Fatalf("runtime sent invalid JSON %s: %v", short(string(data)), err)
+		}
+		if m.Command == "error" {
+			c.t.Fatalf("%s: error while waiting for %s:%s: %s", c.step, protocol, command, data)
+		}
+		if p, ok := take(m); ok {
+			return p, true
+		}
+		if len(c.kept) > 10000 {
+			c.t.Fatalf("%s: 10000 messages and no %s:%s", c.step, protocol, command)
+		}
+		c.kept = append(c.kept, m)
 	}
 }
 
@@ -234,12 +225,14 @@ func (c *rawClient) collectWithin(what, id string, accept, need map[string]strin
 // saved (--auto-save), and graph:addinitial. A body that is not JSON is
 // shown and carried as the JSON string of its text.
 func TestPayloadsKeepTheirBytes(t *testing.T) {
+	t.Parallel()
 	for _, b := range []struct{ name, url string }{
 		{"embedded", ""},
 		{"rabbitmq", ""},
 		{"mosquitto", ""},
 	} {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
 			url := b.url
 			switch b.name {
 			case "rabbitmq":

@@ -39,11 +39,11 @@ type pingDescription struct {
 }
 
 func newPinger(cfg config, address string, log zerolog.Logger) *pinger {
-	body, _ := json.Marshal(pingDescription{ID: cfg.runtimeID, Label: cfg.label, Type: "msgflo", Protocol: "websocket", Address: address})
+	body, _ := json.Marshal(pingDescription{ID: cfg.runtime.ID, Label: cfg.runtime.Label, Type: "msgflo", Protocol: "websocket", Address: address})
 	return &pinger{
-		url:      strings.ReplaceAll(cfg.pingURL, "$RUNTIME_ID", cfg.runtimeID),
-		method:   cfg.pingMethod,
-		interval: cfg.pingInterval,
+		url:      strings.ReplaceAll(cfg.ping.url, "$RUNTIME_ID", cfg.runtime.ID),
+		method:   cfg.ping.method,
+		interval: cfg.ping.interval,
 		body:     body,
 		client:   &http.Client{Timeout: pingTimeout},
 		log:      log,

@@ -50,6 +50,7 @@ func nextPing(t *testing.T, got <-chan pingRequest) pingRequest {
 }
 
 func TestPingsTheRegistryWithTheRuntimesDescriptionAndSurvivesFailures(t *testing.T) {
+	t.Parallel()
 	srv, got := pingRegistry(t)
 	id := "6c1c2a5e-0d6b-4c55-9a57-5d3f1e2b7a01"
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_PING_URL=", "MSGFLO_PING_INTERVAL=", "MSGFLO_PING_METHOD="},
@@ -73,6 +74,7 @@ func TestPingsTheRegistryWithTheRuntimesDescriptionAndSurvivesFailures(t *testin
 }
 
 func TestPingFromTheEnvironmentAsMsgflo(t *testing.T) {
+	t.Parallel()
 	srv, got := pingRegistry(t)
 	id := "6c1c2a5e-0d6b-4c55-9a57-5d3f1e2b7a02"
 	p := start(t, []string{"MSGFLO_BROKER=", "MSGFLO_RUNTIME_ID=" + id, "MSGFLO_PING_URL=" + srv.URL + "/r/$RUNTIME_ID/alive",
@@ -85,9 +87,10 @@ func TestPingFromTheEnvironmentAsMsgflo(t *testing.T) {
 }
 
 func TestPingFlags(t *testing.T) {
+	t.Parallel()
 	env := func(string) string { return "" }
 	cfg, err := parseConfig(nil, env, io.Discard)
-	if err != nil || cfg.pingInterval != 0 || cfg.pingMethod != "POST" || cfg.pingURL != "https://api.flowhub.io/runtimes/$RUNTIME_ID" {
+	if err != nil || cfg.ping.interval != 0 || cfg.ping.method != "POST" || cfg.ping.url != "https://api.flowhub.io/runtimes/$RUNTIME_ID" {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	off := make(chan error, 1)

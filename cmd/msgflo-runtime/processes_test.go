@@ -43,11 +43,12 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestLibraryParticipantProcesses(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	lib := writeFile(t, "library.json", mustJSON(map[string]any{
 		"namespace": "procs",
 		"components": map[string]string{
-			"procs/GoRepeat": binary + " participant core/Repeat --role #ROLE",
+			"procs/GoRepeat": runtimeBinary(t) + " participant core/Repeat --role #ROLE",
 			"procs/NjRepeat": filepath.Join(nodes, "node_modules", ".bin", "msgflo-nodejs") + " --name #ROLE " + filepath.Join(nodes, "node_modules", "msgflo-nodejs", "examples", "Repeat.coffee"),
 			"procs/Missing":  "/nonexistent/participant --role #ROLE",
 			"procs/Silent":   "sleep 600 && echo #ROLE",
@@ -136,6 +137,7 @@ func TestLibraryParticipantProcesses(t *testing.T) {
 }
 
 func TestBadLibraries(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct{ text, want string }{
 		"not json":   {"{components: x}", "not a JSON object"},
 		"bad values": {`{"msgflo": {"components": {"a": 5}}}`, "msgflo configuration"},
@@ -180,6 +182,7 @@ func runBinary(t *testing.T, args ...string) (string, error) {
 // registers it (addnode then starts it); getsource returns the file; names
 // that are not plain file names are refused.
 func TestComponentSource(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "components")
 	lib := writeFile(t, "lib.json", `{"msgflo": {"namespace": "mine", "handlers": {".py": "python3 #FILENAME #ROLE"}}}`)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir, "--allow-setsource")

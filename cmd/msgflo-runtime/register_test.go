@@ -19,6 +19,7 @@ import (
 // ones is the definition checks, not the connection; the good one, seen
 // before any bad one, is the marker that nothing was announced.
 func TestRegisterRefusesBadDefinitions(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -49,7 +50,7 @@ func TestRegisterRefusesBadDefinitions(t *testing.T) {
 		role := prefix + strings.ReplaceAll(name, " ", "")
 		bad[role] = true
 		def := writeFile(t, "def.yml", tc.text)
-		out, err := runIn(t, ".", []string{"MSGFLO_BROKER=" + url}, binary, "register", "--role", role+":"+def, "--forever", "false")
+		out, err := runIn(t, ".", []string{"MSGFLO_BROKER=" + url}, runtimeBinary(t), "register", "--role", role+":"+def, "--forever", "false")
 		if err == nil || !strings.Contains(out, "msgflo-runtime register: ") || !strings.Contains(out, tc.want) {
 			t.Errorf("%s: exit %v, output %q; want a failure saying %q", name, err, out, tc.want)
 		}
@@ -59,7 +60,7 @@ func TestRegisterRefusesBadDefinitions(t *testing.T) {
 	}
 	good := prefix + "good"
 	def := writeFile(t, "good.yml", "component: a/Good\ninports:\n  in:\n    queue: \"#ROLE.in\"\noutports: {}\n")
-	out, err := runIn(t, ".", []string{"MSGFLO_BROKER=" + url}, binary, "register", "--role", good+":"+def, "--forever", "false")
+	out, err := runIn(t, ".", []string{"MSGFLO_BROKER=" + url}, runtimeBinary(t), "register", "--role", good+":"+def, "--forever", "false")
 	if err != nil || !strings.Contains(out, "Sent discovery message for "+good) {
 		t.Fatalf("good definition: %v %q", err, out)
 	}

@@ -24,6 +24,7 @@ import (
 // again with the same graph file. The file holds every acknowledged edit,
 // and every message published arrives (at least once).
 func TestRestartAfterSIGKILLLosesNothing(t *testing.T) {
+	t.Parallel()
 	url := brokertest.RabbitMQURL(t)
 	s := uuid.New()[:8]
 	a, b, c, collect := "ra"+s, "rb"+s, "rc"+s, "rcollect"+s

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/msgflo/msgflo-runtime/graph"
-	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/amqp"
-	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/runtime"
+	"github.com/msgflo/msgflo-runtime/runtime/plan"
+	"github.com/msgflo/msgflo-runtime/runtime/procs"
 )
 
 // setupBinding is one binding msgflo-setup makes: pubsub (an edge) or
@@ -38,22 +38,14 @@ func conventionQueue(node, port string, _ bool) (string, error) {
 }
 
 // discoveredQueue resolves ports by the definitions participants
-// announced, by role.
+// announced, by role (plan.PortQueue, the runtime's rule).
 func discoveredQueue(defs map[string]network.Definition) queueResolver {
 	return func(node, port string, outport bool) (string, error) {
 		def, ok := defs[node]
 		if !ok {
 			return "", fmt.Errorf("no participant with role %s was discovered", node)
 		}
-		find, kind := def.Inport, "inport"
-		if outport {
-			find, kind = def.Outport, "outport"
-		}
-		p, ok := find(port)
-		if !ok || p.Queue == "" {
-			return "", fmt.Errorf("participant %s (%s) announced no %s %s", node, def.Component, kind, port)
-		}
-		return p.Queue, nil
+		return plan.PortQueue(def, port, outport)
 	}
 }
 
@@ -169,111 +161,149 @@ func discoverRoles(ctx context.Context, b network.Broker, roles []string, timeou
 	return found, nil
 }
 
+// setupFlags are setup's flags (msgflo-setup's).
+type setupFlags struct {
+	participants, forever, discover       bool
+	only, ignore, forward, timeout, shell string
+	libFile, componentDir                 string
+}
+
+func defineSetupFlags(t *toolFlags) *setupFlags {
+	f := &setupFlags{}
+	t.brokerFlag()
+	t.BoolVar(&f.participants, "participants", false, "also start the participants")
+	t.StringVar(&f.only, "only", "", "start participants only for these roles (comma-separated)")
+	t.StringVar(&f.ignore, "ignore", "", "do not start participants for these nodes, by id or role (comma-separated)")
+	t.StringVar(&f.libFile, "library", runtime.DefaultLibraryFile, "library definition")
+	t.StringVar(&f.componentDir, "componentdir", "", "directory of component files")
+	t.StringVar(&f.forward, "forward", "", "forward participants' stdout and/or stderr")
+	t.BoolVar(&f.forever, "forever", false, "keep running until killed")
+	t.BoolVar(&f.discover, "discover", false, "bind the queues the participants announce (wait for their discovery messages) instead of ROLE.PORT")
+	t.StringVar(&f.timeout, "timeout", "30", "seconds to wait for the discovery messages (--discover)")
+	t.StringVar(&f.shell, "shell", "", "program that runs each participant command as SHELL -c COMMAND (default "+procs.DefaultShell+")")
+	return f
+}
+
 // setup GRAPH: starts the graph's participants (--participants), then
 // declares its queues and makes its bindings, named by convention or by
 // discovery (--discover), and stays (--forever, or while it has
 // participants; on MQTT the bindings are forwarded by this process). It
 // prints what msgflo-setup prints.
 func setupMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", stderr)
-	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
-	participants := t.Bool("participants", false, "also start the participants")
-	only := t.String("only", "", "start participants only for these roles (comma-separated)")
-	ignore := t.String("ignore", "", "do not start participants for these roles (comma-separated)")
-	libFile := t.String("library", "package.json", "library definition")
-	componentDir := t.String("componentdir", "", "directory of component files")
-	forward := t.String("forward", "", "forward participants' stdout and/or stderr")
-	forever := t.Bool("forever", false, "keep running until killed")
-	discover := t.Bool("discover", false, "bind the queues the participants announce (wait for their discovery messages) instead of ROLE.PORT")
-	timeoutFlag := t.String("timeout", "30", "seconds to wait for the discovery messages (--discover)")
-	shell := t.String("shell", "", "program that runs each participant command as SHELL -c COMMAND (default /bin/sh)")
+	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", getenv, stderr)
+	f := defineSetupFlags(t)
 	g, code, ok := t.graphArg(msgfloBoolArgs(args, "participants", "forever", "discover"))
 	if !ok {
 		return code
 	}
-	timeout, err := seconds("timeout", *timeoutFlag)
+	timeout, err := seconds("timeout", f.timeout)
 	if err != nil {
 		return t.fail(2, "%v", err)
 	}
-	if *shell == "" {
-		*shell = "/bin/sh"
-	}
-	url := participant.BrokerURL(*broker, getenv)
+	url := t.brokerURL()
 	ctx, b, done, err := connect(url)
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
 	defer done()
 
-	var children []*exec.Cmd
-	stopChildren := func() {
-		for _, c := range children {
-			_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-		}
-		for _, c := range children {
-			done := make(chan struct{})
-			go func() { _ = c.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		}
-	}
-	defer stopChildren()
-	started := []string{}
-	if *participants {
-		lib, err := library.Load(*libFile, *libFile == "package.json", *componentDir)
-		if err != nil {
+	var children setupChildren
+	defer children.stop()
+	if f.participants {
+		if err := children.start(prog, g, f, url, stdout, stderr); err != nil {
 			return t.fail(1, "%v", err)
 		}
-		var roles []string
+	}
+	fmt.Fprintln(stdout, "Set up participants", nodeStringArray(children.roles))
+
+	bindings, err := setupBindings(ctx, b, g, f.discover, timeout)
+	if err != nil {
+		return t.fail(1, "%v", err)
+	}
+	fmt.Fprintln(stdout, "Set up bindings:\n", prettyBindings(bindings))
+	if !f.forever && len(children.procs) == 0 {
+		if !keepsBindings(b) && len(bindings) > 0 {
+			fmt.Fprintf(stderr, "%s: on MQTT this process forwards the bindings itself: they end now that it exits. Run with --forever to keep them.\n", prog)
+		}
+		return 0
+	}
+	if f.forever {
+		fmt.Fprintln(stdout, "--forever enabled, keeping alive")
+	}
+	<-ctx.Done()
+	return 0
+}
+
+// setupChildren are the participants setup started, under the supervisor.
+type setupChildren struct {
+	procs []*procs.Process
+	roles []string
+}
+
+// start starts the participants of the graph's nodes (--participants,
+// --only, --ignore) with their library's command, or this program's
+// participant subcommand for a built-in component.
+func (c *setupChildren) start(prog string, g *graph.Graph, f *setupFlags, url string, stdout, stderr io.Writer) error {
+	lib, err := runtime.LoadLibrary(f.libFile, f.componentDir)
+	if err != nil {
+		return err
+	}
+	roles := splitList(f.only)
+	if f.only == "" {
 		for _, n := range g.Nodes {
 			roles = append(roles, n.ID)
 		}
-		if *only != "" {
-			roles = splitList(*only)
-		}
-		self, err := os.Executable()
-		if err != nil {
-			self = "msgflo-runtime"
-		}
-		skip := splitList(*ignore)
-		fw := splitList(*forward)
-		for _, role := range roles {
-			n := g.Node(role)
-			if ids := g.NodesOfRole(role); n == nil && len(ids) > 0 {
-				n = g.Node(ids[0]) // --only names the role of a node whose id is not one
-			}
-			if !isSetupParticipant(n) || containsString(skip, role) {
-				continue
-			}
-			line, err := nodeCommand(lib, g, n, self)
-			if err != nil {
-				return t.fail(1, "%v", err)
-			}
-			cmd := exec.Command(*shell, "-c", line)
-			cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			if containsString(fw, "stdout") {
-				cmd.Stdout = stdout
-			}
-			if containsString(fw, "stderr") {
-				cmd.Stderr = stderr
-			}
-			if err := cmd.Start(); err != nil {
-				return t.fail(1, "start %s: %v", role, err)
-			}
-			children = append(children, cmd)
-			started = append(started, role)
-			fmt.Fprintf(stderr, "%s: started %s (pid %d): %s\n", prog, role, cmd.Process.Pid, line)
-		}
 	}
-	fmt.Fprintln(stdout, "Set up participants", nodeStringArray(started))
+	self, err := os.Executable()
+	if err != nil {
+		self = "msgflo-runtime"
+	}
+	ignore, fw := plan.IgnoreList(splitList(f.ignore)), splitList(f.forward)
+	for _, role := range roles {
+		n := g.Node(role)
+		if ids := g.NodesOfRole(role); n == nil && len(ids) > 0 {
+			n = g.Node(ids[0]) // --only names the role of a node whose id is not one
+		}
+		if !isSetupParticipant(n) || ignore.Matches(n.ID, g.Role(n.ID)) {
+			continue
+		}
+		line, err := nodeCommand(lib, g, n, self)
+		if err != nil {
+			return err
+		}
+		spec := procs.Spec{Command: line, Shell: f.shell, Supervisor: supervisor(), Env: procs.Env{Broker: url}.Environ(os.Environ())}
+		if slices.Contains(fw, "stdout") {
+			spec.Stdout = stdout
+		}
+		if slices.Contains(fw, "stderr") {
+			spec.Stderr = stderr
+		}
+		child, err := procs.Start(spec)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", role, err)
+		}
+		c.procs, c.roles = append(c.procs, child), append(c.roles, role)
+		fmt.Fprintf(stderr, "%s: started %s (pid %d): %s\n", prog, role, child.Pid(), line)
+	}
+	return nil
+}
 
+// stop stops the participants: SIGTERM to each, SIGKILL after
+// procs.StopGrace.
+func (c *setupChildren) stop() {
+	for _, p := range c.procs {
+		p.Stop()
+	}
+	for _, p := range c.procs {
+		<-p.Done()
+	}
+}
+
+// setupBindings makes the graph's bindings on b, its queues named by
+// convention, or as the participants announce them (discover).
+func setupBindings(ctx context.Context, b network.Broker, g *graph.Graph, discover bool, timeout time.Duration) ([]setupBinding, error) {
 	resolve := queueResolver(conventionQueue)
-	if *discover {
+	if discover {
 		var roles []string
 		for _, n := range g.Nodes {
 			if isSetupParticipant(n) {
@@ -282,34 +312,20 @@ func setupMain(prog string, args []string, getenv func(string) string, stdout, s
 		}
 		defs, err := discoverRoles(ctx, b, roles, timeout)
 		if err != nil {
-			return t.fail(1, "%v", err)
+			return nil, err
 		}
 		resolve = discoveredQueue(defs)
 	}
 	bindings, err := graphBindings(g, resolve)
 	if err != nil {
-		return t.fail(1, "%v", err)
+		return nil, err
 	}
 	for _, bd := range bindings {
 		if err := applyBinding(ctx, b, bd); err != nil {
-			return t.fail(1, "%v", err)
+			return nil, err
 		}
 	}
-	fmt.Fprintln(stdout, "Set up bindings:\n", prettyBindings(bindings))
-
-	_, onRabbitMQ := b.(*amqp.Broker)
-	forwarded := !onRabbitMQ // see applyBinding
-	if !*forever && len(children) == 0 {
-		if forwarded && len(bindings) > 0 {
-			fmt.Fprintf(stderr, "%s: on MQTT this process forwards the bindings itself: they end now that it exits. Run with --forever to keep them.\n", prog)
-		}
-		return 0
-	}
-	if *forever {
-		fmt.Fprintln(stdout, "--forever enabled, keeping alive")
-	}
-	<-ctx.Done()
-	return 0
+	return bindings, nil
 }
 
 func applyBinding(ctx context.Context, b network.Broker, bd setupBinding) error {
@@ -323,8 +339,8 @@ func applyBinding(ctx context.Context, b network.Broker, bd setupBinding) error 
 		}
 		return b.Bind(ctx, bd.src, bd.tgt)
 	case "roundrobin":
-		if ab, ok := b.(*amqp.Broker); ok {
-			return ab.RoundRobin(ctx, bd.src, bd.tgt, bd.deadletter)
+		if rr, ok := b.(network.RoundRobinBinder); ok {
+			return rr.RoundRobin(ctx, bd.src, bd.tgt, bd.deadletter)
 		}
 		// MQTT has neither competing consumers nor dead-lettering: as
 		// msgflo's binder, forward the source to the target.
@@ -334,4 +350,14 @@ func applyBinding(ctx context.Context, b network.Broker, bd setupBinding) error 
 		return b.Bind(ctx, bd.src, bd.tgt)
 	}
 	return fmt.Errorf("unknown binding type %q", bd.kind)
+}
+
+// keepsBindings says b's server keeps the bindings (RabbitMQ); otherwise
+// this process forwards them (MQTT) and they end with it.
+func keepsBindings(b network.Broker) bool {
+	if network.KeepsBindings(b) {
+		return true
+	}
+	_, rabbitMQ := b.(*amqp.Broker) // until amqp.Broker implements network.BindingKeeper
+	return rabbitMQ
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,66 +69,55 @@ func switchAndBulb(s string) (graphText string, defs []network.Definition) {
 func TestSetupDiscoverMatchesMsgflo(t *testing.T) {
 	nodes := nodeDir(t)
 	names := msgfloNames(t)
-	for _, bk := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{{"amqp", rabbit}, {"mqtt", mosquitto}} {
-		t.Run(bk.name, func(t *testing.T) {
-			url := bk.url(t)
-			s := uuid.New()[:8]
-			text, defs := switchAndBulb(s)
-			path := writeFile(t, "mqtt-switch.fbp", text)
-			announceWhileRunning(t, url, defs...)
-			env := []string{"MSGFLO_BROKER=" + url}
+	eachExternalBroker(t, func(t *testing.T, bk externalBroker) {
+		url := bk.url
+		s := uuid.New()[:8]
+		text, defs := switchAndBulb(s)
+		path := writeFile(t, "mqtt-switch.fbp", text)
+		announceWhileRunning(t, url, defs...)
+		env := []string{"MSGFLO_BROKER=" + url}
+		if bk.name == "amqp" {
+			t.Cleanup(func() { deleteNames(t, url, s) })
+		}
+		var outs []string
+		var bindings [][]string
+		for _, tool := range []string{filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
+			if bk.name == "amqp" { // what the participants declare when they start
+				declareNames(t, url, defs)
+			}
+			out, code := runCode(t, nodes, env, tool, "--discover", "true", path)
+			if code != 0 {
+				t.Fatalf("%s --discover: exit %d\n%s", tool, code, out)
+			}
+			outs = append(outs, out)
 			if bk.name == "amqp" {
-				t.Cleanup(func() { deleteNames(t, url, s) })
+				bindings = append(bindings, bindingsWith(t, s))
+				deleteNames(t, url, s)
 			}
-			var outs []string
-			var bindings [][]string
-			for _, tool := range []string{filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
-				if bk.name == "amqp" { // what the participants declare when they start
-					declareNames(t, url, defs)
-				}
-				out, code := runCode(t, nodes, env, tool, "--discover", "true", path)
-				if code != 0 {
-					t.Fatalf("%s --discover: exit %d\n%s", tool, code, out)
-				}
-				outs = append(outs, out)
-				if bk.name == "amqp" {
-					bindings = append(bindings, bindingsWith(t, s))
-					deleteNames(t, url, s)
-				}
+		}
+		want := "Set up participants []\nSet up bindings:\n PUBSUB: \t /myswitch/" + s + "/status -> /mylightbulb/" + s + "/set-on\n"
+		if outs[0] != want || outs[1] != want {
+			t.Fatalf("outputs:\n ours:\n%s\ntheirs:\n%s\nwant:\n%s", outs[1], outs[0], want)
+		}
+		if bk.name == "amqp" {
+			if strings.Join(bindings[0], "\n") != strings.Join(bindings[1], "\n") || len(bindings[1]) == 0 {
+				t.Fatalf("bindings differ\n ours:\n%s\ntheirs:\n%s", strings.Join(bindings[1], "\n"), strings.Join(bindings[0], "\n"))
 			}
-			want := "Set up participants []\nSet up bindings:\n PUBSUB: \t /myswitch/" + s + "/status -> /mylightbulb/" + s + "/set-on\n"
-			if outs[0] != want || outs[1] != want {
-				t.Fatalf("outputs:\n ours:\n%s\ntheirs:\n%s\nwant:\n%s", outs[1], outs[0], want)
-			}
-			if bk.name == "amqp" {
-				if strings.Join(bindings[0], "\n") != strings.Join(bindings[1], "\n") || len(bindings[1]) == 0 {
-					t.Fatalf("bindings differ\n ours:\n%s\ntheirs:\n%s", strings.Join(bindings[1], "\n"), strings.Join(bindings[0], "\n"))
-				}
-				return
-			}
-			// On MQTT: forwarded between the announced topics while it runs.
-			cmd := exec.Command(filepath.Join(names, "msgflo-setup"), "--discover", "--forever", path)
-			cmd.Env = append(os.Environ(), env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				_ = cmd.Wait()
-			}()
-			sendUntilArrives(t, url, "/mylightbulb/"+s+"/set-on", func(b network.Broker) error {
-				return b.Publish(context.Background(), "/myswitch/"+s+"/status", []byte(`true`))
-			}, func() string { return "nothing forwarded from the switch's topic to the lightbulb's" })
-		})
-	}
+			return
+		}
+		// On MQTT: forwarded between the announced topics while it runs.
+		cmd := exec.Command(filepath.Join(names, "msgflo-setup"), "--discover", "--forever", path)
+		cmd.Env = append(os.Environ(), env...)
+		startGroup(t, cmd)
+		sendUntilArrives(t, url, "/mylightbulb/"+s+"/set-on", func(b network.Broker) error {
+			return b.Publish(context.Background(), "/myswitch/"+s+"/status", []byte(`true`))
+		}, func() string { return "nothing forwarded from the switch's topic to the lightbulb's" })
+	})
 }
 
 // --timeout bounds the wait; the error names who was not heard from.
 func TestSetupDiscoverTimeout(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	s := uuid.New()[:8]
 	text, defs := switchAndBulb(s)
@@ -146,11 +134,12 @@ func TestSetupDiscoverTimeout(t *testing.T) {
 // On MQTT, setup without --forever says that the forwarding ends with it,
 // however the URL spells the scheme (it is case-insensitive).
 func TestSetupOnMQTTSuggestsForever(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	for _, broker := range []string{url, "MQTT" + strings.TrimPrefix(url, "mqtt")} {
 		s := uuid.New()[:8]
 		path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/A) OUT -> IN b%[1]s(x/B)\n", s))
-		cmd := exec.Command(binary, "setup", path)
+		cmd := exec.Command(runtimeBinary(t), "setup", path)
 		cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+broker)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -165,6 +154,7 @@ func TestSetupOnMQTTSuggestsForever(t *testing.T) {
 
 // --shell names the program that runs participant commands (SHELL -c CMD).
 func TestSetupShell(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	s := uuid.New()[:8]
 	dir := t.TempDir()
@@ -178,7 +168,7 @@ func TestSetupShell(t *testing.T) {
 	sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
 		return b.Send(context.Background(), "a"+s+".IN", []byte(`"x"`))
 	}, func() string { return "the participant never passed data on; setup printed:\n" + out.String() })
-	if want := "myshell was given: -c " + binary + " participant core/Repeat --role a" + s; !strings.Contains(out.String(), want) {
+	if want := "myshell was given: -c " + runtimeBinary(t) + " participant core/Repeat --role a" + s; !strings.Contains(out.String(), want) {
 		t.Fatalf("output %q lacks %q", out.String(), want)
 	}
 }
@@ -231,50 +221,45 @@ func TestMsgfloSetupOnMsgflosOwnFixtures(t *testing.T) {
 	if len(graphs) < 5 {
 		t.Fatalf("msgflo's fixtures not found: %v", graphs)
 	}
-	for _, bk := range []struct {
-		name string
-		url  func(t *testing.T) string
-	}{{"amqp", rabbit}, {"mqtt", mosquitto}} {
-		t.Run(bk.name, func(t *testing.T) {
-			url := bk.url(t)
-			for _, path := range graphs {
-				g, err := loadGraphFile(path)
-				if err != nil {
-					t.Fatal(err)
+	eachExternalBroker(t, func(t *testing.T, bk externalBroker) {
+		url := bk.url
+		for _, path := range graphs {
+			g, err := loadGraphFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bindings, err := graphBindings(g, conventionQueue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var queues, roles []string
+			for _, b := range bindings {
+				queues = append(queues, b.src, b.tgt, b.deadletter)
+			}
+			for _, n := range g.Nodes {
+				roles = append(roles, n.ID)
+			}
+			var outs []string
+			var codes []int
+			var bound []string
+			for _, tool := range []string{filepath.Join(pkg, "bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
+				if bk.name == "amqp" {
+					resetQueues(t, url, bindings, queues)
 				}
-				bindings, err := graphBindings(g, conventionQueue)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var queues, roles []string
-				for _, b := range bindings {
-					queues = append(queues, b.src, b.tgt, b.deadletter)
-				}
-				for _, n := range g.Nodes {
-					roles = append(roles, n.ID)
-				}
-				var outs []string
-				var codes []int
-				var bound []string
-				for _, tool := range []string{filepath.Join(pkg, "bin", "msgflo-setup"), filepath.Join(names, "msgflo-setup")} {
-					if bk.name == "amqp" {
-						resetQueues(t, url, bindings, queues)
-					}
-					out, code := runCode(t, pkg, []string{"MSGFLO_BROKER=" + url}, tool, rel(pkg, path))
-					outs, codes = append(outs, out), append(codes, code)
-					if bk.name == "amqp" {
-						bound = append(bound, strings.Join(bindingsWith(t, roles[0]+".", roles[1:]...), "\n"))
-					}
-				}
-				if outs[0] != outs[1] || codes[0] != codes[1] || codes[0] != 0 {
-					t.Errorf("%s: ours (exit %d):\n%s\ntheirs (exit %d):\n%s", filepath.Base(path), codes[1], outs[1], codes[0], outs[0])
-				}
-				if bk.name == "amqp" && bound[0] != bound[1] {
-					t.Errorf("%s: bindings differ\n ours:\n%s\ntheirs:\n%s", filepath.Base(path), bound[1], bound[0])
+				out, code := runCode(t, pkg, []string{"MSGFLO_BROKER=" + url}, tool, rel(pkg, path))
+				outs, codes = append(outs, out), append(codes, code)
+				if bk.name == "amqp" {
+					bound = append(bound, strings.Join(bindingsWith(t, roles[0]+".", roles[1:]...), "\n"))
 				}
 			}
-		})
-	}
+			if outs[0] != outs[1] || codes[0] != codes[1] || codes[0] != 0 {
+				t.Errorf("%s: ours (exit %d):\n%s\ntheirs (exit %d):\n%s", filepath.Base(path), codes[1], outs[1], codes[0], outs[0])
+			}
+			if bk.name == "amqp" && bound[0] != bound[1] {
+				t.Errorf("%s: bindings differ\n ours:\n%s\ntheirs:\n%s", filepath.Base(path), bound[1], bound[0])
+			}
+		}
+	})
 }
 
 // resetQueues deletes the queues and exchanges of bindings and declares
@@ -313,6 +298,7 @@ func resetQueues(t *testing.T, url string, bindings []setupBinding, queues []str
 // setup --participants --discover starts the participants first, then
 // binds the queues they announce.
 func TestSetupParticipantsThenDiscover(t *testing.T) {
+	t.Parallel()
 	url := mosquitto(t)
 	s := uuid.New()[:8]
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/Repeat)\n", s))

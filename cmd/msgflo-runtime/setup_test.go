@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,10 +125,11 @@ func TestSetupMatchesMsgfloOnRabbitMQ(t *testing.T) {
 // msgflo-setup: with both, a message on an edge's source topic reaches its
 // target topic while the tool runs.
 func TestSetupForwardsOnMQTT(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	url := brokertest.MosquittoURL(t)
 	for _, tool := range [][]string{
-		{binary, "setup", "--forever"},
+		{runtimeBinary(t), "setup", "--forever"},
 		{filepath.Join(nodes, "node_modules", ".bin", "msgflo-setup"), "--forever", "true"},
 	} {
 		t.Run(filepath.Base(tool[0]), func(t *testing.T) {
@@ -138,14 +138,7 @@ func TestSetupForwardsOnMQTT(t *testing.T) {
 			cmd := exec.Command(tool[0], append(tool[1:], path)...)
 			cmd.Dir = nodes
 			cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				_ = cmd.Wait()
-			}()
+			startGroup(t, cmd)
 			// The tool subscribes in the background: publish until its
 			// forwarding shows.
 			sendUntilArrives(t, url, "b"+s+".IN", func(b network.Broker) error {
@@ -158,6 +151,7 @@ func TestSetupForwardsOnMQTT(t *testing.T) {
 // setup --participants starts the graph's participants from the library and
 // stops them when it is stopped.
 func TestSetupStartsParticipants(t *testing.T) {
+	t.Parallel()
 	url := brokertest.MosquittoURL(t)
 	s := uuid.New()[:8]
 	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Repeat) OUT -> IN b%[1]s(x/B)\n", s))

@@ -13,6 +13,7 @@ import (
 // Without --allow-setsource, component:setsource is not offered and
 // component:source is refused: nothing is written.
 func TestSetSourceIsOptIn(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "components")
 	lib := writeFile(t, "lib.json", `{"msgflo": {"handlers": {".py": "python3 #FILENAME #ROLE"}}}`)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--library", lib, "--componentdir", dir)
@@ -38,6 +39,7 @@ func TestSetSourceIsOptIn(t *testing.T) {
 // --allow-setsource refuses, at start, a component directory that holds
 // the library, a package.json or the graph file.
 func TestAllowSetSourceRefusesConfigurationDirs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -80,6 +82,7 @@ func TestAllowSetSourceRefusesConfigurationDirs(t *testing.T) {
 // runtime's working directory and #FILENAME names its file from there (as
 // msgflo).
 func TestNestedComponentDir(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	parts := filepath.Join(work, "sub", "parts")
 	if err := os.MkdirAll(parts, 0o755); err != nil {
@@ -121,6 +124,7 @@ func waitFile(t *testing.T, path string) []byte {
 // A library component's file goes only to clients with the secret, even
 // when anonymous clients may use getsource.
 func TestLibrarySourceNeedsFullAccess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Worker.py"), []byte("API_KEY = 's3cr3t'\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -135,9 +139,7 @@ func TestLibrarySourceNeedsFullAccess(t *testing.T) {
 		if secret != "" {
 			msg["secret"] = secret
 		}
-		if err := c.conn.WriteJSON(msg); err != nil {
-			t.Fatal(err)
-		}
+		c.writeJSON(msg)
 		select {
 		case m := <-c.in:
 			return m

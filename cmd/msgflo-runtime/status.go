@@ -23,8 +23,8 @@ import (
 // page (GET /status.json), once or refreshed every --interval with --watch.
 
 func statusMain(_ string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags("status", "--address ws://HOST:PORT [--secret S] [--graph G] [--watch]", stderr)
-	rf := newRuntimeFlags(t, getenv, "graph to show", 10*time.Second)
+	t := newToolFlags("status", "--address ws://HOST:PORT [--secret S] [--graph G] [--watch]", getenv, stderr)
+	rf := newRuntimeFlags(t, "graph to show", 10*time.Second)
 	address, graphID := rf.address, rf.graph
 	watch := t.Bool("watch", false, "refresh until interrupted")
 	interval := t.Duration("interval", 2*time.Second, "refresh period with --watch")
@@ -40,7 +40,7 @@ func statusMain(_ string, args []string, getenv func(string) string, stdout, std
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer c.conn.Close()
+	defer c.Close()
 	if !*watch {
 		if err := printStatus(c, *address, *graphID, stdout); err != nil {
 			return t.fail(1, "%v", err)

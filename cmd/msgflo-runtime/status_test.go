@@ -16,6 +16,7 @@ const statusWait = 30 * time.Second
 // status prints the runtime, its main graph's state, nodes and edges once;
 // a wrong secret is an error, not a partial table.
 func TestStatusPrintsTheGraphOnce(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "demo.fbp", demoFBP)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)
 	ws, _ := p.ready(t)
@@ -47,9 +48,10 @@ func TestStatusPrintsTheGraphOnce(t *testing.T) {
 // status --watch prints the status again every --interval until it is
 // interrupted, then exits 0.
 func TestStatusWatchRefreshesUntilInterrupted(t *testing.T) {
+	t.Parallel()
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", writeFile(t, "demo.fbp", demoFBP))
 	ws, _ := p.ready(t)
-	cmd := exec.Command(binary, "status", "--address", ws, "--secret", testSecret, "--watch", "--interval", "20ms")
+	cmd := exec.Command(runtimeBinary(t), "status", "--address", ws, "--secret", testSecret, "--watch", "--interval", "20ms")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +97,7 @@ func TestStatusWatchRefreshesUntilInterrupted(t *testing.T) {
 // control characters as spaces, so a name cannot move the cursor, clear
 // the terminal or add lines to the table.
 func TestStatusPrintsNoControlCharacters(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "ctl.json", `{"processes": {"a\u001b[2Jb\nc": {"component": "core/Repeat"}, "d": {"component": "core/Repeat"}},
 		"connections": [{"src": {"process": "a\u001b[2Jb\nc", "port": "out"}, "tgt": {"process": "d", "port": "in"}}]}`)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)

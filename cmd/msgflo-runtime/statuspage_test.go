@@ -111,6 +111,7 @@ func eventually(t *testing.T, what string, check func() string) {
 // embedded, and its data (GET /status.json) needs the secret; the link to
 // the page with the secret is printed at start after the Flowhub link.
 func TestStatusPageAndOverview(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "three.fbp", "a(core/Repeat) OUT -> IN b(core/Repeat) OUT -> IN c(core/Drop)\n")
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)
 	ws, _ := p.ready(t)
@@ -194,6 +195,7 @@ func gauge(fams map[string]*dto.MetricFamily, name string, labels map[string]str
 // sent to them waits in their inport queues, and /metrics and the status
 // page show the queue filling; started again, it drains.
 func TestQueueDepthRisesWhileParticipantPaused(t *testing.T) {
+	t.Parallel()
 	url := brokertest.RabbitMQURL(t)
 	suffix := strings.ReplaceAll(uuid.New()[:8], "-", "")
 	first, second := "qdfirst"+suffix, "qdsecond"+suffix

@@ -9,6 +9,7 @@ import (
 // Clearing a graph stops its participant processes: SIGTERM to each, and
 // SIGKILL (after the 5 s grace) for one that ignores SIGTERM.
 func TestClearStopsProcesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	script := func(name, text string) string {
 		path := filepath.Join(dir, name)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,10 +22,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/msgflo/msgflo-runtime/graph"
+	"github.com/msgflo/msgflo-runtime/internal/settings"
 	"github.com/msgflo/msgflo-runtime/library"
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/dial"
 	"github.com/msgflo/msgflo-runtime/participant"
+	"github.com/msgflo/msgflo-runtime/runtime"
+	"github.com/msgflo/msgflo-runtime/runtime/plan"
 )
 
 // msgflo's command-line tools, as subcommands with the same flags.
@@ -43,28 +47,51 @@ var subcommands = map[string]tool{
 	"setup":       setupMain,
 	"trace":       traceMain,
 	"status":      statusMain,
+	"test":        testMain,
 }
 
 // toolFlags is a flag set that takes flags before and after positional
-// arguments, as msgflo's tools (commander) do.
+// arguments, as msgflo's tools (commander) do. The flags of the settings
+// table (internal/settings) not given take their environment variables'
+// values after parsing.
 type toolFlags struct {
 	*flag.FlagSet
 	name   string
+	getenv func(string) string
 	stderr io.Writer
 }
 
-func newToolFlags(prog, usage string, stderr io.Writer) *toolFlags {
+func newToolFlags(prog, usage string, getenv func(string) string, stderr io.Writer) *toolFlags {
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	annotate := sync.OnceFunc(func() { settings.Annotate(fs) })
 	fs.Usage = func() {
+		annotate()
 		fmt.Fprintf(stderr, "Usage: %s %s\n\nFlags:\n", prog, usage)
 		fs.PrintDefaults()
 	}
-	return &toolFlags{FlagSet: fs, name: prog, stderr: stderr}
+	return &toolFlags{FlagSet: fs, name: prog, getenv: getenv, stderr: stderr}
 }
 
-// parse returns the positional arguments; ok false means exit with code.
+// brokerFlag defines --broker; brokerURL is the broker to use.
+func (t *toolFlags) brokerFlag() {
+	t.String("broker", "", "broker URL, or a comma-separated list for the nodes of a cluster (default amqp://localhost, as msgflo-nodejs)")
+}
+
+// brokerURL is the broker to use after parse: --broker, or its
+// environment variables (participant.BrokerURL).
+func (t *toolFlags) brokerURL() string {
+	return participant.BrokerURL(t.Lookup("broker").Value.String(), t.getenv)
+}
+
+// parse returns the positional arguments, the environment applied to the
+// flags not given; ok false means exit with code.
 func (t *toolFlags) parse(args []string) (positional []string, code int, ok bool) {
+	defer func() {
+		if _, err := settings.Apply(t.FlagSet, t.getenv); ok && err != nil {
+			positional, code, ok = nil, t.fail(2, "%v", err), false
+		}
+	}()
 	rest := args
 	for len(rest) > 0 {
 		if err := t.Parse(rest); err != nil {
@@ -119,8 +146,8 @@ func connect(url string) (ctx context.Context, b network.Broker, done func(), er
 
 // send --queue Q --json DATA: one message into a queue.
 func sendMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags(prog, "--queue QUEUE --json DATA", stderr)
-	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	t := newToolFlags(prog, "--queue QUEUE --json DATA", getenv, stderr)
+	t.brokerFlag()
 	queue := t.String("queue", "", "queue to send to")
 	data := t.String("json", "", "data to send; must be valid JSON")
 	if _, code, ok := t.parse(args); !ok {
@@ -132,7 +159,7 @@ func sendMain(prog string, args []string, getenv func(string) string, stdout, st
 	if *data == "" || !json.Valid([]byte(*data)) {
 		return t.fail(2, "--json must be valid JSON")
 	}
-	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(t.brokerURL())
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -148,8 +175,8 @@ func sendMain(prog string, args []string, getenv func(string) string, stdout, st
 // dump --queue Q [--amount N]: print messages taken from a queue (one as
 // JSON, several as a JSON array), acknowledging them.
 func dumpMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags(prog, "--queue QUEUE [--amount N]", stderr)
-	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	t := newToolFlags(prog, "--queue QUEUE [--amount N]", getenv, stderr)
+	t.brokerFlag()
 	queue := t.String("queue", "", "queue to take messages from")
 	amount := t.Int("amount", 1, "how many messages to dump")
 	if _, code, ok := t.parse(args); !ok {
@@ -158,22 +185,28 @@ func dumpMain(prog string, args []string, getenv func(string) string, stdout, st
 	if *queue == "" || *amount < 1 {
 		return t.fail(2, "--queue is required and --amount must be at least 1")
 	}
-	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(t.brokerURL())
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
 	defer done()
 	got := make(chan json.RawMessage, *amount)
 	var out []json.RawMessage
+	taken := 0 // by the handler, whose calls never overlap
 	sub, err := b.Consume(ctx, *queue, 1, func(d network.Delivery) {
-		// As msgflo: a body that is not JSON is kept as its text.
-		data := append(json.RawMessage(nil), network.AsJSON(d.Data())...)
-		select {
-		case got <- data:
-			_ = d.Ack()
-		default:
-			_ = d.Nack() // more than asked for: not ours
+		if taken == *amount {
+			// The broker sent the next message once the last was
+			// acknowledged: it stays in the queue, given back now (AMQP)
+			// or, left unacknowledged, when the consumer closes.
+			if r, ok := d.(network.Requeuer); ok {
+				_ = r.Requeue()
+			}
+			return
 		}
+		taken++
+		// As msgflo: a body that is not JSON is kept as its text.
+		got <- append(json.RawMessage(nil), network.AsJSON(d.Data())...)
+		_ = d.Ack()
 	})
 	if err != nil {
 		return t.fail(1, "%v", err)
@@ -201,24 +234,24 @@ func dumpMain(prog string, args []string, getenv func(string) string, stdout, st
 
 // procfile GRAPH: a Heroku/foreman Procfile with one line per participant.
 func procfileMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", stderr)
-	lib := t.String("library", "package.json", "library definition")
+	t := newToolFlags(prog, "[flags] GRAPH.fbp|GRAPH.json", getenv, stderr)
+	lib := t.String("library", runtime.DefaultLibraryFile, "library definition")
 	components := t.String("components", "participants", "directory of component files")
 	var ignore, include listFlag
-	t.Var(&ignore, "ignore", "node to leave out (repeatable)")
+	t.Var(&ignore, "ignore", "node to leave out, by id or role (repeatable)")
 	t.Var(&include, "include", "line to include as-is (repeatable)")
 	g, code, ok := t.graphArg(args)
 	if !ok {
 		return code
 	}
-	l, err := library.Load(*lib, *lib == "package.json", *components)
+	l, err := runtime.LoadLibrary(*lib, *components)
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
 	var lines []string
 	for _, n := range g.Nodes {
 		role := g.Role(n.ID)
-		if containsString(ignore, n.ID) || containsString(ignore, role) {
+		if plan.IgnoreList(ignore).Matches(n.ID, role) {
 			continue
 		}
 		cmd, err := nodeCommand(l, g, n, "msgflo-runtime")
@@ -229,15 +262,6 @@ func procfileMain(prog string, args []string, getenv func(string) string, stdout
 	}
 	fmt.Fprintln(stdout, strings.Join(lines, "\n")+"\n"+strings.Join(include, "\n"))
 	return 0
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeCommand is the command line that runs node's participant: the
@@ -365,8 +389,8 @@ func loadForeign(role, path string) (network.Definition, error) {
 // register --role ROLE:FILE.yaml ...: announce foreign participants (that
 // know nothing of msgflo) on their behalf, every --interval seconds.
 func registerMain(prog string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	t := newToolFlags(prog, "--role ROLE:DEFINITION.yaml [--role ...]", stderr)
-	broker := t.String("broker", "", "broker URL (env MSGFLO_BROKER, then CLOUDAMQP_URL)")
+	t := newToolFlags(prog, "--role ROLE:DEFINITION.yaml [--role ...]", getenv, stderr)
+	t.brokerFlag()
 	var roles listFlag
 	t.Var(&roles, "role", "ROLE:FILE.yaml, a role and its definition (repeatable)")
 	interval := t.String("interval", "60", "discovery period in seconds: the definitions are announced every interval/2.2, as msgflo-register")
@@ -383,6 +407,7 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 	}
 	every := time.Duration(float64(period) / 2.2)
 	var defs []network.Definition
+	var msgs [][]byte // the announcements, encoded once
 	for _, r := range roles {
 		role, file, ok := strings.Cut(r, ":")
 		if !ok || role == "" || file == "" {
@@ -395,19 +420,19 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 		if *forever { // coordinators judge the participant by how often it is announced
 			def.Heartbeat = every.Round(time.Millisecond).Seconds()
 		}
-		defs = append(defs, def)
+		msg, err := network.EncodeDiscovery(def)
+		if err != nil {
+			return t.fail(1, "%s: %v", file, err)
+		}
+		defs, msgs = append(defs, def), append(msgs, msg)
 	}
-	ctx, b, done, err := connect(participant.BrokerURL(*broker, getenv))
+	ctx, b, done, err := connect(t.brokerURL())
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
 	defer done()
 	announce := func() error {
-		for _, def := range defs {
-			msg, err := network.EncodeDiscovery(def)
-			if err != nil {
-				return err
-			}
+		for _, msg := range msgs {
 			if err := b.Announce(ctx, msg); err != nil {
 				return err
 			}

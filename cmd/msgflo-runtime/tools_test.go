@@ -33,6 +33,7 @@ func runIn(t *testing.T, dir string, env []string, name string, args ...string) 
 // procfile prints what msgflo-procfile prints for the same graph and
 // library, for the FBP language and JSON graphs.
 func TestProcfileMatchesMsgflo(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{
@@ -66,6 +67,7 @@ func TestProcfileMatchesMsgflo(t *testing.T) {
 // send and dump talk to msgflo's send and dump tools: what one sends the
 // other dumps, on RabbitMQ and MQTT.
 func TestSendAndDumpInteroperate(t *testing.T) {
+	t.Parallel()
 	nodes := nodeDir(t)
 	bin := func(n string) string { return filepath.Join(nodes, "node_modules", ".bin", n) }
 	for _, bk := range []struct{ name, url string }{{"amqp", rabbit(t)}, {"mqtt", mosquitto(t)}} {
@@ -79,8 +81,8 @@ func TestSendAndDumpInteroperate(t *testing.T) {
 			// that is not in the package; run its send tool's code directly.
 			sendJS := writeFile(t, "send.js", "require("+strconvQuote(filepath.Join(nodes, "node_modules", "msgflo", "lib", "utils", "send"))+").main()\n")
 			pairs := []struct{ sender, dumper []string }{
-				{[]string{binary, "send"}, []string{bin("msgflo-dump-message")}},
-				{[]string{"node", sendJS}, []string{binary, "dump"}},
+				{[]string{runtimeBinary(t), "send"}, []string{bin("msgflo-dump-message")}},
+				{[]string{"node", sendJS}, []string{runtimeBinary(t), "dump"}},
 			}
 			if bk.name == "amqp" {
 				// The queue exists, as a participant's inport would.
@@ -138,6 +140,41 @@ func TestSendAndDumpInteroperate(t *testing.T) {
 	}
 }
 
+// dump takes from the queue the messages it prints and no more: with the
+// prefetch of one, the broker hands it the next message as soon as it
+// acknowledges one, and that message stays in the queue for the next dump.
+func TestDumpLeavesTheRestInTheQueue(t *testing.T) {
+	t.Parallel()
+	url := rabbit(t)
+	role := "dumprest" + uuid.New()[:8]
+	q := role + ".IN"
+	t.Cleanup(func() { deleteQueues(url, role) })
+	ctx := context.Background()
+	b, err := amqp.Dial(ctx, url, amqp.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeclareInport(ctx, q, network.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		if err := b.Send(ctx, q, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+	for _, step := range []struct{ amount, want string }{{"1", "1\n"}, {"1", "2\n"}, {"2", "[3,4]\n"}} {
+		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		cmd := exec.CommandContext(dctx, runtimeBinary(t), "dump", "--queue", q, "--amount", step.amount)
+		cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url)
+		out, err := cmd.Output()
+		cancel()
+		if err != nil || string(out) != step.want {
+			t.Fatalf("dump --amount %s: %q (%v), want %q", step.amount, out, err, step.want)
+		}
+	}
+}
+
 // register announces a foreign participant exactly as msgflo-register
 // does: our runtime sees the same component from both.
 func TestRegisterMatchesMsgflo(t *testing.T) {
@@ -173,7 +210,7 @@ outports:
 	c.send("component", "list", map[string]any{})
 	c.waitFor("component", "componentsready", nil)
 	for i, cmd := range [][]string{
-		{binary, "register", "--role", "mailer" + s + "1:" + def, "--forever", "false"},
+		{runtimeBinary(t), "register", "--role", "mailer" + s + "1:" + def, "--forever", "false"},
 		// msgflo-register keeps announcing whatever --forever says.
 		{filepath.Join(nodes, "node_modules", ".bin", "msgflo-register"), "--role", "mailer" + s + "2:" + def},
 	} {
@@ -221,6 +258,7 @@ func mosquitto(t *testing.T) string { return brokertest.MosquittoURL(t) }
 // A .yml file in the component directory is a foreign participant: adding
 // a node of it registers the definition under the node's role.
 func TestForeignComponentFile(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "components")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

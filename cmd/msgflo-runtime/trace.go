@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // trace start|stop|clear|dump --address ws://… [--graph G] [--secret S]:
@@ -33,14 +36,14 @@ func traceMain(_ string, args []string, getenv func(string) string, stdout, stde
 	}
 	cmd, args := args[0], args[1:]
 	if cmd == "show" {
-		return traceShow(args, stdout, stderr)
+		return traceShow(args, getenv, stdout, stderr)
 	}
 	if cmd != "start" && cmd != "stop" && cmd != "clear" && cmd != "dump" {
 		fmt.Fprintf(stderr, "msgflo-runtime trace: unknown command %q\nUsage: msgflo-runtime trace %s\n", cmd, usage)
 		return 2
 	}
-	t := newToolFlags("trace "+cmd, "--address ws://HOST:PORT [--graph G] [--secret S]", stderr)
-	rf := newRuntimeFlags(t, getenv, "graph to trace", 60*time.Second)
+	t := newToolFlags("trace "+cmd, "--address ws://HOST:PORT [--graph G] [--secret S]", getenv, stderr)
+	rf := newRuntimeFlags(t, "graph to trace", 60*time.Second)
 	address, graphID := rf.address, rf.graph
 	buffersize := t.Int("buffersize", 0, "events kept (start; default the runtime's)")
 	pos, code, ok := t.parse(args)
@@ -55,7 +58,7 @@ func traceMain(_ string, args []string, getenv func(string) string, stdout, stde
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
-	defer c.conn.Close()
+	defer c.Close()
 	if *graphID == "" {
 		rt, err := c.ask("runtime", "getruntime", map[string]any{}, "runtime")
 		if err != nil {
@@ -94,10 +97,10 @@ type runtimeFlags struct {
 
 // newRuntimeFlags defines them on t; graphUse says what --graph is for,
 // timeout is --timeout's default.
-func newRuntimeFlags(t *toolFlags, getenv func(string) string, graphUse string, timeout time.Duration) runtimeFlags {
+func newRuntimeFlags(t *toolFlags, graphUse string, timeout time.Duration) runtimeFlags {
 	return runtimeFlags{
 		address: t.String("address", "ws://localhost:3569", "WebSocket address of the runtime"),
-		secret:  t.String("secret", getenv("MSGFLO_SECRET"), "the runtime's secret (default $MSGFLO_SECRET)"),
+		secret:  t.String("secret", "", "the runtime's secret"),
 		graph:   t.String("graph", "", graphUse+" (default: the runtime's main graph)"),
 		timeout: t.Duration("timeout", timeout, "how long to wait for the runtime's answers"),
 	}
@@ -107,53 +110,55 @@ func (f runtimeFlags) dial() (*runtimeClient, error) {
 	return dialRuntime(*f.address, *f.secret, *f.timeout)
 }
 
-// runtimeClient is a WebSocket connection to a runtime for one tool run.
+// runtimeClient is a connection to a runtime for one tool run
+// (protocol/fbpclient), presenting the secret at the top level.
 type runtimeClient struct {
-	conn    *websocket.Conn
+	cl      *fbpclient.Client
 	secret  string
 	timeout time.Duration
 }
 
 func dialRuntime(address, secret string, timeout time.Duration) (*runtimeClient, error) {
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: timeout}
-	conn, _, err := d.Dial(address, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cl, err := fbpclient.Dial(ctx, address, fbpclient.Options{
+		Secret: secret, Placement: fbpclient.SecretTopLevel,
+		HandshakeTimeout: timeout, ReadLimit: traceReadLimit,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", address, err)
+		return nil, err // "connect to ADDRESS: ..."
 	}
-	conn.SetReadLimit(traceReadLimit)
-	return &runtimeClient{conn: conn, secret: secret, timeout: timeout}, nil
+	return &runtimeClient{cl: cl, secret: secret, timeout: timeout}, nil
 }
 
+func (c *runtimeClient) Close() error { return c.cl.Close() }
+
 // ask sends protocol:command and returns the payload of the first
-// protocol:reply, skipping the other messages; <protocol>:error is an error.
+// protocol:reply, skipping the other messages; <protocol>:error (or
+// runtime:error) is an error.
 func (c *runtimeClient) ask(protocol, command string, payload map[string]any, reply string) (map[string]any, error) {
-	msg := map[string]any{"protocol": protocol, "command": command, "payload": payload}
-	if c.secret != "" {
-		msg["secret"] = c.secret
-	}
-	if err := c.conn.WriteJSON(msg); err != nil {
+	if err := c.cl.Send(protocol, command, payload); err != nil {
 		return nil, fmt.Errorf("send %s:%s: %w", protocol, command, err)
 	}
-	if err := c.conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return nil, err
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	m, err := c.cl.WaitFor(ctx, func(m fbpclient.Message) bool {
+		return m.Is(protocol, reply) || m.Command == "error" && (m.Protocol == protocol || m.Protocol == "runtime")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %s:%s: %w", protocol, reply, err)
 	}
-	for {
-		var m struct {
-			Protocol string         `json:"protocol"`
-			Command  string         `json:"command"`
-			Payload  map[string]any `json:"payload"`
-		}
-		if err := c.conn.ReadJSON(&m); err != nil {
-			return nil, fmt.Errorf("waiting for %s:%s: %w", protocol, reply, err)
-		}
-		if m.Protocol == protocol && m.Command == reply {
-			return m.Payload, nil
-		}
-		if m.Command == "error" && (m.Protocol == protocol || m.Protocol == "runtime") {
-			text, _ := m.Payload["message"].(string)
-			return nil, fmt.Errorf("%s:%s: %s", protocol, command, text)
+	var p map[string]any
+	if len(m.Payload) > 0 {
+		if err := json.Unmarshal(m.Payload, &p); err != nil {
+			return nil, fmt.Errorf("%s:%s: %w", m.Protocol, m.Command, err)
 		}
 	}
+	if m.Command == "error" {
+		text, _ := p["message"].(string)
+		return nil, fmt.Errorf("%s:%s: %s", protocol, command, oneLine(text))
+	}
+	return p, nil
 }
 
 // showEvent is what trace show reads of an event.
@@ -176,8 +181,8 @@ type showEnd struct {
 	Port string `json:"port"`
 }
 
-func traceShow(args []string, stdout, stderr io.Writer) int {
-	t := newToolFlags("trace show", "FILE", stderr)
+func traceShow(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	t := newToolFlags("trace show", "FILE", getenv, stderr)
 	pos, code, ok := t.parse(args)
 	if !ok {
 		return code
@@ -212,7 +217,7 @@ func traceShow(args []string, stdout, stderr io.Writer) int {
 	defer w.Flush()
 	for _, p := range ft.Header.Participants {
 		if p.Error != "" {
-			fmt.Fprintf(w, "# %s (participant %s) gave no trace: %s\n", p.Node, p.Participant, oneLine(p.Error))
+			fmt.Fprintf(w, "# %s (participant %s) gave no trace: %s\n", oneLine(p.Node), oneLine(p.Participant), oneLine(p.Error))
 		}
 	}
 	for _, ev := range ft.Events {
@@ -231,7 +236,7 @@ func traceShow(args []string, stdout, stderr io.Writer) int {
 // happened on it, the data; plus when and who recorded it.
 func showLine(ev showEvent) string {
 	var b strings.Builder
-	b.WriteString(ev.Payload.Time)
+	b.WriteString(oneLine(ev.Payload.Time))
 	if ev.Payload.Graph != "" {
 		b.WriteString(" " + oneLine(ev.Payload.Graph) + ":")
 	}
@@ -258,10 +263,12 @@ func showLine(ev showEvent) string {
 	return b.String()
 }
 
-// oneLine keeps a value on its line: control characters become spaces.
+// oneLine keeps a value from a runtime, a participant or a file on its
+// line and out of the terminal's control: control characters (C0, DEL and
+// C1, such as ESC and CSI) become spaces, as do bytes that are not UTF-8.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return ' '
 		}
 		return r

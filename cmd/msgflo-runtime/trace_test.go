@@ -15,7 +15,7 @@ import (
 // runTool runs the binary with args and returns its exit code and output.
 func runTool(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(runtimeBinary(t), args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -31,6 +31,7 @@ func runTool(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // trace start, packets, trace dump > file, trace show file: the command
 // line round trip on the binary.
 func TestTraceDumpAndShow(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, "demo.fbp", demoFBP)
 	p := start(t, []string{"MSGFLO_BROKER="}, "--port", "0", "--graph", path)
 	ws, _ := p.ready(t)

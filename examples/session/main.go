@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
 )
 
 // script is the session: one FBP protocol message per line.
@@ -71,38 +72,39 @@ func endpoint(arg, envSecret string) (addr, secret string, err error) {
 }
 
 func run(addr, secret string) error {
-	d := websocket.Dialer{Subprotocols: []string{"noflo"}, HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.Dial(addr, nil)
+	// Every message carries the secret at the top level, as Flowhub sends
+	// it.
+	c, err := fbpclient.Dial(context.Background(), addr, fbpclient.Options{
+		Secret:           secret,
+		Placement:        fbpclient.SecretTopLevel,
+		HandshakeTimeout: 5 * time.Second,
+	})
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", addr, err)
+		return err
 	}
-	defer conn.Close()
+	defer c.Close()
 	for _, line := range script {
 		fmt.Println(">", line)
-		if secret != "" {
-			// Every message carries the secret at the top level, as
-			// Flowhub sends it.
-			quoted, _ := json.Marshal(secret)
-			line = `{"secret":` + string(quoted) + "," + line[1:]
+		var m fbpclient.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return fmt.Errorf("script line %s: %w", line, err)
 		}
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
+		if err := c.Send(m.Protocol, m.Command, m.Payload); err != nil {
 			return err
 		}
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for {
-		_, data, err := conn.ReadMessage()
+		m, err := c.Next(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Println("<", string(data))
-		var m struct {
-			Protocol, Command string
-			Payload           struct {
-				ID string `json:"id"`
-			}
+		fmt.Println("<", m)
+		var data struct {
+			ID string `json:"id"`
 		}
-		if json.Unmarshal(data, &m) == nil && m.Protocol == "network" && m.Command == "data" && m.Payload.ID == doneID {
+		if m.Is("network", "data") && m.Decode(&data) == nil && data.ID == doneID {
 			return nil
 		}
 	}
