@@ -9,7 +9,7 @@ PORT     ?= 3569
 # Where the pinned npm tools are installed (never into the repository).
 export MSGFLO_CACHE_DIR ?= $(HOME)/.cache/msgflo-runtime
 
-.PHONY: all build install run test test-go test-fuzz test-compliance test-spec bench mutate lint clean
+.PHONY: all build install run test test-short test-go test-fuzz test-compliance test-spec bench mutate lint clean
 
 all: build
 
@@ -37,27 +37,43 @@ test: lint test-go test-fuzz test-compliance test-spec
 # default limit of 10.
 # The interop tests run participants of the Node.js msgflo stack, which
 # scripts/npm-interop.sh installs (pinned) into the cache; the tracing tests
-# run noflo-runtime-msgflo, which scripts/npm-noflo.sh installs there.
+# run noflo-runtime-msgflo, which scripts/npm-noflo.sh installs there; the
+# fbp-spec runner's differential tests run the npm fbp-spec CLI and
+# noflo-nodejs (scripts/npm-fbp-spec.sh, scripts/npm-noflo-nodejs.sh).
 test-go:
 	@skiplog=$$(mktemp); nodedir=$$(./scripts/npm-interop.sh) || exit 1; \
 	noflodir=$$(./scripts/npm-noflo.sh) || exit 1; \
-	MSGFLO_NODE_DIR=$$nodedir MSGFLO_NOFLO_DIR=$$noflodir MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 -timeout 30m ./...; rc=$$?; \
+	specdir=$$(./scripts/npm-fbp-spec.sh) || exit 1; nofloruntime=$$(./scripts/npm-noflo-nodejs.sh) || exit 1; \
+	MSGFLO_NODE_DIR=$$nodedir MSGFLO_NOFLO_DIR=$$noflodir MSGFLO_FBP_SPEC_DIR=$$specdir MSGFLO_NOFLO_NODEJS_DIR=$$nofloruntime \
+	MSGFLO_TEST_SKIPLOG=$$skiplog $(GO) test -race -count=1 -timeout 30m ./...; rc=$$?; \
 	if [ -s $$skiplog ]; then echo "== broker tests skipped:"; sort $$skiplog; fi; \
 	rm -f $$skiplog; exit $$rc
 
-# Short, bounded fuzzing runs of the protocol handler and the FBP parser
-# (their seeds also run in test-go); FUZZTIME=5m for longer ones.
+# The fast tier: every unit and in-memory test (the embedded broker
+# included), without RabbitMQ, Mosquitto, the built binary, the private
+# cluster, a browser or npm (internal/testenv); prints how long it took.
+test-short:
+	@start=$$(date +%s); $(GO) test -short -count=1 ./...; rc=$$?; \
+	echo "== go test -short ./...: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# Short, bounded fuzzing runs of the protocol handler, the FBP parser,
+# roles and library command templates (their seeds also run in test-go);
+# FUZZTIME=5m for longer ones.
 FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFBP$$' -fuzztime $(FUZZTIME) ./graph
+	$(GO) test -run '^$$' -fuzz '^FuzzEscapeRole$$' -fuzztime $(FUZZTIME) ./graph
+	$(GO) test -run '^$$' -fuzz '^FuzzRenderKeepsWords$$' -fuzztime $(FUZZTIME) ./library
 
 # The compliance suite and the fbp-spec suites run on the embedded broker,
-# RabbitMQ and Mosquitto.
+# RabbitMQ and Mosquitto; the suites with msgflo-runtime test (the Go
+# runner), then with the pinned npm fbp-spec CLI as a cross-check.
 test-compliance: build
 	./scripts/each-broker.sh ./scripts/compliance.sh $(BIN)
 
 test-spec: build
+	./scripts/each-broker.sh ./$(BIN) test spec/
 	./scripts/each-broker.sh ./scripts/fbp-spec.sh $(BIN)
 
 # Figures, never pass/fail: the binary as clients use it (embedded broker,
@@ -65,7 +81,7 @@ test-spec: build
 # 100,000 nodes, and with auto-save; the throughput of a 3-hop chain of
 # the binary's core/Repeat nodes on RabbitMQ as a ratio to plain amqp091-go
 # relays of the same guarantee (persistent and transient), and the
-# participant SDK's own figure; then the in-process Go benchmarks.
+# participant SDK's own figures; then the in-process Go benchmarks.
 bench: build
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN)
 	$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --edits 100000
@@ -80,6 +96,7 @@ bench: build
 		$(GO) run ./cmd/msgflo-bench --runtime $(BIN) --throughput amqp://guest:guest@127.0.0.1:5672/; \
 	else echo "RabbitMQ not running: skipped the 3-hop throughput figures"; fi
 	$(GO) test -run '^$$' -bench . -benchmem ./protocol
+	./scripts/bench-fbp-spec.sh $(BIN)
 
 # Mutation testing of the packages whose tests take seconds: figures, never
 # pass/fail, and not part of make test (minutes per package on 2 cores).

@@ -1,24 +1,17 @@
 #!/bin/sh
-# Runs the project's fbp-spec suites (spec/*.yaml) with the pinned fbp-spec
-# CLI against the runtime binary given as $1. Fails unless exactly EXPECT
+# Runs the project's fbp-spec suites (spec/*.yaml) with the pinned npm
+# fbp-spec CLI (the cross-check of the Go runner, `msgflo-runtime test`)
+# against the runtime binary given as $1. Fails unless exactly EXPECT
 # cases pass (fbp-spec marks each with a check mark), so that a suite file
 # or case that silently stops running is noticed.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-VERSION=0.8.0
 # Cases in spec/*.yaml: chain 3, json-fixture 2, repeat 8.
 EXPECT=13
 PORT=${FBP_SPEC_PORT:-3572}
-CACHE=${MSGFLO_CACHE_DIR:-$HOME/.cache/msgflo-runtime}
-DIR=$CACHE/fbp-spec-$VERSION
-
-if [ ! -x "$DIR/node_modules/.bin/fbp-spec" ]; then
-	echo "fbp-spec: installing fbp-spec@$VERSION into $DIR"
-	mkdir -p "$DIR"
-	(cd "$DIR" && [ -f package.json ] || echo '{"name":"msgflo-runtime-fbp-spec","private":true}' > package.json)
-	(cd "$DIR" && npm install --no-audit --no-fund --loglevel=error "fbp-spec@$VERSION" >/dev/null)
-fi
+# The pinned fbp-spec 0.8.0 (scripts/npm-fbp-spec.sh).
+DIR=$("$ROOT/scripts/npm-fbp-spec.sh")
 
 WORK=$(mktemp -d)
 pid=
