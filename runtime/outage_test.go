@@ -15,6 +15,7 @@ import (
 	"github.com/msgflo/msgflo-runtime/network"
 	"github.com/msgflo/msgflo-runtime/network/amqp"
 	"github.com/msgflo/msgflo-runtime/network/brokertest"
+	"github.com/msgflo/msgflo-runtime/network/embedded"
 	"github.com/msgflo/msgflo-runtime/network/mqtt"
 	"github.com/msgflo/msgflo-runtime/participant"
 	"github.com/msgflo/msgflo-runtime/protocol/wire"
@@ -38,11 +39,8 @@ func TestBrokerOutage(t *testing.T) {
 			must(t, err)
 			return b
 		}},
-		{"mqtt", brokertest.MosquittoURL, func(t *testing.T, u string) network.Broker {
-			b, err := mqtt.Dial(context.Background(), u, mqtt.Options{Logger: zerolog.Nop(), MaxReconnectInterval: 100 * time.Millisecond})
-			must(t, err)
-			return b
-		}},
+		{"mqtt", brokertest.MosquittoURL, openOutageMQTT},
+		{"embedded", startEmbedded, openOutageMQTT},
 	} {
 		t.Run(bk.name, func(t *testing.T) {
 			direct := bk.url(t)
@@ -142,6 +140,26 @@ func TestBrokerOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openOutageMQTT opens the runtime's MQTT connection for TestBrokerOutage.
+func openOutageMQTT(t *testing.T, u string) network.Broker {
+	b, err := mqtt.Dial(context.Background(), u, mqtt.Options{Logger: zerolog.Nop(), MaxReconnectInterval: 100 * time.Millisecond})
+	must(t, err)
+	return b
+}
+
+// startEmbedded starts an embedded broker of the test's own and returns
+// its URL: the runtime connects to it over TCP (through the fault proxy),
+// as to the embedded broker of another runtime. (On its own embedded
+// broker the runtime's connection is in-process and cannot be cut.)
+func startEmbedded(t testing.TB) string {
+	srv, err := embedded.Start(context.Background(), embedded.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.URL()
 }
 
 // tryEvent waits up to d for a matching event.
