@@ -127,12 +127,15 @@ func FuzzRenderKeepsWords(f *testing.F) {
 // asValid maps each byte of s that is not UTF-8 to a rune of its own
 // (U+F700 + the byte), for the parser, which takes UTF-8 only. Shells
 // take such bytes as any other character, and quoting never splits nor
-// completes a sequence, so the words are the same either way.
+// completes a sequence, so the words are the same either way. It maps
+// '\r' the same way: the parser drops a '\r' before '\n' even inside
+// quotes (it reads CRLF line ends), where sh, dash and bash keep it as
+// any other character (not in IFS, special nowhere).
 func asValid(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
+		if (r == utf8.RuneError && n == 1) || r == '\r' {
 			r = 0xF700 + rune(s[i])
 		}
 		b.WriteRune(r)
