@@ -87,6 +87,7 @@ func StartCommand(ctx context.Context, command string) (*Process, error) {
 	}()
 	quiet := time.NewTimer(startQuiet)
 	defer quiet.Stop()
+	exited := p.exited
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	for {
@@ -100,8 +101,15 @@ func StartCommand(ctx context.Context, command string) (*Process, error) {
 			return p, nil
 		case <-quiet.C:
 			return p, nil
-		case <-p.exited:
-			return nil, fmt.Errorf("the runtime command exited: %v", p.err)
+		case <-exited:
+			if p.err != nil {
+				p.Stop() // what it started in the background too
+				return nil, fmt.Errorf("the runtime command exited: %v", p.err)
+			}
+			// A command that exited cleanly may have started the
+			// runtime in the background (as fbp-spec allows): it is
+			// started as any other; Stop stops its process group.
+			exited = nil
 		case <-ctx.Done():
 			p.Stop()
 			return nil, ctx.Err()
@@ -165,20 +173,52 @@ func withoutSecret(env []string) []string {
 
 func start(cmd *exec.Cmd) (*Process, io.Reader, error) {
 	p := &Process{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = p.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
+	// The runtime's stdout and stderr are pipes of our own, not ones
+	// exec makes: Wait then returns as soon as the command exits, though
+	// a process it started in the background (or outside its group, with
+	// setsid) still holds them, and that process can go on writing on
+	// stdout after the command exited (exec closes its own pipes then).
+	// They are read until every holder is gone.
+	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		return nil, nil, fmt.Errorf("start the runtime: %w", err)
 	}
+	go func() {
+		_, _ = io.Copy(p.stderr, errR)
+		errR.Close()
+	}()
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
-	return p, stdout, nil
+	return p, closingReader{outR}, nil
+}
+
+// closingReader closes its file at the end of what it reads.
+type closingReader struct{ f *os.File }
+
+func (c closingReader) Read(b []byte) (int, error) {
+	n, err := c.f.Read(b)
+	if err != nil {
+		c.f.Close()
+	}
+	return n, err
 }
 
 // Stderr is what the runtime wrote on stderr so far.
