@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Reporter writes results as they come (Case) and at the end (Finish).
@@ -117,7 +118,7 @@ func (h *humanReporter) sideBySide(f *Failure) {
 	if f.Path != "" {
 		left += " at " + f.Path
 	}
-	exp, act := show(f.Expected), show(f.Actual)
+	exp, act := oneLine(show(f.Expected)), oneLine(show(f.Actual))
 	const indent = "      "
 	width := max(len(left), len(exp))
 	if width <= 50 && len(act) <= 50 {
@@ -139,8 +140,10 @@ func (h *humanReporter) Finish(results []SuiteResult, elapsed time.Duration) err
 	return err
 }
 
-// oneLine keeps a name or message on its line: control characters (a
-// runtime's text included) are shown escaped.
+// oneLine keeps a name, message or value on its line and out of the
+// terminal's control: control characters (a runtime's text included) and
+// bidirectional overrides (which reorder what follows on the line) are
+// shown escaped.
 func oneLine(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -149,6 +152,8 @@ func oneLine(s string) string {
 			b.WriteByte(' ')
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			fmt.Fprintf(&b, "\\x%02x", r)
+		case unicode.Is(unicode.Bidi_Control, r):
+			fmt.Fprintf(&b, "\\u%04x", r)
 		default:
 			b.WriteRune(r)
 		}

@@ -14,6 +14,7 @@ package spec
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,7 +229,10 @@ func skipReason(o *Object) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	return jsString(v)
+	if s := jsString(v); s != "" {
+		return s
+	}
+	return show(v) // truthy with no text: [], [null]
 }
 
 // durationField reads milliseconds.
@@ -238,8 +242,11 @@ func durationField(o *Object, key string) (time.Duration, error) {
 		return 0, nil
 	}
 	ms, isNum := v.(float64)
-	if !isNum || ms < 0 {
+	if !isNum || !(ms >= 0) {
 		return 0, fmt.Errorf("%s is not a number of milliseconds: %s", key, show(v))
+	}
+	if ms >= float64(math.MaxInt64/time.Millisecond) {
+		return math.MaxInt64, nil // .inf, or longer than any run: no limit
 	}
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }

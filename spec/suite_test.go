@@ -89,3 +89,36 @@ func TestEncodeLikeJavaScript(t *testing.T) {
 		}
 	}
 }
+
+// A truthy skip skips, whatever its text (fbp-spec tests the field's
+// truthiness): [] is truthy in JavaScript though String([]) is empty. A
+// timeout beyond any run (.inf, 1e13 ms) is no limit, not a negative
+// duration that falls back to the default; one that is not a number of
+// milliseconds is an error.
+func TestSkipAndTimeoutEdges(t *testing.T) {
+	src := `
+topic: x
+cases:
+- { name: a, inputs: {in: 1}, expect: {out: {equals: 1}}, skip: [] }
+- { name: b, inputs: {in: 1}, expect: {out: {equals: 1}}, skip: [null] }
+- { name: c, inputs: {in: 1}, expect: {out: {equals: 1}}, timeout: .inf }
+- { name: d, inputs: {in: 1}, expect: {out: {equals: 1}}, timeout: 1e13 }
+- { name: e, inputs: {in: 1}, expect: {out: {equals: 1}}, timeout: .nan }
+`
+	suites, err := Parse("edges.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := suites[0].Cases
+	if cs[0].Skip != "[]" || cs[1].Skip != "[null]" {
+		t.Errorf("skips %q %q, want [] and [null]", cs[0].Skip, cs[1].Skip)
+	}
+	for _, c := range cs[2:4] {
+		if c.Err != nil || c.Timeout < 100*365*24*time.Hour {
+			t.Errorf("case %s: timeout %s, err %v: want no limit", c.Name, c.Timeout, c.Err)
+		}
+	}
+	if cs[4].Err == nil && suites[0].Err == nil {
+		t.Errorf("case e: timeout .nan read as %s", cs[4].Timeout)
+	}
+}

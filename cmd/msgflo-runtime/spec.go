@@ -64,7 +64,8 @@ func testMain(prog string, args []string, getenv func(string) string, stdout, st
 	defer stop()
 	results, err := spec.RunFiles(ctx, cfg, files, rep)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		// The error may carry the runtime's own text.
+		fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err.Error()))
 		return 1
 	}
 	return spec.ExitCode(results)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gorilla/websocket"
 )
 
 // runTest runs `msgflo-runtime test ARGS` and returns its stdout, stderr
@@ -123,5 +127,34 @@ cases:
 	out, errText, code := runTest(t, "--address", ws, "--secret", testSecret, "--component-tests", "--format", "tap")
 	if code != 2 || !strings.Contains(out, "ok 1 - ") || !strings.Contains(out, "not ok 2 - ") || strings.Contains(out, "not ok 1 ") {
 		t.Fatalf("component tests: exit %d, want 2 with case 1 passed and case 2 failed\n%s\n%s", code, out, errText)
+	}
+}
+
+// `msgflo-runtime test` prints the runtime's own text in a run's error
+// (here its runtime:error answer to getruntime) without the control
+// characters that would retitle or clear the terminal.
+func TestTestSubcommandErrorKeepsTerminalControlOut(t *testing.T) {
+	t.Parallel()
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"protocol":"runtime","command":"error","payload":{"message":"\u001b]2;pwned\u0007\u001b[2J\u202e"}}`))
+		}
+	}))
+	defer srv.Close()
+	_, errText, code := runTest(t, "--address", "ws"+strings.TrimPrefix(srv.URL, "http"), "--start-timeout", "1", "../../spec/")
+	if code != 1 || !strings.Contains(errText, "pwned") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the runtime's message", code, errText)
+	}
+	if i := strings.IndexFunc(strings.TrimSuffix(errText, "\n"), terminalControl); i >= 0 {
+		t.Fatalf("control character %U on stderr: %q", []rune(errText[i:])[0], errText)
 	}
 }

@@ -265,10 +265,11 @@ func showLine(ev showEvent) string {
 
 // oneLine keeps a value from a runtime, a participant or a file on its
 // line and out of the terminal's control: control characters (C0, DEL and
-// C1, such as ESC and CSI) become spaces, as do bytes that are not UTF-8.
+// C1, such as ESC and CSI) become spaces, as do bidirectional overrides
+// (which reorder what follows on the line) and bytes that are not UTF-8.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
 			return ' '
 		}
 		return r
