@@ -21,12 +21,12 @@ const (
 	pongWait = 60 * time.Second
 	// pingPeriod must be shorter than pongWait.
 	pingPeriod = pongWait * 9 / 10
-	// sendQueueSize bounds the messages waiting for a slow client; when it
-	// is full the client is disconnected.
-	sendQueueSize = 1024
 	// DefaultSendQueueBytes bounds the bytes waiting for a slow client;
 	// beyond them the client is disconnected.
 	DefaultSendQueueBytes = 16 << 20
+	// queuedOverhead is what a queued message counts for beyond its
+	// bytes (its place in the queue): many small messages are bounded too.
+	queuedOverhead = 64
 	// DefaultMaxConnections is how many clients may be connected at once.
 	DefaultMaxConnections = 1000
 	// DefaultReadLimit is the largest message a client may send; a larger
@@ -49,9 +49,15 @@ type client struct {
 	log  zerolog.Logger
 	// clientLog limits the log lines clients cause (the server's).
 	clientLog *logtext.Limiter
-	send      chan []byte
-	// queued counts the bytes in send; maxQueued bounds them.
-	queued    atomic.Int64
+	// qmu guards the send queue: the messages waiting, in order, and
+	// what they count for (their bytes and queuedOverhead each), which
+	// maxQueued bounds. The queue is bounded by bytes only: a request
+	// answered with many messages (component:list of a large library)
+	// is not a slow client.
+	qmu       sync.Mutex
+	pending   [][]byte
+	spare     [][]byte // the slice the last flush emptied, for reuse
+	queued    int64
 	maxQueued int64
 	writeWait time.Duration
 	wake      chan struct{} // tells the writer the queue has something
@@ -87,19 +93,22 @@ func (c *client) queue(msg []byte) {
 		return
 	default:
 	}
-	size := int64(len(msg))
-	queued := c.queued.Add(size)
-	full := c.maxQueued > 0 && queued > c.maxQueued && queued > size
-	if !full {
-		select {
-		case c.send <- msg:
-		default:
-			full = true // sendQueueSize messages waiting
-		}
+	size := int64(len(msg)) + queuedOverhead
+	limit := c.maxQueued
+	if limit <= 0 {
+		limit = DefaultSendQueueBytes
 	}
+	c.qmu.Lock()
+	// One message larger than the limit still goes to an empty queue.
+	full := c.queued > 0 && c.queued+size > limit
+	if !full {
+		c.pending = append(c.pending, msg)
+		c.queued += size
+	}
+	queued, n := c.queued, len(c.pending)
+	c.qmu.Unlock()
 	if full {
-		c.queued.Add(-size)
-		c.clientLog.Event(c.log.Warn()).Int64("queued_bytes", queued-size).Int("queued_messages", len(c.send)).Msg("client too slow: send queue full, disconnecting")
+		c.clientLog.Event(c.log.Warn()).Int64("queued_bytes", queued).Int("queued_messages", n).Msg("client too slow: send queue full, disconnecting")
 		c.closeWith(websocket.ClosePolicyViolation, "too slow: send queue full")
 		return
 	}
@@ -111,21 +120,52 @@ func (c *client) queue(msg []byte) {
 	}
 }
 
+// take returns the messages queued, in order, and empties the queue; what
+// they count for is given back as they are written (written). Only the
+// writer of the moment (wmu) takes.
+func (c *client) take() [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	msgs := c.pending
+	c.pending = c.spare[:0]
+	c.spare = nil
+	return msgs
+}
+
+// written gives back what msgs counted for in the queue and keeps the
+// slice for the next take.
+func (c *client) written(msgs [][]byte) {
+	var size int64
+	for i, m := range msgs {
+		size += int64(len(m)) + queuedOverhead
+		msgs[i] = nil
+	}
+	c.qmu.Lock()
+	c.queued -= size
+	if c.spare == nil && cap(msgs) <= 4096 {
+		c.spare = msgs[:0]
+	}
+	c.qmu.Unlock()
+}
+
 // flush writes every queued message.
 func (c *client) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for {
-		select {
-		case msg := <-c.send:
-			c.queued.Add(-int64(len(msg)))
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				return err
-			}
-		default:
+		msgs := c.take()
+		if len(msgs) == 0 {
+			c.written(msgs)
 			return nil
 		}
+		for _, msg := range msgs {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				c.written(msgs) // the connection is going away
+				return err
+			}
+		}
+		c.written(msgs)
 	}
 }
 

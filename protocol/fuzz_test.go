@@ -79,24 +79,19 @@ func FuzzHandle(f *testing.F) {
 		f.Fatal("the runtime was not ready")
 	}
 
-	c := &client{id: 1, send: make(chan []byte, sendQueueSize), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &client{id: 1, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.caps.Store(srv.all)
 	srv.hub.add(c)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		srv.handle(c, data)
-		n := 0
-		for {
-			select {
-			case msg := <-c.send:
-				n++
-				if !json.Valid(msg) {
-					t.Fatalf("sent invalid JSON %q", msg)
-				}
-				continue
-			default:
+		msgs := c.take()
+		n := len(msgs)
+		for _, msg := range msgs {
+			if !json.Valid(msg) {
+				t.Fatalf("sent invalid JSON %q", msg)
 			}
-			break
 		}
+		c.written(msgs)
 		if n == 0 {
 			t.Fatalf("no answer to %q", data)
 		}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/msgflo/msgflo-runtime/participant"
 	"github.com/msgflo/msgflo-runtime/protocol/fbpclient"
+	"github.com/msgflo/msgflo-runtime/runtime"
 )
 
 // dialOrigin opens a connection as a web page of origin would ("" sends
@@ -151,3 +154,40 @@ func TestSlowClientIsDroppedByBytes(t *testing.T) {
 	}
 	editor.request("runtime", "getruntime", map[string]any{}, "runtime")
 }
+
+// A request answered with many messages is not a slow client: the send
+// queue is bounded by bytes, not by a count of messages. component:list
+// of a library of 1,100 components (Flowhub asks on connecting) gets every
+// component and componentsready; with a queue of 1,024 messages the
+// client asking was dropped before componentsready.
+func TestLargeComponentListIsAnswered(t *testing.T) {
+	const n = 1100
+	h := newHarnessWith(t, func(o *runtime.Options) {
+		for i := range n {
+			o.Components = append(o.Components, participant.Component{
+				Name:     fmt.Sprintf("big/C%04d", i),
+				Inports:  []participant.Port{{ID: "in", Type: "any"}},
+				Outports: []participant.Port{{ID: "out", Type: "any"}},
+			})
+		}
+	})
+	c := h.connect()
+	c.send("component", "list", map[string]any{})
+	got := 0
+	for {
+		m, closed, code := c.nextOrClosed()
+		if closed != nil {
+			t.Fatalf("connection closed (status %d) after %d component messages: %v", code, got, closed)
+		}
+		if m.Command == "componentsready" {
+			break
+		}
+		if m.Command == "component" {
+			got++
+		}
+	}
+	if got < n {
+		t.Fatalf("%d components before componentsready, want at least %d", got, n)
+	}
+}
+

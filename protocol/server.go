@@ -221,7 +221,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		log:        s.log.With().Uint64("client", uint64(id)).Str("remote", r.RemoteAddr).Logger(),
 		clientLog:  s.clientLog,
 		remoteHost: remoteHost(r.RemoteAddr),
-		send:       make(chan []byte, sendQueueSize),
 		maxQueued:  s.opts.SendQueueBytes,
 		writeWait:  s.opts.WriteWait,
 		wake:       make(chan struct{}, 1),

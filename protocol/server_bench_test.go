@@ -121,7 +121,7 @@ func BenchmarkChainBuild(b *testing.B) {
 // benchClient is a connection-less client of s whose messages s.handle
 // takes directly, for the benchmarks of the server's own work.
 func benchClient(s *Server) *client {
-	c := &client{send: make(chan []byte, sendQueueSize), done: make(chan struct{}), wake: make(chan struct{}, 1), clientLog: s.clientLog, log: zerolog.Nop()}
+	c := &client{done: make(chan struct{}), wake: make(chan struct{}, 1), clientLog: s.clientLog, log: zerolog.Nop()}
 	c.caps.Store(s.anonymous)
 	c.handling.Store(true)
 	return c
@@ -140,10 +140,7 @@ func BenchmarkHandleGetruntime(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.handle(c, data)
-		for len(c.send) > 0 {
-			<-c.send
-		}
-		c.queued.Store(0)
+		c.written(c.take())
 	}
 }
 
@@ -165,9 +162,6 @@ func BenchmarkHandleAddnode(b *testing.B) {
 	for b.Loop() {
 		s.handle(c, fmt.Appendf(nil, `{"protocol":"graph","command":"addnode","payload":{"id":"n%d","component":"bench/External","graph":"g"},"secret":"s3cret"}`, i))
 		i++
-		for len(c.send) > 0 {
-			<-c.send
-		}
-		c.queued.Store(0)
+		c.written(c.take())
 	}
 }
