@@ -1,8 +1,11 @@
 package protocol
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -191,3 +194,33 @@ func TestLargeComponentListIsAnswered(t *testing.T) {
 	}
 }
 
+// An HTTP connection kept alive after a request is closed once idle for
+// as long as a client may stay without the secret: one request per
+// connection cannot keep connections open for ever, outside
+// --max-connections. (Without an idle timeout Go's server waits for the
+// next request for ever.)
+func TestIdleKeepAliveIsClosed(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.PreAuthTimeout = 50 * time.Millisecond })
+	conn, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("the server closed the connection itself after the answer: nothing kept alive to test")
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle keep-alive connection: %v, want it closed by the server (EOF)", err)
+	}
+}

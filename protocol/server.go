@@ -327,7 +327,12 @@ const maxKeptReadBuffer = 64 << 10
 // Serve accepts connections on ln until ctx is done, then closes every
 // connection and waits for their goroutines.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// An HTTP connection idle between requests (keep-alive) is closed
+	// after as long as a WebSocket client may stay without the secret:
+	// otherwise one request per connection would keep each open for ever,
+	// outside --max-connections. (WebSocket connections are hijacked:
+	// their own deadlines apply.)
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: s.opts.PreAuthTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
