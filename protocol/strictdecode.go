@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -167,8 +168,8 @@ func decodeScalar(v *jsonValue, rv reflect.Value) error {
 	case rv.Kind() == reflect.Bool && (v.kind == 't' || v.kind == 'f'):
 		rv.SetBool(v.kind == 't')
 	case rv.CanInt() && v.kind == '0':
-		n, err := strconv.ParseInt(string(v.raw), 10, 64)
-		if err != nil || rv.OverflowInt(n) {
+		n, ok := jsonInteger(v.raw)
+		if !ok || rv.OverflowInt(n) {
 			return errNotDecoded
 		}
 		rv.SetInt(n)
@@ -182,6 +183,21 @@ func decodeScalar(v *jsonValue, rv reflect.Value) error {
 		return errNotDecoded
 	}
 	return nil
+}
+
+// jsonInteger reads a JSON number that is an integer, as JSON Schema's
+// "integer" does: 3, and also 3.0 or 3e2 (the schemas accept those).
+func jsonInteger(raw []byte) (int64, bool) {
+	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	// Beyond ±2^63 a float64 is no int64; below, every integral float64
+	// converts exactly.
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // structFields maps the JSON names of a struct's fields (promoted ones

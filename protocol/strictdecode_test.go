@@ -154,3 +154,36 @@ func same[T any](t *testing.T, v *jsonValue, text []byte) {
 		t.Fatalf("%s into %T: decodeStrict %#v, encoding/json %#v", text, strict, strict, std)
 	}
 }
+
+// An integer field takes what the schemas call an integer (JSON Schema:
+// a number with no fraction), 400.0 and 4e2 too, as a client other than
+// JavaScript may write it (Python's json writes 400.0); encoding/json
+// refuses those, and the schema-valid trace:start was answered with its
+// error. A fraction, or a number beyond the field, is still not decoded.
+func TestDecodeStrictReadsIntegersAsTheSchemas(t *testing.T) {
+	for text, want := range map[string]int{
+		`{"graph":"g","buffersize":400.0}`:  400,
+		`{"graph":"g","buffersize":4e2}`:    400,
+		`{"graph":"g","buffersize":-0.0}`:   0,
+		`{"graph":"g","buffersize":400.00}`: 400,
+	} {
+		v, err := readStrict([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts wire.TraceStart
+		if err := decodeStrict(&v, &ts, "payload"); err != nil || ts.Buffersize != want {
+			t.Errorf("%s: %+v, %v; want buffersize %d", text, ts, err, want)
+		}
+	}
+	for _, text := range []string{`{"graph":"g","buffersize":400.5}`, `{"graph":"g","buffersize":1e300}`, `{"graph":"g","buffersize":9.3e18}`} {
+		v, err := readStrict([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts wire.TraceStart
+		if err := decodeStrict(&v, &ts, "payload"); !errors.Is(err, errNotDecoded) {
+			t.Errorf("%s: %+v, %v; want it not decoded", text, ts, err)
+		}
+	}
+}
