@@ -24,6 +24,12 @@ type worker struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	stopped bool // guarded by s.mu
+	// halted stops the handler calls, which stay queued (Drain); busy is
+	// set while one runs, and idle, when not nil, is closed once none
+	// does (all guarded by s.mu).
+	halted bool
+	busy   bool
+	idle   chan struct{}
 }
 
 func newWorker(s *Server) *worker {
@@ -56,13 +62,36 @@ func (w *worker) run() {
 func (w *worker) next() func() {
 	w.s.mu.Lock()
 	defer w.s.mu.Unlock()
-	if w.stopped || len(w.items) == 0 {
+	if w.stopped || w.halted || len(w.items) == 0 {
+		w.busy = false
+		if w.idle != nil {
+			close(w.idle)
+			w.idle = nil
+		}
 		return nil
 	}
 	f := w.items[0]
 	w.items[0] = nil
 	w.items = w.items[1:]
+	w.busy = true
 	return f
+}
+
+// halt stops the handler calls and waits for the one under way, if any,
+// to return. (Not from a handler call: it would wait for itself.)
+func (w *worker) halt() {
+	w.s.mu.Lock()
+	w.halted = true
+	if !w.busy {
+		w.s.mu.Unlock()
+		return
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	idle := w.idle
+	w.s.mu.Unlock()
+	<-idle
 }
 
 func (w *worker) stopLocked() {
@@ -151,7 +180,7 @@ func (q *queue) pickLocked() *consumer {
 	n := len(q.consumers)
 	for i := range n {
 		cons := q.consumers[(q.next+i)%n]
-		if !cons.c.downLocked() && len(cons.unacked) < cons.prefetch {
+		if !cons.c.downLocked() && !cons.w.halted && len(cons.unacked) < cons.prefetch {
 			q.next = (q.next + i + 1) % n
 			return cons
 		}
@@ -175,8 +204,21 @@ func (cons *consumer) requeueLocked() {
 	}
 }
 
+// A consumer drains as RabbitMQ's does.
+var _ network.Drainer = (*consumer)(nil)
+
+// Drain implements network.Drainer: no more messages are delivered and
+// the handler call under way, if any, has returned; the messages handled
+// can be acknowledged until Close, and those delivered but not handled
+// go back to the queue at Close.
+func (cons *consumer) Drain() error {
+	cons.w.halt()
+	return nil
+}
+
 // Close implements network.Subscription: unacknowledged messages go back
-// to the queue. A handler call under way may finish after Close returns.
+// to the queue. A handler call under way may finish after Close returns
+// (Drain first to wait for it).
 func (cons *consumer) Close() error {
 	cons.c.s.mu.Lock()
 	defer cons.c.s.mu.Unlock()

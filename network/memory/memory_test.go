@@ -215,3 +215,59 @@ func TestUndeclared(t *testing.T) {
 		t.Error("consume of an undeclared queue succeeded")
 	}
 }
+
+// Drain (network.Drainer, as RabbitMQ's consumer) stops the deliveries
+// and returns once the handler call under way has returned; what was
+// handled can still be acknowledged, and what was delivered but not
+// handled goes back to the queue at Close. The participant SDK drains
+// before it stops settling: without Drain, a handler call that finished
+// after Stop settled on a closed channel (a panic seen in CI).
+func TestDrainWaitsForTheHandler(t *testing.T) {
+	s := memory.NewServer()
+	c := s.Connect()
+	defer c.Close()
+	must(t, c.DeclareInport(ctx(t), "q.IN", network.QueueOptions{}))
+	entered, release := make(chan network.Delivery, 4), make(chan struct{})
+	var returned bool // written by the handler, read after Drain
+	sub, err := c.Consume(ctx(t), "q.IN", 10, func(d network.Delivery) {
+		entered <- d
+		<-release
+		returned = true
+	})
+	must(t, err)
+	must(t, c.Send(ctx(t), "q.IN", []byte(`1`)))
+	must(t, c.Send(ctx(t), "q.IN", []byte(`2`)))
+	var first network.Delivery
+	select {
+	case first = <-entered:
+	case <-time.After(brokertest.Timeout):
+		t.Fatal("no delivery")
+	}
+	drained := make(chan struct{})
+	go func() {
+		must(t, sub.(network.Drainer).Drain())
+		close(drained)
+	}()
+	close(release)
+	select {
+	case <-drained:
+	case <-time.After(brokertest.Timeout):
+		t.Fatal("Drain did not return")
+	}
+	if !returned {
+		t.Fatal("Drain returned before the handler call under way")
+	}
+	must(t, c.Send(ctx(t), "q.IN", []byte(`3`)))
+	must(t, first.Ack()) // handled: acknowledged after Drain
+	must(t, sub.Close())
+	select {
+	case d := <-entered:
+		t.Fatalf("message %s handled after Drain", d.Data())
+	default:
+	}
+	in := brokertest.NewInbox(10)
+	again, err := c.Consume(ctx(t), "q.IN", 0, in.Ack)
+	must(t, err)
+	defer again.Close()
+	in.Expect(t, `2`, `3`)
+}
