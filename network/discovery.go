@@ -300,11 +300,40 @@ func RedactURL(raw string) string {
 
 func redactOne(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return redactUnparsed(raw)
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// redactUnparsed hides what may be credentials in a URL that does not
+// parse (a password with a stray '%' or a space): everything between the
+// scheme and the last '@'.
+func redactUnparsed(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return raw[:start] + "xxxxx" + raw[at:]
+}
+
+// BrokerURLError is the error for a broker URL that does not parse,
+// naming the URL redacted: url.Parse's own error quotes it whole,
+// password included.
+func BrokerURLError(raw string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("broker URL %q: %w", RedactURL(raw), err)
 }

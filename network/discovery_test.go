@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -85,17 +86,27 @@ func TestPortLookup(t *testing.T) {
 	}
 }
 
+// A password is never shown, even in a URL that does not parse (a stray
+// '%' or a space in it): url.Parse's error would quote it whole.
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"amqp://guest:secret@host:5672/vh":            "amqp://guest:xxxxx@host:5672/vh",
 		"mqtt://user@host:1883":                       "mqtt://user@host:1883",
 		"mqtt://host:1883":                            "mqtt://host:1883",
 		"::not a url":                                 "::not a url",
+		"amqp://guest:pa%ss@host:5672/":               "amqp://xxxxx@host:5672/",
+		"amqp://guest:pa ss word@host/":               "amqp://xxxxx@host/",
+		"amqp://u:p@ss%zz@host/":                      "amqp://xxxxx@host/",
 		"amqp://u:a@h1:5681/v, amqp://u:b@h2:5682/v,": "amqp://u:xxxxx@h1:5681/v,amqp://u:xxxxx@h2:5682/v",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+	raw := "amqp://guest:pa%ss@host/"
+	_, perr := url.Parse(raw)
+	if err := BrokerURLError(raw, perr); strings.Contains(err.Error(), "pa%ss") || !strings.Contains(err.Error(), "invalid URL escape") {
+		t.Errorf("BrokerURLError: %v", err)
 	}
 }
 

@@ -45,7 +45,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (network.Broker, err
 	for _, one := range urls {
 		u, err := url.Parse(one)
 		if err != nil {
-			return nil, fmt.Errorf("broker URL %q: %w", network.RedactURL(one), err)
+			return nil, network.BrokerURLError(one, err)
 		}
 		kind := u.Scheme
 		switch kind {

@@ -201,7 +201,7 @@ func parseServers(rawURL string, opts *Options) (servers, error) {
 	for _, one := range urls {
 		u, err := url.Parse(one)
 		if err != nil {
-			return srv, fmt.Errorf("broker URL %q: %w", network.RedactURL(one), err)
+			return srv, network.BrokerURLError(one, err)
 		}
 		scheme, defaultPort := "tcp", ":1883"
 		switch u.Scheme {
