@@ -165,6 +165,18 @@ func startSetup(t *testing.T, url string, args ...string) *setupRun {
 	return r
 }
 
+// exited waits up to d for setup to exit by itself and reports how it
+// exited; ok is false if it still runs.
+func (r *setupRun) exited(d time.Duration) (ok bool, err error) {
+	select {
+	case err := <-r.done:
+		r.stopOnce.Do(func() { r.exit = err })
+		return true, err
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
 // stop sends setup SIGTERM (it stops its participants) and returns how it
 // exited.
 func (r *setupRun) stop(t *testing.T) error {

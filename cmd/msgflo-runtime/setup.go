@@ -166,6 +166,7 @@ type setupFlags struct {
 	participants, forever, discover       bool
 	only, ignore, forward, timeout, shell string
 	libFile, componentDir                 string
+	queueType                             string
 }
 
 func defineSetupFlags(t *toolFlags) *setupFlags {
@@ -177,6 +178,7 @@ func defineSetupFlags(t *toolFlags) *setupFlags {
 	t.StringVar(&f.libFile, "library", runtime.DefaultLibraryFile, "library definition")
 	t.StringVar(&f.componentDir, "componentdir", "", "directory of component files")
 	t.StringVar(&f.forward, "forward", "", "forward participants' stdout and/or stderr")
+	t.StringVar(&f.queueType, "queue-type", "", "RabbitMQ type of the inport queues it declares, and of the participants it starts: classic or quorum (default classic)")
 	t.BoolVar(&f.forever, "forever", false, "keep running until killed")
 	t.BoolVar(&f.discover, "discover", false, "bind the queues the participants announce (wait for their discovery messages) instead of ROLE.PORT")
 	t.StringVar(&f.timeout, "timeout", "30", "seconds to wait for the discovery messages (--discover)")
@@ -201,7 +203,7 @@ func setupMain(prog string, args []string, getenv func(string) string, stdout, s
 		return t.fail(2, "%v", err)
 	}
 	url := t.brokerURL()
-	ctx, b, done, err := connect(url)
+	ctx, b, done, err := connect(url, f.queueType)
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -230,8 +232,41 @@ func setupMain(prog string, args []string, getenv func(string) string, stdout, s
 	if f.forever {
 		fmt.Fprintln(stdout, "--forever enabled, keeping alive")
 	}
-	<-ctx.Done()
-	return 0
+	return children.wait(ctx, prog, f.forever, stderr)
+}
+
+// wait stays until ctx ends (a signal), telling of each participant that
+// exits. Without --forever it also ends when the participants are gone,
+// or at the first that fails (exits with a non-zero status: the graph
+// cannot run), with status 1 then; with --forever only ctx ends it.
+func (c *setupChildren) wait(ctx context.Context, prog string, forever bool, stderr io.Writer) int {
+	exits := make(chan int, len(c.procs))
+	for i, p := range c.procs {
+		go func() {
+			select {
+			case <-p.Done():
+				exits <- i
+			case <-ctx.Done():
+			}
+		}()
+	}
+	code := 0
+	for left := len(c.procs); ; {
+		select {
+		case <-ctx.Done():
+			return code
+		case i := <-exits:
+			left--
+			exit := c.procs[i].Wait()
+			fmt.Fprintf(stderr, "%s: participant %s exited with code %d\n", prog, c.roles[i], exit.Code)
+			if exit.Code != 0 {
+				code = 1
+			}
+			if !forever && (code != 0 || left == 0) {
+				return code
+			}
+		}
+	}
 }
 
 // setupChildren are the participants setup started, under the supervisor.
@@ -271,7 +306,7 @@ func (c *setupChildren) start(prog string, g *graph.Graph, f *setupFlags, url st
 		if err != nil {
 			return err
 		}
-		spec := procs.Spec{Command: line, Shell: f.shell, Supervisor: supervisor(), Env: procs.Env{Broker: url}.Environ(os.Environ())}
+		spec := procs.Spec{Command: line, Shell: f.shell, Supervisor: supervisor(), Env: procs.Env{Broker: url, QueueType: f.queueType}.Environ(os.Environ())}
 		if slices.Contains(fw, "stdout") {
 			spec.Stdout = stdout
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -216,5 +217,55 @@ func sendUntilArrives(t *testing.T, url, queue string, send func(network.Broker)
 		if time.Now().After(deadline) {
 			t.Fatal(failure())
 		}
+	}
+}
+
+// setup --participants (without --forever) does not outlive its
+// participants: when one fails it says so and exits 1, as msgflo-setup
+// fails when a participant dies; it used to wait for a signal for ever,
+// then exit 0.
+func TestSetupExitsWhenAParticipantFails(t *testing.T) {
+	t.Parallel()
+	url := brokertest.MosquittoURL(t)
+	s := uuid.New()[:8]
+	lib := writeFile(t, "lib.json", `{"components": {"x/Fail": "exit 3"}}`)
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("a%[1]s(x/Fail) OUT -> IN b%[1]s(x/Fail)\n", s))
+	r := startSetup(t, url, "--participants", "--library", lib, path)
+	ok, err := r.exited(brokertest.Timeout)
+	if !ok {
+		t.Fatalf("setup still runs after its participants failed; stderr:\n%s", r.errOut.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("setup exited with %v, want status 1; stderr:\n%s", err, r.errOut.String())
+	}
+	if !strings.Contains(r.errOut.String(), "exited with code 3") {
+		t.Fatalf("setup did not say the participant failed; stderr:\n%s", r.errOut.String())
+	}
+}
+
+// setup declares its inport queues with --queue-type (MSGFLO_QUEUE_TYPE),
+// which it also passes to the participants it starts: with quorum in the
+// environment it declared classic queues, and the participants then
+// failed to declare theirs.
+func TestSetupDeclaresTheQueueType(t *testing.T) {
+	t.Parallel()
+	url := brokertest.RabbitMQURL(t)
+	s := uuid.New()[:8]
+	path := writeFile(t, "setup.fbp", fmt.Sprintf("qa%[1]s(x/A) OUT -> IN qb%[1]s(x/B)\n", s))
+	t.Cleanup(func() { deleteQueues(url, "qa"+s, "qb"+s) })
+	cmd := exec.Command(runtimeBinary(t), "setup", path)
+	cmd.Env = append(os.Environ(), "MSGFLO_BROKER="+url, "MSGFLO_QUEUE_TYPE=quorum")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	b, err := amqp.Dial(context.Background(), url, amqp.Options{Logger: zerolog.Nop(), QueueType: amqp.QueueTypeQuorum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Declaring it again as quorum succeeds only if it is one.
+	if err := b.DeclareInport(context.Background(), "qb"+s+".IN", network.QueueOptions{}); err != nil {
+		t.Fatalf("qb.IN is not a quorum queue: %v", err)
 	}
 }

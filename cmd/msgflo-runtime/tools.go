@@ -132,11 +132,11 @@ func (t *toolFlags) graphArg(args []string) (g *graph.Graph, code int, ok bool) 
 	return g, 0, true
 }
 
-// connect opens the broker at url for a tool. ctx ends on SIGINT or
-// SIGTERM; done disconnects.
-func connect(url string) (ctx context.Context, b network.Broker, done func(), err error) {
+// connect opens the broker at url for a tool, declaring durable queues of
+// queueType ("" classic). ctx ends on SIGINT or SIGTERM; done disconnects.
+func connect(url, queueType string) (ctx context.Context, b network.Broker, done func(), err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	b, err = dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop()})
+	b, err = dial.Open(ctx, url, dial.Options{Logger: zerolog.Nop(), QueueType: queueType})
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
@@ -159,7 +159,7 @@ func sendMain(prog string, args []string, getenv func(string) string, stdout, st
 	if *data == "" || !json.Valid([]byte(*data)) {
 		return t.fail(2, "--json must be valid JSON")
 	}
-	ctx, b, done, err := connect(t.brokerURL())
+	ctx, b, done, err := connect(t.brokerURL(), "")
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -185,7 +185,7 @@ func dumpMain(prog string, args []string, getenv func(string) string, stdout, st
 	if *queue == "" || *amount < 1 {
 		return t.fail(2, "--queue is required and --amount must be at least 1")
 	}
-	ctx, b, done, err := connect(t.brokerURL())
+	ctx, b, done, err := connect(t.brokerURL(), "")
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
@@ -426,7 +426,7 @@ func registerMain(prog string, args []string, getenv func(string) string, stdout
 		}
 		defs, msgs = append(defs, def), append(msgs, msg)
 	}
-	ctx, b, done, err := connect(t.brokerURL())
+	ctx, b, done, err := connect(t.brokerURL(), "")
 	if err != nil {
 		return t.fail(1, "%v", err)
 	}
