@@ -352,6 +352,22 @@ func TestEditorInChromium(t *testing.T) {
 	}
 	keepScreenshot(t, a.ctx, "editor.png")
 	keepScreenshot(t, b.ctx, "editor-tab-b.png")
+	// A position far beyond the picture (any client or file may set one)
+	// is drawn as no position: placed automatically, the view not shrunk
+	// to nothing (it was, at scale 7e-28) nor the node refused by the SVG
+	// renderer (1e308: a console error at every redraw, which
+	// pageProblems reports).
+	far := "far" + suffix
+	step("a node placed far away", shows(graphID, []string{first, second, third, far}, []string{edge}), func() {
+		request(t, c, "graph", "addnode", map[string]any{"id": far, "component": "core/Repeat", "metadata": map[string]any{"x": 1e30, "y": 1e308}, "graph": graphID})
+	})
+	for _, x := range []tab{a, b} {
+		x.wait("the far node placed automatically, the view not shrunk", fmt.Sprintf(`(() => {
+  const n = %s, z = Number(document.querySelector('[data-zoom]').dataset.zoom);
+  if (n.getAttribute('data-placed') !== 'false') return 'drawn where its metadata puts it: ' + n.getAttribute('transform');
+  return z >= 0.05 ? '' : 'view zoom ' + z;
+})()`, jsNode(far)))
+	}
 	t.Logf("the slowest step reached tab B %s after tab A did it", slowest.Round(time.Millisecond))
 	allAcknowledged(t, a)
 	allAcknowledged(t, b)

@@ -235,7 +235,7 @@ export class Canvas {
     if (!box.width || !box.height || !b.width || !b.height) {
       this.zoom = { k: 1, x: FIT_PAD, y: FIT_PAD };
     } else {
-      const k = Math.min(1, (box.width - 2 * FIT_PAD) / b.width, (box.height - 2 * FIT_PAD) / b.height);
+      const k = Math.max(MIN_ZOOM, Math.min(1, (box.width - 2 * FIT_PAD) / b.width, (box.height - 2 * FIT_PAD) / b.height));
       this.zoom = { k, x: (box.width - b.width * k) / 2 - b.x * k, y: Math.min(FIT_PAD * 2, (box.height - b.height * k) / 2) - b.y * k };
     }
     this.applyZoom();

@@ -25,8 +25,16 @@ export function portY(i, n, h) {
   return PORT_TOP - 4 + span * (i + 0.5) / n;
 }
 
+// MAX_COORD bounds the positions drawn where the metadata puts them: a
+// node beyond (x: 1e30, from any client or file) is placed as one without
+// a position, instead of shrinking the fitted view to nothing or being
+// refused by the SVG renderer.
+export const MAX_COORD = 1e6;
+
 export function hasPosition(n) {
-  return n.metadata && Number.isFinite(n.metadata.x) && Number.isFinite(n.metadata.y);
+  if (!n.metadata) return false;
+  const { x, y } = n.metadata;
+  return Number.isFinite(x) && Number.isFinite(y) && Math.abs(x) <= MAX_COORD && Math.abs(y) <= MAX_COORD;
 }
 
 // layered places nodes in layers by the longest path from a source (edges
