@@ -91,7 +91,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+	if err := srv.AddListener(listeners.NewNet(listenerID, ln)); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -122,10 +122,38 @@ func (s *Server) Broker() *mqtt.Broker {
 	return mqtt.NewBroker(&inlineConn{s: s, ids: map[string]int{}}, s.url, s.log)
 }
 
+// listenerID is the name of the broker's TCP listener in mochi-mqtt.
+const listenerID = "tcp"
+
 // Close stops the broker and disconnects every client.
+//
+// mochi-mqtt v2.7.9's Close disconnects a listener's clients through
+// Clients.GetByListener, which takes the clients' read lock twice (itself,
+// then Len): a client going away in between, Clients.Delete waiting for
+// the write lock, deadlocks both for ever (seen in CI: a test's cleanup
+// hung for 13 minutes, the goroutines in GetByListener's Len and in
+// Delete). So the listener is taken from mochi before its Close, closed
+// here, and its clients disconnected from one read of the clients
+// (GetAll), before and after mochi's Close (a connection accepted just
+// before the listener closed may register meanwhile).
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.srv.Close() })
+	s.closeOnce.Do(func() {
+		s.srv.Listeners.Delete(listenerID)
+		_ = s.ln.Close()
+		s.disconnectClients()
+		s.closeErr = s.srv.Close()
+		s.disconnectClients()
+	})
 	return s.closeErr
+}
+
+// disconnectClients disconnects the clients connected over TCP.
+func (s *Server) disconnectClients() {
+	for _, cl := range s.srv.Clients.GetAll() {
+		if cl.Net.Listener == listenerID && !cl.Closed() {
+			_ = s.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // inlineConn is an mqtt.Conn that talks to the broker through its inline
