@@ -459,7 +459,13 @@ func setInitialPacket(t *testing.T, a, b tab, node string, step func(what, check
 	x, y := a.point("the node", jsNode(node)+`.querySelector('rect.box')`)
 	a.do("select the node", chromedp.MouseClickXY(x, y))
 	field := `#inspector input[data-key="iip:in"]`
-	a.do("type text that is not JSON", chromedp.WaitVisible(chromedp.CSS(field)), chromedp.SendKeys(chromedp.CSS(field), "hello editor"+kb.Enter))
+	// The inspector may draw the field again just after the selection
+	// (the node's state comes in): typing goes to the focused field, not
+	// to a DOM node found beforehand (SendKeys failed with "Could not find
+	// node with given id" once the field was replaced).
+	a.wait("the initial packet's field", `document.querySelector('`+field+`') ? '' : 'no field'`)
+	eval[bool](a, `(() => { const f = document.querySelector('`+field+`'); f.value = ''; f.focus(); return true; })()`)
+	a.do("type text that is not JSON", chromedp.KeyEvent("hello editor"+kb.Enter))
 	a.wait("it is refused", `[...document.querySelectorAll('#inspector .field-error')].some((e) => e.textContent.startsWith('Not JSON')) ? '' : 'no error shown'`)
 	if n := eval[int](a, `document.querySelectorAll('#canvas [data-iip]').length`); n != 0 {
 		t.Fatalf("%d initial packets drawn after text that is not JSON", n)

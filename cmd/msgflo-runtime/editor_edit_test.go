@@ -311,7 +311,12 @@ func exportAndSend(t *testing.T, a tab, c *fbpclient.Client) {
 	a.do("deselect, start", chromedp.KeyEvent(kb.Escape), chromedp.Click(chromedp.ID("run")))
 	a.wait("running", `document.getElementById('run_state').textContent === 'running' ? '' : 'not running'`)
 	field := `#graph_inports input[data-key="send-in"]`
-	a.do("type a packet", chromedp.WaitVisible(chromedp.CSS(field)), chromedp.SendKeys(chromedp.CSS(field), `{"n": 1.50}`+kb.Enter))
+	// Typed into the focused field (the inspector keeps focus when it draws
+	// again), not into a DOM node found beforehand, which a new drawing
+	// replaces (see setInitialPacket).
+	a.wait("the packet's field", `document.querySelector('`+field+`') ? '' : 'no field'`)
+	eval[bool](a, `(() => { const f = document.querySelector('`+field+`'); f.value = ''; f.focus(); return true; })()`)
+	a.do("type a packet", chromedp.KeyEvent(`{"n": 1.50}`+kb.Enter))
 	a.wait("the packet out of the exported outport", `document.getElementById('graph_output').textContent.includes('out: {"n":1.50}') ? '' : document.getElementById('graph_output').textContent`)
 	a.wait("the nodes running", `[...document.querySelectorAll('#canvas [data-node]')].every((n) => n.dataset.state === 'running') ? '' : 'not all running'`)
 	keepPNG(t, a.ctx, "editor-readme.png", chromedp.CaptureScreenshot()) // docs/editor.png
