@@ -337,6 +337,10 @@ type Channel struct {
 	mu      sync.Mutex // guards pending and gone
 	pending []*call
 	gone    error
+	// sendMu keeps the requests published in the order of pending (replies
+	// are matched to the oldest call): a call joins pending and is
+	// published under it.
+	sendMu sync.Mutex
 }
 
 type call struct {
@@ -392,14 +396,18 @@ func (c *Channel) request(ctx context.Context, protocol, command string, payload
 	}
 	final, collect := replyCommands(protocol, command)
 	cl := &call{protocol: protocol, final: final, collect: collect, done: make(chan struct{})}
+	c.sendMu.Lock()
 	c.mu.Lock()
 	if c.gone != nil {
 		c.mu.Unlock()
+		c.sendMu.Unlock()
 		return nil, fmt.Errorf("%s: %w", c.ep, c.gone)
 	}
 	c.pending = append(c.pending, cl)
 	c.mu.Unlock()
-	if err := c.p.opts.Broker.Publish(ctx, c.ep.Inqueue, msg); err != nil {
+	err = c.p.opts.Broker.Publish(ctx, c.ep.Inqueue, msg)
+	c.sendMu.Unlock()
+	if err != nil {
 		c.drop(cl)
 		if exists, xerr := c.p.opts.Broker.ExchangeExists(context.Background(), c.ep.Inqueue); xerr == nil && !exists {
 			c.p.Forget(c.ep.Participant)
