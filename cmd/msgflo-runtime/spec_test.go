@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,19 +21,10 @@ func runTest(t *testing.T, args ...string) (string, string, int) {
 // runTestEnv is runTest with variables env added to the environment.
 func runTestEnv(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(runtimeBinary(t), append([]string{"test"}, args...)...)
 	// No PATH: no Node.js (nor anything else) is needed.
-	cmd.Env = append(append(os.Environ(), "MSGFLO_BROKER=", "MSGFLO_SECRET=", "PATH="+t.TempDir()), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	env = append(append(os.Environ(), "MSGFLO_BROKER=", "MSGFLO_SECRET=", "PATH="+t.TempDir()), env...)
+	code, stdout, stderr := runToolEnv(t, env, append([]string{"test"}, args...)...)
+	return stdout, stderr, code
 }
 
 // `msgflo-runtime test` runs the project's suites against this runtime,

@@ -15,7 +15,14 @@ import (
 // runTool runs the binary with args and returns its exit code and output.
 func runTool(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runToolEnv(t, nil, args...)
+}
+
+// runToolEnv is runTool with env (nil: this process's environment).
+func runToolEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	cmd := exec.Command(runtimeBinary(t), args...)
+	cmd.Env = env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
